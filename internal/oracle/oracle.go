@@ -1,0 +1,178 @@
+// Package oracle is the independent reference implementation of the query
+// API: it answers every question of API.md by replaying the histories held
+// in memory, the way the seed ManagementClient design does. The differential
+// tests compare the real service (projection + ClickHouse read model) with it.
+//
+// Independence is the point: this package must never import or copy code
+// from projection/ or readmodel/. It reads only events (types) and api
+// (answer types), and derives everything straight from the contract text
+// (EVENTS.md "Derived semantics", API.md "Precise rules", docs/semantics.md).
+package oracle
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/events"
+)
+
+// Oracle holds a replayed view of a set of events. It is read-only after New
+// and safe for concurrent use.
+type Oracle struct {
+	instances map[string]*instance
+	// ids is every instance id, sorted, so scans are deterministic.
+	ids []string
+}
+
+// New replays evts. Order does not matter; the same (instance, execution,
+// event_id) is the same event, and of several copies the first one in evts
+// is kept (the contract allows either).
+func New(evts []events.Event) *Oracle {
+	byInstance := make(map[string][]*events.Event)
+	for i := range evts {
+		e := &evts[i]
+		byInstance[e.InstanceID] = append(byInstance[e.InstanceID], e)
+	}
+	o := &Oracle{instances: make(map[string]*instance, len(byInstance))}
+	for id, list := range byInstance {
+		o.instances[id] = replayInstance(id, list)
+		o.ids = append(o.ids, id)
+	}
+	sort.Strings(o.ids)
+	return o
+}
+
+// Instance answers GET /v1/instances/{id}.
+func (o *Oracle) Instance(id string) (api.InstanceSummary, bool) {
+	in, ok := o.instances[id]
+	if !ok {
+		return api.InstanceSummary{}, false
+	}
+	return in.summary, true
+}
+
+// Details answers GET /v1/instances/{id}/details.
+func (o *Oracle) Details(id string) (api.InstanceDetails, bool) {
+	in, ok := o.instances[id]
+	if !ok {
+		return api.InstanceDetails{}, false
+	}
+	d := api.InstanceDetails{Summary: in.summary, Executions: in.executionSummaries()}
+	if in.summary.Status == api.StatusRunning {
+		cur := in.latest().details()
+		d.CurrentExecution = &cur
+	}
+	return d, true
+}
+
+// Executions answers GET /v1/instances/{id}/executions.
+func (o *Oracle) Executions(id string) (api.ExecutionList, bool) {
+	in, ok := o.instances[id]
+	if !ok {
+		return api.ExecutionList{}, false
+	}
+	return api.ExecutionList{Executions: in.executionSummaries()}, true
+}
+
+// History answers GET /v1/instances/{id}/history: the stored bytes, ordered
+// by (execution_id, event_id), one copy each. executionID restricts it to one
+// execution; a missing instance or execution is not found.
+func (o *Oracle) History(id string, executionID *uint64) (api.History, bool) {
+	in, ok := o.instances[id]
+	if !ok {
+		return api.History{}, false
+	}
+	h := api.History{Events: []json.RawMessage{}}
+	found := executionID == nil
+	for _, x := range in.executions {
+		if executionID != nil && x.id != *executionID {
+			continue
+		}
+		found = true
+		for _, e := range x.events {
+			h.Events = append(h.Events, json.RawMessage(e.Raw))
+		}
+	}
+	if !found {
+		return api.History{}, false
+	}
+	return h, true
+}
+
+// ListFilter is the filter of GET /v1/instances. Nil / empty fields do not
+// filter. CreatedAfter / CreatedBefore are epoch ms, half-open
+// (>= after, < before).
+type ListFilter struct {
+	Statuses       []string
+	Orchestration  *string
+	CreatedAfter   *int64
+	CreatedBefore  *int64
+	ParentInstance *string
+	InstancePrefix *string
+}
+
+func (f ListFilter) matches(s *api.InstanceSummary) bool {
+	if len(f.Statuses) > 0 {
+		hit := false
+		for _, st := range f.Statuses {
+			if s.Status == st {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	if f.Orchestration != nil && s.OrchestrationName != *f.Orchestration {
+		return false
+	}
+	if f.CreatedAfter != nil && int64(s.CreatedAt) < *f.CreatedAfter {
+		return false
+	}
+	if f.CreatedBefore != nil && int64(s.CreatedAt) >= *f.CreatedBefore {
+		return false
+	}
+	if f.ParentInstance != nil && (s.ParentInstance == nil || *s.ParentInstance != *f.ParentInstance) {
+		return false
+	}
+	if f.InstancePrefix != nil && !strings.HasPrefix(s.InstanceID, *f.InstancePrefix) {
+		return false
+	}
+	return true
+}
+
+// ListInstances answers GET /v1/instances without paging: every matching
+// instance, ordered created_at desc, then instance_id asc. The caller pages.
+func (o *Oracle) ListInstances(f ListFilter) []api.InstanceSummary {
+	out := []api.InstanceSummary{}
+	for _, id := range o.ids {
+		s := o.instances[id].summary
+		if f.matches(&s) {
+			out = append(out, s)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].CreatedAt != out[j].CreatedAt {
+			return out[i].CreatedAt > out[j].CreatedAt
+		}
+		return out[i].InstanceID < out[j].InstanceID
+	})
+	return out
+}
+
+// BulkStatus answers POST /v1/bulk/status: one entry per requested id, in
+// request order, duplicates included; unknown ids are NotFound.
+func (o *Oracle) BulkStatus(ids []string) api.BulkStatusResponse {
+	r := api.BulkStatusResponse{Statuses: make([]api.InstanceStatus, 0, len(ids))}
+	for _, id := range ids {
+		st := api.StatusNotFound
+		if in, ok := o.instances[id]; ok {
+			st = in.summary.Status
+		}
+		r.Statuses = append(r.Statuses, api.InstanceStatus{InstanceID: id, Status: st})
+	}
+	return r
+}
