@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strconv"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/client"
+)
+
+func (a *app) cmdInstances(ctx context.Context, args []string) error {
+	const sub = "list | show ID | history ID | status ID..."
+	if len(args) == 0 {
+		return usagef("instances: missing subcommand (%s)", sub)
+	}
+	switch args[0] {
+	case "list", "ls":
+		return a.cmdInstancesList(ctx, args[1:])
+	case "show", "get":
+		return a.cmdInstancesShow(ctx, args[1:])
+	case "history":
+		return a.cmdInstancesHistory(ctx, args[1:])
+	case "status":
+		return a.cmdInstancesStatus(ctx, args[1:])
+	case "-h", "-help", "--help", "help":
+		a.topUsage(a.flagSet("duroscope", "", ""))
+		return nil
+	}
+	return usagef("instances: unknown subcommand %q (%s)", args[0], sub)
+}
+
+func (a *app) cmdInstancesList(ctx context.Context, args []string) error {
+	fs := a.flagSet("instances list", "instances list [flags]",
+		"Lists instances, newest first. Without --all one page is printed and the\n"+
+			"token of the next page (if any) goes to stderr.")
+	var f listFilters
+	f.register(fs, a.now)
+	fs.IntVar(&f.p.Offset, "offset", 0, "rows to skip (0..100000; not with --page-token)")
+	fs.StringVar(&f.p.PageToken, "page-token", "", "continue from this next_page_token")
+	all := fs.Bool("all", false, "follow next_page_token and print every matching instance")
+	if err := noArgs("instances list", fs, args); err != nil {
+		return err
+	}
+	c, err := a.client(false)
+	if err != nil {
+		return err
+	}
+	var list api.InstanceList
+	if *all {
+		list.Instances = []api.InstanceSummary{}
+		for s, err := range c.Instances(ctx, f.p) {
+			if err != nil {
+				return err
+			}
+			list.Instances = append(list.Instances, s)
+		}
+	} else {
+		list, err = c.ListInstances(ctx, f.p)
+		if err != nil {
+			return err
+		}
+	}
+	if a.json {
+		return printJSON(a.stdout, list)
+	}
+	if err := a.printInstances(list.Instances); err != nil {
+		return err
+	}
+	if list.NextPageToken != nil {
+		fmt.Fprintf(a.stderr, "more instances follow: --page-token %s (or --all)\n", *list.NextPageToken)
+	}
+	a.noteLag(c)
+	return nil
+}
+
+func (a *app) printInstances(list []api.InstanceSummary) error {
+	t := newTable(a.stdout, "INSTANCE", "ORCHESTRATION", "VERSION", "STATUS", "CREATED", "UPDATED", "EXECS", "PARENT")
+	for _, s := range list {
+		t.row(s.InstanceID, s.OrchestrationName, s.Version, s.Status, fmtTime(s.CreatedAt), fmtTime(s.UpdatedAt),
+			fmtUint(s.ExecutionCount), fmtOptString(s.ParentInstance))
+	}
+	return t.flush()
+}
+
+// oneID parses flags and exactly one instance id.
+func (a *app) oneID(name string, args []string, register func(*flag.FlagSet)) (string, error) {
+	fs := a.flagSet("instances "+name, "instances "+name+" [flags] ID", "")
+	if register != nil {
+		register(fs)
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return "", err
+	}
+	switch len(pos) {
+	case 0:
+		return "", usagef("instances %s: missing instance id", name)
+	case 1:
+		if pos[0] == "" {
+			return "", usagef("instances %s: empty instance id", name)
+		}
+		return pos[0], nil
+	}
+	return "", usagef("instances %s: want one instance id, got %d arguments (put ids that start with '-' after --)", name, len(pos))
+}
+
+func (a *app) cmdInstancesShow(ctx context.Context, args []string) error {
+	id, err := a.oneID("show", args, nil)
+	if err != nil {
+		return err
+	}
+	c, err := a.client(false)
+	if err != nil {
+		return err
+	}
+	d, err := c.Details(ctx, id)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return printJSON(a.stdout, d)
+	}
+	if err := a.printDetails(d); err != nil {
+		return err
+	}
+	a.noteLag(c)
+	return nil
+}
+
+func (a *app) printDetails(d api.InstanceDetails) error {
+	s := d.Summary
+	name := s.OrchestrationName
+	if s.Version != "" {
+		name += " " + s.Version
+	}
+	rows := []kv{
+		{"Instance", s.InstanceID},
+		{"Orchestration", name},
+		{"Status", s.Status},
+		{"Created", fmtTime(s.CreatedAt)},
+		{"Updated", fmtTime(s.UpdatedAt)},
+		{"Executions", fmt.Sprintf("%d (current %d)", s.ExecutionCount, s.CurrentExecutionID)},
+	}
+	if s.ParentInstance != nil {
+		parent := *s.ParentInstance
+		if s.ParentID != nil {
+			parent += fmt.Sprintf(" (event %d)", *s.ParentID)
+		}
+		rows = append(rows, kv{"Parent", parent})
+	}
+	if s.CustomStatus != nil {
+		rows = append(rows, kv{"Custom status", *s.CustomStatus})
+	}
+	if s.Output != nil {
+		rows = append(rows, kv{"Output", *s.Output})
+	}
+	if s.Error != nil {
+		rows = append(rows, kv{"Error", fmtError(s.Error)})
+	}
+	if err := printKV(a.stdout, rows); err != nil {
+		return err
+	}
+
+	section(a.stdout, "EXECUTIONS")
+	t := newTable(a.stdout, "ID", "STATUS", "STARTED", "COMPLETED", "DURATION", "EVENTS", "RESULT")
+	for _, e := range d.Executions {
+		result := fmtOptString(e.Output)
+		if e.Error != nil {
+			result = fmtError(e.Error)
+		}
+		t.row(fmtUint(e.ExecutionID), e.Status, fmtTime(e.StartedAt), fmtOptTime(e.CompletedAt),
+			fmtOptMs(e.DurationMs), fmtUint(e.EventCount), truncate(result, 60))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+
+	ce := d.CurrentExecution
+	if ce == nil {
+		return nil
+	}
+	section(a.stdout, fmt.Sprintf("CURRENT EXECUTION %d (last event %s)", ce.ExecutionID, fmtTime(ce.LastEventAt)))
+	if len(ce.PendingActivities)+len(ce.PendingTimers)+len(ce.PendingEvents)+len(ce.PendingSubOrchestrations) == 0 {
+		fmt.Fprintln(a.stdout, "nothing pending")
+		return nil
+	}
+	if len(ce.PendingActivities) > 0 {
+		section(a.stdout, "Pending activities")
+		t := newTable(a.stdout, "ID", "NAME", "TAG", "SCHEDULED", "INPUT")
+		for _, p := range ce.PendingActivities {
+			t.row(fmtUint(p.CorrelationID), p.Name, fmtOptString(p.Tag), fmtTime(p.ScheduledAt), truncate(p.Input, 60))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if len(ce.PendingTimers) > 0 {
+		section(a.stdout, "Pending timers")
+		t := newTable(a.stdout, "ID", "FIRE AT", "DELAY", "SCHEDULED")
+		for _, p := range ce.PendingTimers {
+			t.row(fmtUint(p.CorrelationID), fmtTime(p.FireAt), fmtMs(p.DelayMs), fmtTime(p.ScheduledAt))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if len(ce.PendingEvents) > 0 {
+		section(a.stdout, "Pending external events")
+		t := newTable(a.stdout, "ID", "NAME", "PERSISTENT", "SUBSCRIBED")
+		for _, p := range ce.PendingEvents {
+			t.row(fmtUint(p.CorrelationID), p.Name, strconv.FormatBool(p.Persistent), fmtTime(p.SubscribedAt))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if len(ce.PendingSubOrchestrations) > 0 {
+		section(a.stdout, "Pending sub-orchestrations")
+		t := newTable(a.stdout, "ID", "NAME", "INSTANCE", "SCHEDULED")
+		for _, p := range ce.PendingSubOrchestrations {
+			t.row(fmtUint(p.CorrelationID), p.Name, p.Instance, fmtTime(p.ScheduledAt))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *app) cmdInstancesHistory(ctx context.Context, args []string) error {
+	var p client.HistoryParams
+	id, err := a.oneID("history", args, func(fs *flag.FlagSet) {
+		fs.Uint64Var(&p.ExecutionID, "execution", 0, "only this execution id (default: all)")
+	})
+	if err != nil {
+		return err
+	}
+	c, err := a.client(false)
+	if err != nil {
+		return err
+	}
+	events, err := c.History(ctx, id, p)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return printJSON(a.stdout, api.History{Events: events})
+	}
+	t := newTable(a.stdout, "EXEC", "EVENT", "TIME", "TYPE", "SOURCE", "DETAIL")
+	for i, raw := range events {
+		var e historyEvent
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("history event %d of %q: %w", i, id, err)
+		}
+		source := ""
+		if e.SourceEventID != nil {
+			source = fmtUint(*e.SourceEventID)
+		}
+		t.row(fmtUint(e.ExecutionID), fmtUint(e.EventID), api.Time(e.TimestampMs).Format(), e.Type, source, e.detail())
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	a.noteLag(c)
+	return nil
+}
+
+// historyEvent is what the history table shows of an event; the rest stays
+// in the raw JSON (--json).
+type historyEvent struct {
+	EventID       uint64  `json:"event_id"`
+	SourceEventID *uint64 `json:"source_event_id"`
+	ExecutionID   uint64  `json:"execution_id"`
+	TimestampMs   int64   `json:"timestamp_ms"`
+	Type          string  `json:"type"`
+	Name          string  `json:"name"`
+	Instance      string  `json:"instance"`
+	Key           string  `json:"key"`
+	Reason        string  `json:"reason"`
+	Status        *string `json:"status"`
+}
+
+func (e historyEvent) detail() string {
+	switch {
+	case e.Name != "" && e.Instance != "":
+		return e.Name + " -> " + e.Instance
+	case e.Name != "":
+		return e.Name
+	case e.Key != "":
+		return e.Key
+	case e.Reason != "":
+		return truncate(e.Reason, 60)
+	case e.Status != nil:
+		return truncate(*e.Status, 60)
+	}
+	return ""
+}
+
+func (a *app) cmdInstancesStatus(ctx context.Context, args []string) error {
+	fs := a.flagSet("instances status", "instances status [flags] ID...", "Status of many instances at once (NotFound for unknown ids).")
+	ids, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return usagef("instances status: missing instance ids")
+	}
+	c, err := a.client(false)
+	if err != nil {
+		return err
+	}
+	st, err := c.BulkStatus(ctx, ids)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return printJSON(a.stdout, api.BulkStatusResponse{Statuses: st})
+	}
+	t := newTable(a.stdout, "INSTANCE", "STATUS")
+	for _, s := range st {
+		t.row(s.InstanceID, s.Status)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	a.noteLag(c)
+	return nil
+}
