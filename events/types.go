@@ -109,6 +109,11 @@ type Event struct {
 	FireAtMs  uint64    // TimerCreated, TimerFired
 	// Details is the projected ErrorDetails of *Failed events.
 	Details *ErrorDetails
+	// DetailsRaw is the wire JSON of `details` exactly as received (Decode
+	// sets it; it aliases Raw). Marshal writes it verbatim so that the
+	// original ErrorDetails survives re-encoding; when nil, Marshal
+	// synthesises a wire form from Details.
+	DetailsRaw []byte
 	// CarryForwardEvents is OrchestrationStarted.carry_forward_events.
 	CarryForwardEvents [][2]string
 	Key                string  // KeyValueSet, KeyValueCleared
