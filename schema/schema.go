@@ -1,0 +1,240 @@
+// Package schema creates and upgrades Duroscope's ClickHouse read model.
+//
+// The DDL lives in migrations/NNNN_name.sql (embedded in the binary). Apply
+// runs every numbered file that the database has not recorded yet in its
+// schema_migrations table, in version order, and records it.
+//
+// Migration file rules:
+//   - "{db}" is replaced by the configured database name.
+//   - Statements end with ';' at the end of a line; "--" comment lines are
+//     stripped (see splitStatements for the exact rules).
+//   - Every statement must be idempotent (CREATE ... IF NOT EXISTS, ALTER ...
+//     IF NOT EXISTS where the server has it): Apply can run twice, and two
+//     projectors starting together both run the same migration concurrently.
+//     Nothing is locked; idempotent DDL is what makes that safe.
+//   - Version gates: a comment line "-- requires: 20.1" directly before a
+//     statement runs that statement only on ClickHouse >= 20.1. The reference
+//     server is 18.16, so features newer than that (TTL, DateTime64, ...) go
+//     behind a gate and the migration remains valid on 18.16. When a gated
+//     statement is skipped, the migration is recorded with the skipped gate;
+//     once the server has been upgraded far enough, the next Apply runs the
+//     whole migration again (harmless, it is idempotent) so the gated
+//     statements take effect without a new migration file.
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/rs/zerolog"
+)
+
+// Config says which database Apply manages.
+type Config struct {
+	// Database is created if missing; letters, digits and _ only.
+	Database string
+	// ServerVersion optionally states the server's version ("18.16.1" or
+	// "20.1"); empty = ask the server with SELECT version().
+	ServerVersion string
+	// Logger receives one line per applied migration and skipped statement.
+	// The zero value logs nothing.
+	Logger zerolog.Logger
+}
+
+// Versions returns the versions of the embedded migrations in ascending
+// order. It panics if an embedded file is malformed: that is a build defect,
+// caught by this package's tests before any binary ships.
+func Versions() []int {
+	ms, err := loadMigrations()
+	if err != nil {
+		panic(fmt.Sprintf("schema: embedded migrations are malformed: %v", err))
+	}
+	out := make([]int, len(ms))
+	for i, m := range ms {
+		out[i] = m.Version
+	}
+	return out
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// ClickHouse error codes that an idempotent CREATE can still raise when two
+// clients create the same object at the same moment: old servers check
+// existence and create in two steps without a lock between them.
+const (
+	codeTableAlreadyExists    = 57
+	codeDatabaseAlreadyExists = 82
+)
+
+var createIfNotExistsRe = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:MATERIALIZED\s+VIEW|VIEW|TABLE|DATABASE|DICTIONARY)\s+IF\s+NOT\s+EXISTS\b`)
+
+// Apply brings cfg.Database up to the newest embedded migration and returns
+// the versions it ran in this call (empty when the schema was already
+// current). It is safe to call repeatedly and from several processes at once.
+// On error, applied lists the migrations completed (and recorded) before the
+// failing one; the failing one is not recorded, so the next Apply retries it.
+func Apply(ctx context.Context, conn driver.Conn, cfg Config) (applied []int, err error) {
+	if !identRe.MatchString(cfg.Database) {
+		return nil, fmt.Errorf("schema: database name %q: want letters, digits and _ only (at most 63)", cfg.Database)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	return apply(ctx, conn, cfg, ms)
+}
+
+// apply is Apply over an explicit migration list (tests use their own).
+func apply(ctx context.Context, conn driver.Conn, cfg Config, ms []migration) (applied []int, err error) {
+	if !identRe.MatchString(cfg.Database) {
+		return nil, fmt.Errorf("schema: database name %q: want letters, digits and _ only (at most 63)", cfg.Database)
+	}
+	db := cfg.Database
+	log := cfg.Logger
+
+	if err := execDDL(ctx, conn, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
+		return nil, fmt.Errorf("schema: create database %s: %w", db, err)
+	}
+	// ReplacingMergeTree keyed by version: recording a migration twice (two
+	// processes, or a re-run after a server upgrade) leaves one row per
+	// version after merges; readers below do not rely on merges either.
+	// skipped_requires lists the version gates that were not met when the
+	// migration ran ('' = every statement ran).
+	if err := execDDL(ctx, conn, `CREATE TABLE IF NOT EXISTS `+db+`.schema_migrations (
+    version          UInt32,
+    name             String,
+    applied_at       DateTime,
+    skipped_requires String DEFAULT ''
+) ENGINE = ReplacingMergeTree
+ORDER BY version`); err != nil {
+		return nil, fmt.Errorf("schema: create %s.schema_migrations: %w", db, err)
+	}
+
+	server, err := serverVersionOf(ctx, conn, cfg.ServerVersion)
+	if err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	done, err := recorded(ctx, conn, db, server)
+	if err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+
+	for _, m := range ms {
+		if done[m.Version] {
+			continue
+		}
+		var skipped []string
+		for _, st := range m.Statements {
+			if !st.Requires.IsZero() && !server.AtLeast(st.Requires) {
+				skipped = append(skipped, st.Requires.String())
+				log.Info().Int("migration", m.Version).Int("line", st.Line).
+					Str("requires", st.Requires.String()).Str("server", server.String()).
+					Msg("schema: statement skipped, server too old")
+				continue
+			}
+			q := strings.ReplaceAll(st.SQL, "{db}", db)
+			if err := execDDL(ctx, conn, q); err != nil {
+				return applied, fmt.Errorf("schema: migration %s (line %d): %w", m.Name, st.Line, err)
+			}
+		}
+		if err := record(ctx, conn, db, m, strings.Join(skipped, ",")); err != nil {
+			return applied, fmt.Errorf("schema: record migration %s: %w", m.Name, err)
+		}
+		log.Info().Int("migration", m.Version).Str("name", m.Name).Str("database", db).Msg("schema: migration applied")
+		applied = append(applied, m.Version)
+	}
+	return applied, nil
+}
+
+// execDDL runs one statement, treating "already exists" from a CREATE ... IF
+// NOT EXISTS as success (a concurrent Apply won the race; the object is there).
+func execDDL(ctx context.Context, conn driver.Conn, q string) error {
+	err := conn.Exec(ctx, q)
+	if err == nil {
+		return nil
+	}
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && (ex.Code == codeTableAlreadyExists || ex.Code == codeDatabaseAlreadyExists) &&
+		createIfNotExistsRe.MatchString(q) {
+		return nil
+	}
+	return err
+}
+
+func serverVersionOf(ctx context.Context, conn driver.Conn, configured string) (serverVersion, error) {
+	s := configured
+	if s == "" {
+		if err := conn.QueryRow(ctx, "SELECT version()").Scan(&s); err != nil {
+			return serverVersion{}, fmt.Errorf("ask server version: %w", err)
+		}
+	}
+	v, err := parseServerVersion(s)
+	if err != nil {
+		return serverVersion{}, fmt.Errorf("server version: %w", err)
+	}
+	return v, nil
+}
+
+// recorded returns the migration versions that need no (re-)run on server.
+// A version counts as done when some recording of it skipped nothing, or
+// skipped only gates the server still does not meet.
+func recorded(ctx context.Context, conn driver.Conn, db string, server serverVersion) (map[int]bool, error) {
+	rows, err := conn.Query(ctx, "SELECT version, skipped_requires FROM "+db+".schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read %s.schema_migrations: %w", db, err)
+	}
+	defer rows.Close()
+	done := map[int]bool{}
+	for rows.Next() {
+		var (
+			v       uint32
+			skipped string
+		)
+		if err := rows.Scan(&v, &skipped); err != nil {
+			return nil, fmt.Errorf("read %s.schema_migrations: %w", db, err)
+		}
+		if gatesStillUnmet(skipped, server) {
+			done[int(v)] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s.schema_migrations: %w", db, err)
+	}
+	return done, nil
+}
+
+// gatesStillUnmet reports whether none of the recorded skipped gates (comma
+// separated) is met by server now, i.e. a re-run would change nothing.
+func gatesStillUnmet(skipped string, server serverVersion) bool {
+	if skipped == "" {
+		return true
+	}
+	for _, s := range strings.Split(skipped, ",") {
+		v, err := parseServerVersion(s)
+		if err != nil || server.AtLeast(v) {
+			// Unparseable: re-run rather than guess; the run rewrites it.
+			return false
+		}
+	}
+	return true
+}
+
+func record(ctx context.Context, conn driver.Conn, db string, m migration, skipped string) error {
+	// The column list is explicit: ClickHouse 18.16 requires it for the
+	// native batch INSERT, and it keeps this working if columns are added.
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name, applied_at, skipped_requires)")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.Append(uint32(m.Version), m.Name, time.Now().UTC().Truncate(time.Second), skipped); err != nil {
+		return err
+	}
+	return b.Send()
+}

@@ -1,0 +1,407 @@
+package schema
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+func TestSplitStatements(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		want    []statement
+		wantErr string
+	}{
+		{
+			name: "two statements, comments stripped",
+			body: "-- header\n-- more\n\nCREATE TABLE a (x UInt8) ENGINE = Memory;\n\n  -- between\nCREATE TABLE b (\n  y String -- trailing\n) ENGINE = Memory;\n",
+			want: []statement{
+				{SQL: "CREATE TABLE a (x UInt8) ENGINE = Memory", Line: 4},
+				{SQL: "CREATE TABLE b (\n  y String -- trailing\n) ENGINE = Memory", Line: 7},
+			},
+		},
+		{
+			name: "semicolon inside a line does not split",
+			body: "SELECT 'a;b', 1;\nSELECT 2;",
+			want: []statement{{SQL: "SELECT 'a;b', 1", Line: 1}, {SQL: "SELECT 2", Line: 2}},
+		},
+		{
+			name: "comment-only chunks and comment lines ending in ; are ignored",
+			body: "-- nothing here;\n\n-- still nothing;\n",
+			want: nil,
+		},
+		{
+			name: "last statement without semicolon",
+			body: "SELECT 1;\nSELECT 2\n-- tail\n",
+			want: []statement{{SQL: "SELECT 1", Line: 1}, {SQL: "SELECT 2", Line: 2}},
+		},
+		{
+			name: "requires gates only the next statement",
+			body: "-- requires: 20.1\nALTER TABLE t MODIFY TTL d;\nSELECT 1;\n  --   requires:   21  \nSELECT 2;\n",
+			want: []statement{
+				{SQL: "ALTER TABLE t MODIFY TTL d", Requires: serverVersion{20, 1}, Line: 2},
+				{SQL: "SELECT 1", Line: 3},
+				{SQL: "SELECT 2", Requires: serverVersion{21, 0}, Line: 5},
+			},
+		},
+		{name: "requires with a bad version", body: "-- requires: twenty\nSELECT 1;", wantErr: "not a number"},
+		{name: "misspelled requires", body: "-- requires 20.1\nSELECT 1;", wantErr: "write the gate as"},
+		{name: "requires twice", body: "-- requires: 20.1\n-- requires: 21.1\nSELECT 1;", wantErr: "once"},
+		{name: "requires inside a statement", body: "SELECT\n-- requires: 20.1\n1;", wantErr: "before its statement"},
+		{name: "requires at end of file", body: "SELECT 1;\n-- requires: 20.1\n", wantErr: "gates no statement"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := splitStatements(tc.body)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got  %#v\nwant %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseServerVersion(t *testing.T) {
+	tests := []struct {
+		in   string
+		want serverVersion
+		ok   bool
+	}{
+		{"18.16.1", serverVersion{18, 16}, true},
+		{"21.8.10.19", serverVersion{21, 8}, true},
+		{"20.1", serverVersion{20, 1}, true},
+		{"22", serverVersion{22, 0}, true},
+		{"", serverVersion{}, false},
+		{"x.1", serverVersion{}, false},
+		{"20.y", serverVersion{}, false},
+		{"0.0", serverVersion{}, false},
+	}
+	for _, tc := range tests {
+		got, err := parseServerVersion(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseServerVersion(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+	if !(serverVersion{18, 16}).AtLeast(serverVersion{18, 16}) || (serverVersion{18, 16}).AtLeast(serverVersion{20, 1}) ||
+		!(serverVersion{20, 0}).AtLeast(serverVersion{18, 16}) {
+		t.Error("AtLeast orders versions wrongly")
+	}
+}
+
+func TestGatesStillUnmet(t *testing.T) {
+	tests := []struct {
+		skipped string
+		server  serverVersion
+		want    bool
+	}{
+		{"", serverVersion{18, 16}, true},
+		{"20.1", serverVersion{18, 16}, true},
+		{"20.1", serverVersion{20, 1}, false},
+		{"20.1,22.3", serverVersion{21, 0}, false},
+		{"20.1,22.3", serverVersion{19, 0}, true},
+		{"garbage", serverVersion{18, 16}, false},
+	}
+	for _, tc := range tests {
+		if got := gatesStillUnmet(tc.skipped, tc.server); got != tc.want {
+			t.Errorf("gatesStillUnmet(%q, %v) = %v, want %v", tc.skipped, tc.server, got, tc.want)
+		}
+	}
+}
+
+func TestEmbeddedMigrations(t *testing.T) {
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatalf("embedded migrations: %v", err)
+	}
+	vs := Versions()
+	if len(vs) == 0 || vs[0] != 1 || !sort.IntsAreSorted(vs) {
+		t.Fatalf("Versions() = %v, want ascending starting at 1", vs)
+	}
+	for _, m := range ms {
+		if len(m.Statements) == 0 {
+			t.Errorf("%s has no statements", m.Name)
+		}
+		for _, st := range m.Statements {
+			// A statement without {db} would act on the connection's default
+			// database, not the configured one.
+			if !strings.Contains(st.SQL, "{db}.") {
+				t.Errorf("%s line %d does not name {db}: %.60s", m.Name, st.Line, st.SQL)
+			}
+			if !createIfNotExistsRe.MatchString(st.SQL) && !strings.Contains(strings.ToUpper(st.SQL), "IF NOT EXISTS") &&
+				!strings.Contains(strings.ToUpper(st.SQL), "IF EXISTS") {
+				t.Errorf("%s line %d is not idempotent (no IF [NOT] EXISTS): %.60s", m.Name, st.Line, st.SQL)
+			}
+		}
+	}
+}
+
+func TestLoadMigrationsFromRejectsBadFiles(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   fstest.MapFS
+		wantErr string
+	}{
+		{"bad name", fstest.MapFS{"m/init.sql": {Data: []byte("SELECT 1;")}}, "want <number>_<name>.sql"},
+		{"duplicate version", fstest.MapFS{
+			"m/0001_a.sql": {Data: []byte("SELECT 1;")},
+			"m/001_b.sql":  {Data: []byte("SELECT 1;")},
+		}, "same version 1"},
+		{"zero version", fstest.MapFS{"m/0000_a.sql": {Data: []byte("SELECT 1;")}}, "positive"},
+		{"bad gate", fstest.MapFS{"m/0002_a.sql": {Data: []byte("-- requires: x\nSELECT 1;")}}, "0002_a.sql"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadMigrationsFrom(tc.files, "m")
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+	ms, err := loadMigrationsFrom(fstest.MapFS{
+		"m/0010_b.sql":     {Data: []byte("SELECT 10;")},
+		"m/0002_a.sql":     {Data: []byte("SELECT 2;")},
+		"m/README.md":      {Data: []byte("not a migration")},
+		"m/0003_dir.sql/x": {Data: []byte("a directory is not a migration")},
+	}, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].Version != 2 || ms[1].Version != 10 {
+		t.Fatalf("got %+v, want versions 2 then 10", ms)
+	}
+}
+
+// --- integration tests against the real ClickHouse ---
+
+// testConn connects to the test ClickHouse and returns a fresh database name
+// that is dropped when the test ends. Unreachable ClickHouse fails the test
+// unless DUROSCOPE_SKIP_INTEGRATION=1.
+func testConn(t *testing.T) (driver.Conn, string) {
+	t.Helper()
+	if os.Getenv("DUROSCOPE_SKIP_INTEGRATION") == "1" {
+		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
+	}
+	addr := os.Getenv("DUROSCOPE_TEST_CLICKHOUSE_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:9000"
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{addr},
+		Protocol:    clickhouse.Native,
+		Auth:        clickhouse.Auth{Database: "default", Username: "default"},
+		DialTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("clickhouse at %s: %v (set DUROSCOPE_SKIP_INTEGRATION=1 to skip)", addr, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := conn.Ping(ctx); err != nil {
+		t.Fatalf("clickhouse at %s does not answer: %v (start it with scripts/clickhouse.sh start, or set DUROSCOPE_SKIP_INTEGRATION=1)", addr, err)
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	db := "dstest_schema_" + hex.EncodeToString(rnd[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+			t.Errorf("drop test database %s: %v", db, err)
+		}
+		conn.Close()
+	})
+	return conn, db
+}
+
+func tablesOf(t *testing.T, conn driver.Conn, db string) []string {
+	t.Helper()
+	var names []string
+	rows, err := conn.Query(context.Background(), "SELECT name FROM system.tables WHERE database = ? ORDER BY name", db)
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+var wantTables = []string{"activities", "executions", "history", "instances", "pending_work", "queue_snapshots", "schema_migrations"}
+
+func recordedVersions(t *testing.T, conn driver.Conn, db string) []int {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT DISTINCT version FROM "+db+".schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatalf("read schema_migrations: %v", err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, int(v))
+	}
+	return out
+}
+
+func TestApplyTwice(t *testing.T) {
+	conn, db := testConn(t)
+	ctx := context.Background()
+
+	applied, err := Apply(ctx, conn, Config{Database: db})
+	if err != nil {
+		t.Fatalf("first Apply: %v", err)
+	}
+	if !slices.Equal(applied, Versions()) {
+		t.Fatalf("first Apply ran %v, want %v", applied, Versions())
+	}
+	if got := tablesOf(t, conn, db); !slices.Equal(got, wantTables) {
+		t.Fatalf("tables = %v, want %v", got, wantTables)
+	}
+	applied, err = Apply(ctx, conn, Config{Database: db})
+	if err != nil {
+		t.Fatalf("second Apply: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Fatalf("second Apply ran %v, want nothing", applied)
+	}
+	if got := recordedVersions(t, conn, db); !slices.Equal(got, Versions()) {
+		t.Fatalf("recorded versions = %v, want %v", got, Versions())
+	}
+}
+
+func TestApplyConcurrent(t *testing.T) {
+	conn, db := testConn(t)
+	ctx := context.Background()
+
+	const n = 3
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Apply(ctx, conn, Config{Database: db})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Apply %d: %v", i, err)
+		}
+	}
+	if got := tablesOf(t, conn, db); !slices.Equal(got, wantTables) {
+		t.Fatalf("tables = %v, want %v", got, wantTables)
+	}
+	if got := recordedVersions(t, conn, db); !slices.Equal(got, Versions()) {
+		t.Fatalf("recorded versions = %v, want %v", got, Versions())
+	}
+	applied, err := Apply(ctx, conn, Config{Database: db})
+	if err != nil || len(applied) != 0 {
+		t.Fatalf("Apply after the concurrent ones = %v, %v; want nothing to do", applied, err)
+	}
+}
+
+func TestApplyVersionGates(t *testing.T) {
+	conn, db := testConn(t)
+	ctx := context.Background()
+	ms, err := loadMigrationsFrom(fstest.MapFS{
+		"m/0001_base.sql": {Data: []byte(
+			"CREATE TABLE IF NOT EXISTS {db}.base (x UInt8) ENGINE = Memory;\n" +
+				"-- requires: 1.1\n" +
+				"CREATE TABLE IF NOT EXISTS {db}.old_enough (x UInt8) ENGINE = Memory;\n" +
+				"-- requires: 99.0\n" +
+				"CREATE TABLE IF NOT EXISTS {db}.from_the_future (x UInt8) ENGINE = Memory;\n")},
+	}, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The real server (18.16) runs the ungated and the 1.1 statement and
+	// skips the 99.0 one.
+	applied, err := apply(ctx, conn, Config{Database: db}, ms)
+	if err != nil || !slices.Equal(applied, []int{1}) {
+		t.Fatalf("apply = %v, %v; want [1]", applied, err)
+	}
+	if got := tablesOf(t, conn, db); !slices.Equal(got, []string{"base", "old_enough", "schema_migrations"}) {
+		t.Fatalf("tables on the real server = %v", got)
+	}
+	var skipped string
+	if err := conn.QueryRow(ctx, "SELECT skipped_requires FROM "+db+".schema_migrations WHERE version = 1").Scan(&skipped); err != nil {
+		t.Fatal(err)
+	}
+	if skipped != "99.0" {
+		t.Fatalf("skipped_requires = %q, want 99.0", skipped)
+	}
+	// Still too old: nothing to re-run.
+	if applied, err := apply(ctx, conn, Config{Database: db}, ms); err != nil || len(applied) != 0 {
+		t.Fatalf("re-apply on the same server = %v, %v; want nothing", applied, err)
+	}
+	// After an "upgrade" the migration runs again and the gate is met.
+	applied, err = apply(ctx, conn, Config{Database: db, ServerVersion: "99.2.1"}, ms)
+	if err != nil || !slices.Equal(applied, []int{1}) {
+		t.Fatalf("apply after upgrade = %v, %v; want [1]", applied, err)
+	}
+	if got := tablesOf(t, conn, db); !slices.Equal(got, []string{"base", "from_the_future", "old_enough", "schema_migrations"}) {
+		t.Fatalf("tables after upgrade = %v", got)
+	}
+	if applied, err := apply(ctx, conn, Config{Database: db, ServerVersion: "99.2.1"}, ms); err != nil || len(applied) != 0 {
+		t.Fatalf("re-apply after upgrade = %v, %v; want nothing", applied, err)
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	conn, db := testConn(t)
+	ctx := context.Background()
+	if _, err := Apply(ctx, conn, Config{Database: "bad-name; DROP"}); err == nil || !strings.Contains(err.Error(), "database name") {
+		t.Fatalf("bad database name: err = %v", err)
+	}
+	ms, err := loadMigrationsFrom(fstest.MapFS{
+		"m/0001_ok.sql":     {Data: []byte("CREATE TABLE IF NOT EXISTS {db}.ok (x UInt8) ENGINE = Memory;")},
+		"m/0002_broken.sql": {Data: []byte("CREATE TABLE IF NOT EXISTS {db}.broken (x NoSuchType) ENGINE = Memory;")},
+	}, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := apply(ctx, conn, Config{Database: db}, ms)
+	if err == nil || !strings.Contains(err.Error(), "0002_broken.sql") {
+		t.Fatalf("err = %v, want one naming 0002_broken.sql", err)
+	}
+	if !slices.Equal(applied, []int{1}) {
+		t.Fatalf("applied = %v, want [1] (the migration before the broken one)", applied)
+	}
+	if got := recordedVersions(t, conn, db); !slices.Equal(got, []int{1}) {
+		t.Fatalf("recorded = %v, want [1]: a failed migration must not be recorded", got)
+	}
+}
