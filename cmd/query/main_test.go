@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/duroscope/duroscope/internal/natsembed"
+	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/schema"
+)
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParse(t *testing.T) {
+	s, err := parse(nil, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.HTTPAddr != "127.0.0.1:8080" || s.NATSURL != "nats://127.0.0.1:4222" || s.Stream != "DUROXIDE_HISTORY" ||
+		strings.Join(s.ClickHouseAddrs, ",") != "127.0.0.1:9000" || s.ClickHouseDatabase != "duroscope" ||
+		s.ClickHouseUser != "default" || s.ClickHousePassword != "" || s.APIToken != "" || s.LogLevel != "info" ||
+		s.QueryTimeout != 10*time.Second || s.MaxInFlight != 64 {
+		t.Errorf("defaults: %+v %+v", s, s.Common)
+	}
+	env := envOf(map[string]string{
+		"DUROSCOPE_NATS_URL": "nats://n1:4222,nats://n2:4222", "DUROSCOPE_STREAM": "S",
+		"DUROSCOPE_CLICKHOUSE_ADDR": "c1:9000, c2:9000", "DUROSCOPE_CLICKHOUSE_DATABASE": "db1",
+		"DUROSCOPE_CLICKHOUSE_USER": "u", "DUROSCOPE_CLICKHOUSE_PASSWORD": "pw",
+		"DUROSCOPE_HTTP_ADDR": ":9999", "DUROSCOPE_API_TOKEN": "tok", "DUROSCOPE_LOG_LEVEL": "debug",
+		"DUROSCOPE_QUERY_TIMEOUT": "3s", "DUROSCOPE_MAX_IN_FLIGHT": "8",
+	})
+	s, err = parse(nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.NATSURL != "nats://n1:4222,nats://n2:4222" || s.Stream != "S" || strings.Join(s.ClickHouseAddrs, "|") != "c1:9000|c2:9000" ||
+		s.ClickHouseDatabase != "db1" || s.ClickHouseUser != "u" || s.ClickHousePassword != "pw" || s.HTTPAddr != ":9999" ||
+		s.APIToken != "tok" || s.LogLevel != "debug" || s.QueryTimeout != 3*time.Second || s.MaxInFlight != 8 {
+		t.Errorf("from env: %+v %+v", s, s.Common)
+	}
+	// Flags win over the environment.
+	s, err = parse([]string{"-http-addr", "127.0.0.1:1", "-api-token", "flagtok", "-clickhouse-addr", "x:1",
+		"-query-timeout", "1s", "-max-in-flight", "2", "-nats-url", "nats://f:1"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.HTTPAddr != "127.0.0.1:1" || s.APIToken != "flagtok" || strings.Join(s.ClickHouseAddrs, ",") != "x:1" ||
+		s.QueryTimeout != time.Second || s.MaxInFlight != 2 || s.NATSURL != "nats://f:1" {
+		t.Errorf("flags: %+v", s)
+	}
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		has  string
+	}{
+		{[]string{"-query-timeout", "0s"}, nil, "query-timeout"},
+		{nil, map[string]string{"DUROSCOPE_QUERY_TIMEOUT": "ten"}, "query-timeout"},
+		{[]string{"-max-in-flight", "0"}, nil, "max-in-flight"},
+		{nil, map[string]string{"DUROSCOPE_MAX_IN_FLIGHT": "x"}, "max-in-flight"},
+		{[]string{"-log-level", "loud"}, nil, "log-level"},
+		{[]string{"-clickhouse-database", "a-b"}, nil, "clickhouse-database"},
+		{[]string{"-clickhouse-addr", " , "}, nil, "clickhouse-addr"},
+		{[]string{"-http-addr", ""}, nil, "http-addr"},
+		{[]string{"extra"}, nil, "unexpected"},
+		{[]string{"-nope"}, nil, "nope"},
+	} {
+		_, err := parse(c.args, envOf(c.env))
+		if err == nil || !strings.Contains(err.Error(), c.has) {
+			t.Errorf("parse(%q, %v) = %v; want an error about %s", c.args, c.env, err, c.has)
+		}
+	}
+}
+
+func TestRedactURLs(t *testing.T) {
+	got := redactURLs("nats://user:secret@h1:4222, nats://h2:4222,tls://tok@h3")
+	if strings.Contains(got, "secret") || strings.Contains(got, "tok@") || !strings.Contains(got, "h2:4222") {
+		t.Errorf("redactURLs = %q", got)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startRun runs the service in-process and returns its base URL.
+func startRun(t *testing.T, s *settings, logs io.Writer) (string, context.CancelFunc, chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, s, zerolog.New(logs).Level(zerolog.DebugLevel), func(a net.Addr) { addrc <- a })
+	}()
+	select {
+	case a := <-addrc:
+		return "http://" + a.String(), cancel, done
+	case err := <-done:
+		cancel()
+		t.Fatalf("run: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("service did not start listening")
+	}
+	return "", cancel, done
+}
+
+func get(t *testing.T, url, token string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	ln.Close()
+	return a
+}
+
+// TestRunWithoutBackends starts the service with ClickHouse and NATS both
+// unreachable: it serves /healthz, answers 503 elsewhere, never logs the
+// secrets, and shuts down gracefully.
+func TestRunWithoutBackends(t *testing.T) {
+	s, err := parse([]string{"-http-addr", "127.0.0.1:0", "-clickhouse-addr", deadAddr(t),
+		"-nats-url", "nats://" + deadAddr(t), "-api-token", "tok-secret-1", "-clickhouse-password", "pw-secret-2"}, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuf{}
+	base, cancel, done := startRun(t, s, logs)
+	defer cancel()
+	for _, c := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/healthz", "", 200}, {"/readyz", "", 503}, {"/v1/instances", "tok-secret-1", 503},
+		{"/v1/instances/a%2F..", "tok-secret-1", 503}, {"/v1/watermark", "tok-secret-1", 503}, {"/v1/queues", "", 401},
+	} {
+		if code, _, body := get(t, base+c.path, c.token); code != c.status {
+			t.Errorf("GET %s: %d %s; want %d", c.path, code, body, c.status)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run after cancel: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no graceful shutdown")
+	}
+	l := logs.String()
+	if strings.Contains(l, "tok-secret-1") || strings.Contains(l, "pw-secret-2") {
+		t.Errorf("a secret was logged:\n%s", l)
+	}
+	if !strings.Contains(l, "ClickHouse not reachable yet") {
+		t.Errorf("connection failures not logged:\n%s", l)
+	}
+}
+
+// TestRunServes starts the service against the real ClickHouse (a private
+// database with the schema) and an embedded NATS without the stream yet:
+// ready, answering, headers absent until something is projected.
+func TestRunServes(t *testing.T) {
+	if os.Getenv("DUROSCOPE_SKIP_INTEGRATION") == "1" {
+		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
+	}
+	addr := os.Getenv("DUROSCOPE_TEST_CLICKHOUSE_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:9000"
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	db := "dstest_cmdquery_" + hex.EncodeToString(rnd[:])
+	ctx := context.Background()
+	conn, err := readmodel.Open(ctx, readmodel.ConnConfig{Addrs: []string{addr}, Database: db, User: "default"})
+	if err != nil {
+		t.Fatalf("clickhouse at %s: %v", addr, err)
+	}
+	defer func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); conn.Close() }()
+	if _, err := schema.Apply(ctx, conn, schema.Config{Database: db}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+
+	s, err := parse([]string{"-http-addr", "127.0.0.1:0", "-clickhouse-addr", addr, "-clickhouse-database", db,
+		"-nats-url", srv.ClientURL()}, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, cancel, done := startRun(t, s, io.Discard)
+	defer cancel()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, _, _ := get(t, base+"/readyz", "")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	code, hdr, body := get(t, base+"/v1/stats/orchestrations", "")
+	if code != 200 || !strings.Contains(body, `"total_count":0`) || hdr.Get("X-Projection-Lag-Events") != "" {
+		t.Errorf("stats: %d %v %s", code, hdr, body)
+	}
+	if code, _, body := get(t, base+"/v1/instances/nope", ""); code != 404 || !strings.Contains(body, "not_found") {
+		t.Errorf("unknown instance: %d %s", code, body)
+	}
+	if code, _, _ := get(t, base+"/v1/watermark", ""); code != 503 { // no stream yet
+		t.Errorf("watermark without a stream: %d", code)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+}

@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/readmodel"
+)
+
+// healthGetter answers GET /v1/health.
+type healthGetter interface {
+	Health(ctx context.Context, p readmodel.HealthParams) (api.SystemHealth, error)
+}
+
+// parseHealthParams parses /v1/health's query; now is the service's clock.
+func parseHealthParams(raw string, now time.Time) (readmodel.HealthParams, *apiError) {
+	hp := readmodel.HealthParams{Now: now}
+	p, e := parseParams(raw, "long_running_after", "recent_failure_window")
+	if e != nil {
+		return hp, e
+	}
+	if hp.LongRunningAfter, e = p.durationParam("long_running_after", 24*time.Hour); e != nil {
+		return hp, e
+	}
+	hp.RecentFailureWindow, e = p.durationParam("recent_failure_window", time.Hour)
+	return hp, e
+}
+
+func (s *server) health(w http.ResponseWriter, r *http.Request) {
+	hp, e := parseHealthParams(r.URL.RawQuery, s.cfg.Now())
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	h, err := s.cfg.Health.Health(r.Context(), hp)
+	if err != nil {
+		s.backendError(w, r, "health", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}

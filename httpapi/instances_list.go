@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/readmodel"
+)
+
+// instanceLister answers GET /v1/instances.
+type instanceLister interface {
+	ListInstances(ctx context.Context, f readmodel.ListFilter) (api.InstanceList, error)
+}
+
+// List bounds (API.md).
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+	maxListOffset    = 100000
+)
+
+var instanceStatuses = []string{api.StatusRunning, api.StatusCompleted, api.StatusFailed}
+
+// parseListParams parses GET /v1/instances' query string into the reader's
+// filter. Every field of the result is within the contract's bounds.
+func parseListParams(raw string) (readmodel.ListFilter, *apiError) {
+	var f readmodel.ListFilter
+	p, e := parseParams(raw, "status", "orchestration", "created_after", "created_before",
+		"parent_instance", "instance_prefix", "limit", "offset", "page_token")
+	if e != nil {
+		return f, e
+	}
+	if f.Statuses, e = parseStatuses(p.v["status"]); e != nil {
+		return f, e
+	}
+	if f.Orchestration, _, e = p.text("orchestration"); e != nil {
+		return f, e
+	}
+	if f.ParentInstance, _, e = p.text("parent_instance"); e != nil {
+		return f, e
+	}
+	if f.InstancePrefix, _, e = p.text("instance_prefix"); e != nil {
+		return f, e
+	}
+	after, afterMs, e := p.timeParam("created_after")
+	if e != nil {
+		return f, e
+	}
+	before, beforeMs, e := p.timeParam("created_before")
+	if e != nil {
+		return f, e
+	}
+	if afterMs != nil && beforeMs != nil && !after.Before(before) {
+		return f, badParam("created_after", "must be before created_before (the range is created_after <= created_at < created_before)")
+	}
+	f.CreatedAfter, f.CreatedBefore = afterMs, beforeMs
+	if f.Limit, e = p.intRange("limit", 1, maxListLimit, defaultListLimit); e != nil {
+		return f, e
+	}
+	if f.Offset, e = p.intRange("offset", 0, maxListOffset, 0); e != nil {
+		return f, e
+	}
+	tok, hasTok, e := p.single("page_token")
+	if e != nil {
+		return f, e
+	}
+	if hasTok {
+		if _, hasOffset := p.v["offset"]; hasOffset {
+			return f, badParam("offset", "not allowed together with page_token")
+		}
+		c, err := readmodel.DecodePageToken(tok)
+		if err != nil {
+			return f, badParam("page_token", "want a next_page_token returned by GET /v1/instances, got %s", quoteVal(tok))
+		}
+		f.After = &c
+	}
+	return f, nil
+}
+
+// parseStatuses accepts status=Running&status=Failed and status=Running,Failed
+// (exact case); duplicates collapse.
+func parseStatuses(vals []string) ([]string, *apiError) {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range vals {
+		for _, s := range strings.Split(v, ",") {
+			ok := false
+			for _, st := range instanceStatuses {
+				ok = ok || s == st
+			}
+			if !ok {
+				return nil, badParam("status", "want Running, Completed or Failed (exact case; repeat the parameter or separate with commas), got %s", quoteVal(s))
+			}
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *server) listInstances(w http.ResponseWriter, r *http.Request) {
+	f, e := parseListParams(r.URL.RawQuery)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	l, err := s.cfg.List.ListInstances(r.Context(), f)
+	if err != nil {
+		s.backendError(w, r, "list instances", err)
+		return
+	}
+	if l.Instances == nil {
+		l.Instances = []api.InstanceSummary{}
+	}
+	writeJSON(w, http.StatusOK, l)
+}

@@ -1,0 +1,243 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/readmodel"
+)
+
+// memBackend is an in-memory implementation of the handlers' narrow
+// interfaces. These tests are about HTTP parsing and answers, not storage:
+// the storage side is tested against ClickHouse in readmodel and in
+// e2e_test.go. It records the arguments it was called with.
+type memBackend struct {
+	mu        sync.Mutex
+	instances map[string]api.InstanceSummary
+	history   map[string][]json.RawMessage
+
+	err       error         // returned by every call when set
+	panicMsg  string        // panics in every call when set
+	block     chan struct{} // calls wait for it when set
+	entered   chan struct{} // signalled when a call starts (if set)
+	lastID    string
+	lastExec  uint64
+	lastList  *readmodel.ListFilter
+	lastAct   *readmodel.ActivityFilter
+	lastPerf  *readmodel.PerformanceFilter
+	lastHP    *readmodel.HealthParams
+	lastPP    *readmodel.ProblemsParams
+	lastOrch  *string
+	lastBulk  []string
+	pingError error
+}
+
+func newMem() *memBackend {
+	return &memBackend{instances: map[string]api.InstanceSummary{}, history: map[string][]json.RawMessage{}}
+}
+
+func (m *memBackend) add(id string) {
+	m.instances[id] = api.InstanceSummary{InstanceID: id, Status: api.StatusRunning, CreatedAt: 1000, UpdatedAt: 2000,
+		ExecutionCount: 1, CurrentExecutionID: 1}
+}
+
+func (m *memBackend) enter() error {
+	if m.entered != nil {
+		m.entered <- struct{}{}
+	}
+	if m.block != nil {
+		<-m.block
+	}
+	if m.panicMsg != "" {
+		panic(m.panicMsg)
+	}
+	return m.err
+}
+
+func (m *memBackend) Instance(ctx context.Context, id string) (api.InstanceSummary, bool, error) {
+	if err := m.enter(); err != nil {
+		return api.InstanceSummary{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastID = id
+	s, ok := m.instances[id]
+	return s, ok, nil
+}
+
+func (m *memBackend) Details(ctx context.Context, id string) (api.InstanceDetails, bool, error) {
+	s, ok, err := m.Instance(ctx, id)
+	if err != nil || !ok {
+		return api.InstanceDetails{}, ok, err
+	}
+	return api.InstanceDetails{Summary: s}, true, nil
+}
+
+func (m *memBackend) Executions(ctx context.Context, id string) (api.ExecutionList, bool, error) {
+	_, ok, err := m.Instance(ctx, id)
+	return api.ExecutionList{}, ok, err
+}
+
+func (m *memBackend) History(ctx context.Context, id string, exec uint64) (api.History, bool, error) {
+	_, ok, err := m.Instance(ctx, id)
+	m.mu.Lock()
+	m.lastExec = exec
+	h := m.history[id]
+	m.mu.Unlock()
+	if exec > 1 {
+		return api.History{}, false, err
+	}
+	return api.History{Events: h}, ok, err
+}
+
+func (m *memBackend) ListInstances(ctx context.Context, f readmodel.ListFilter) (api.InstanceList, error) {
+	if err := m.enter(); err != nil {
+		return api.InstanceList{}, err
+	}
+	m.mu.Lock()
+	m.lastList = &f
+	m.mu.Unlock()
+	return api.InstanceList{}, nil
+}
+
+func (m *memBackend) BulkStatus(ctx context.Context, ids []string) (api.BulkStatusResponse, error) {
+	if err := m.enter(); err != nil {
+		return api.BulkStatusResponse{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastBulk = ids
+	out := api.BulkStatusResponse{Statuses: []api.InstanceStatus{}}
+	for _, id := range ids {
+		st := api.StatusNotFound
+		if s, ok := m.instances[id]; ok {
+			st = s.Status
+		}
+		out.Statuses = append(out.Statuses, api.InstanceStatus{InstanceID: id, Status: st})
+	}
+	return out, nil
+}
+
+func (m *memBackend) OrchestrationStats(ctx context.Context, o string) (api.OrchestrationStats, error) {
+	if err := m.enter(); err != nil {
+		return api.OrchestrationStats{}, err
+	}
+	m.mu.Lock()
+	m.lastOrch = &o
+	m.mu.Unlock()
+	return api.OrchestrationStats{TotalCount: uint64(len(m.instances))}, nil
+}
+
+func (m *memBackend) ActivityStats(ctx context.Context, f readmodel.ActivityFilter) (api.ActivityStatsList, error) {
+	if err := m.enter(); err != nil {
+		return api.ActivityStatsList{}, err
+	}
+	m.mu.Lock()
+	m.lastAct = &f
+	m.mu.Unlock()
+	return api.ActivityStatsList{}, nil
+}
+
+func (m *memBackend) Performance(ctx context.Context, f readmodel.PerformanceFilter) (api.PerformanceMetrics, error) {
+	if err := m.enter(); err != nil {
+		return api.PerformanceMetrics{}, err
+	}
+	m.mu.Lock()
+	m.lastPerf = &f
+	m.mu.Unlock()
+	return api.PerformanceMetrics{}, nil
+}
+
+func (m *memBackend) Health(ctx context.Context, p readmodel.HealthParams) (api.SystemHealth, error) {
+	if err := m.enter(); err != nil {
+		return api.SystemHealth{}, err
+	}
+	m.mu.Lock()
+	m.lastHP = &p
+	m.mu.Unlock()
+	return api.SystemHealth{}, nil
+}
+
+func (m *memBackend) Problems(ctx context.Context, p readmodel.ProblemsParams) (api.ProblematicInstances, error) {
+	if err := m.enter(); err != nil {
+		return api.ProblematicInstances{}, err
+	}
+	m.mu.Lock()
+	m.lastPP = &p
+	m.mu.Unlock()
+	return api.ProblematicInstances{}, nil
+}
+
+func (m *memBackend) Queues(ctx context.Context) (api.QueueMetrics, error) {
+	if err := m.enter(); err != nil {
+		return api.QueueMetrics{}, err
+	}
+	return api.QueueMetrics{PendingActivities: 3}, nil
+}
+
+func (m *memBackend) Ping(ctx context.Context) error { return m.pingError }
+
+// fixedWatermark is a watermark source with a set answer.
+type fixedWatermark struct {
+	wm  api.Watermark
+	err error
+}
+
+func (f *fixedWatermark) Watermark(context.Context) (api.Watermark, error) { return f.wm, f.err }
+
+var testNow = time.Date(2026, 11, 25, 21, 38, 0, 0, time.UTC)
+
+// testHandler wires every interface to m.
+func testHandler(m *memBackend, mod func(*Config)) http.Handler {
+	cfg := Config{
+		Instance: m, Details: m, Executions: m, History: m, List: m, BulkStatus: m, OrchStats: m,
+		ActivityStats: m, Performance: m, Health: m, Problems: m, Queues: m, Ready: m,
+		Now:    func() time.Time { return testNow },
+		Logger: zerolog.New(io.Discard),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return New(cfg)
+}
+
+// do sends one request through h the way net/http's server parses it
+// (httptest.NewRequest reads the raw request line, keeping the escaped path).
+func do(h http.Handler, method, target string, body io.Reader, hdr ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, body)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// errorOf decodes the contract's error body; it fails the test if the body
+// is not one.
+func errorOf(t *testing.T, rec *httptest.ResponseRecorder) api.ErrorInfo {
+	t.Helper()
+	var b api.ErrorBody
+	dec := json.NewDecoder(strings.NewReader(rec.Body.String()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil || b.Error.Code == "" || b.Error.Message == "" {
+		t.Fatalf("status %d: body %q is not an error body: %v", rec.Code, rec.Body.String(), err)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("error Content-Type %q", ct)
+	}
+	return b.Error
+}
+
+var errBackend = errors.New("dial tcp 127.0.0.1:9000: connection refused")

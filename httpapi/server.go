@@ -1,0 +1,325 @@
+// Package httpapi serves the query API (../shared/contract/API.md) over
+// HTTP/JSON. Each endpoint lives in its own file with its parameters, their
+// parser, its handler and the narrow interface of the backend it needs;
+// readmodel.Reader implements all of them.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/duroscope/duroscope/api"
+)
+
+// Config wires the handlers to their backends. Every backend field is
+// required (New panics on a missing one: a wiring defect, found at start);
+// Watermark may be nil (no projection headers, /v1/watermark answers 503).
+type Config struct {
+	Instance      instanceGetter
+	Details       detailsGetter
+	Executions    executionsGetter
+	History       historyGetter
+	List          instanceLister
+	BulkStatus    bulkStatusGetter
+	OrchStats     orchestrationStatsGetter
+	ActivityStats activityStatsGetter
+	Performance   performanceGetter
+	Health        healthGetter
+	Problems      problemsGetter
+	Queues        queuesGetter
+	Ready         pinger
+	Watermark     watermarkSource
+
+	// Now is the clock for /v1/health and /v1/problems (default time.Now).
+	Now func() time.Time
+	// Logger receives request and error logs (zero value: none).
+	Logger zerolog.Logger
+	// APIToken, when set, is required as "Authorization: Bearer <token>" on
+	// /v1 (compared in constant time). /healthz and /readyz stay open.
+	APIToken string
+	Limits   Limits
+}
+
+// Limits bound the work the service accepts.
+type Limits struct {
+	// MaxInFlight is the number of ClickHouse-backed requests served at
+	// once (default 64).
+	MaxInFlight int
+	// QueueWait is how long a request may wait for a slot before it is
+	// refused with 503 (default 100ms).
+	QueueWait time.Duration
+	// RetryAfter is the Retry-After of 503 answers (default 1s).
+	RetryAfter time.Duration
+	// ReadyTimeout bounds /readyz's ping (default 2s).
+	ReadyTimeout time.Duration
+}
+
+// watermarkSource gives the projection watermark (cached by the source).
+type watermarkSource interface {
+	Watermark(ctx context.Context) (api.Watermark, error)
+}
+
+type server struct {
+	cfg        Config
+	mux        *http.ServeMux
+	sem        chan struct{}
+	log        zerolog.Logger
+	tokenSum   [32]byte
+	retryAfter string
+	// routes maps the fixed paths to their method, for 405 answers.
+	routes map[string]string
+}
+
+// New returns the API's handler.
+func New(cfg Config) http.Handler {
+	for name, v := range map[string]any{
+		"Instance": cfg.Instance, "Details": cfg.Details, "Executions": cfg.Executions,
+		"History": cfg.History, "List": cfg.List, "BulkStatus": cfg.BulkStatus,
+		"OrchStats": cfg.OrchStats, "ActivityStats": cfg.ActivityStats, "Performance": cfg.Performance,
+		"Health": cfg.Health, "Problems": cfg.Problems, "Queues": cfg.Queues, "Ready": cfg.Ready,
+	} {
+		if isNil(v) {
+			panic("httpapi.New: Config." + name + " is nil")
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	l := &cfg.Limits
+	if l.MaxInFlight <= 0 {
+		l.MaxInFlight = 64
+	}
+	if l.QueueWait <= 0 {
+		l.QueueWait = 100 * time.Millisecond
+	}
+	if l.RetryAfter <= 0 {
+		l.RetryAfter = time.Second
+	}
+	if l.ReadyTimeout <= 0 {
+		l.ReadyTimeout = 2 * time.Second
+	}
+	s := &server{
+		cfg:        cfg,
+		mux:        http.NewServeMux(),
+		sem:        make(chan struct{}, l.MaxInFlight),
+		log:        cfg.Logger,
+		tokenSum:   sha256.Sum256([]byte(cfg.APIToken)),
+		retryAfter: strconv.Itoa(int((l.RetryAfter + time.Second - 1) / time.Second)),
+		routes:     map[string]string{},
+	}
+	s.handle("GET", "/healthz", s.healthz)
+	s.handle("GET", "/readyz", s.readyz)
+	s.handle("GET", "/v1/instances", s.limited(s.listInstances))
+	s.handle("POST", "/v1/bulk/status", s.limited(s.bulkStatus))
+	s.handle("GET", "/v1/stats/orchestrations", s.limited(s.orchestrationStats))
+	s.handle("GET", "/v1/stats/activities", s.limited(s.activityStats))
+	s.handle("GET", "/v1/stats/performance", s.limited(s.performance))
+	s.handle("GET", "/v1/health", s.limited(s.health))
+	s.handle("GET", "/v1/problems", s.limited(s.problems))
+	s.handle("GET", "/v1/queues", s.limited(s.queues))
+	s.handle("GET", "/v1/watermark", s.watermark)
+	// Everything else: a JSON 404 (or 405 for a known path). Registering
+	// "/" also keeps ServeMux from answering with its own plain-text pages.
+	s.mux.HandleFunc("/", s.fallback)
+	return s
+}
+
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	// A typed nil (e.g. a nil *readmodel.Reader) is missing too.
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}
+
+func (s *server) handle(method, path string, h http.HandlerFunc) {
+	s.routes[path] = method
+	s.mux.HandleFunc(method+" "+path, h)
+}
+
+// ServeHTTP routes a request. Paths are never cleaned or redirected: the
+// instance routes are parsed from the escaped path here, because their id
+// segment may decode to anything ("a/..", "."), and ServeMux would clean
+// such a path and redirect. Only clean paths reach ServeMux, so it never
+// redirects either.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error().Str("method", r.Method).Str("path", r.URL.EscapedPath()).
+				Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("handler panicked")
+			if !rec.wrote {
+				writeError(rec, &apiError{status: http.StatusInternalServerError, code: api.CodeInternal, msg: "internal error; it has been logged"})
+			}
+		}
+		s.log.Debug().Str("method", r.Method).Str("path", r.URL.EscapedPath()).Int("status", rec.status).
+			Dur("duration", time.Since(start)).Msg("request")
+	}()
+	w = rec
+
+	path := r.URL.EscapedPath()
+	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
+		s.projectionHeaders(w, r)
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="duroscope"`)
+			writeError(w, &apiError{status: http.StatusUnauthorized, code: api.CodeUnauthenticated,
+				msg: "Authorization: want \"Bearer <token>\" with the service's API token"})
+			return
+		}
+		if rest, ok := strings.CutPrefix(path, "/v1/instances/"); ok {
+			s.instanceRoute(w, r, rest)
+			return
+		}
+	}
+	if !cleanPath(path) {
+		writeError(w, notFound("no such path %s", quoteVal(path)))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// cleanPath reports whether p is a path ServeMux leaves as it is: absolute,
+// with no empty, "." or ".." segment.
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	if p == "/" {
+		return true
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *server) fallback(w http.ResponseWriter, r *http.Request) {
+	if m, ok := s.routes[r.URL.Path]; ok {
+		w.Header().Set("Allow", m)
+		writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: api.CodeInvalidArgument,
+			msg: fmt.Sprintf("method %s: %s accepts %s only", r.Method, r.URL.Path, m)})
+		return
+	}
+	writeError(w, notFound("no such path %s", quoteVal(r.URL.EscapedPath())))
+}
+
+// authorized checks the bearer token in constant time (comparing SHA-256
+// sums, so that not even the token's length leaks).
+func (s *server) authorized(r *http.Request) bool {
+	if s.cfg.APIToken == "" {
+		return true
+	}
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
+}
+
+// projectionHeaders sets X-Projection-Lag-Events and X-Projected-Through
+// once anything has been projected (the watermark source caches, so this
+// costs nothing per request).
+func (s *server) projectionHeaders(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Watermark == nil {
+		return
+	}
+	wm, err := s.cfg.Watermark.Watermark(r.Context())
+	if err != nil || wm.ProjectedThrough == nil {
+		return
+	}
+	h := w.Header()
+	h.Set("X-Projection-Lag-Events", strconv.FormatUint(wm.LagEvents, 10))
+	h.Set("X-Projected-Through", wm.ProjectedThrough.Format())
+}
+
+// limited admits at most Limits.MaxInFlight requests at once; a request that
+// cannot get a slot within Limits.QueueWait is refused with 503.
+func (s *server) limited(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			t := time.NewTimer(s.cfg.Limits.QueueWait)
+			select {
+			case s.sem <- struct{}{}:
+				t.Stop()
+			case <-t.C:
+				s.unavailable(w, "overloaded: too many requests in flight; retry later")
+				return
+			case <-r.Context().Done():
+				t.Stop()
+				s.unavailable(w, "request cancelled while waiting for a slot")
+				return
+			}
+		}
+		defer func() { <-s.sem }()
+		h(w, r)
+	}
+}
+
+func (s *server) unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", s.retryAfter)
+	writeError(w, &apiError{status: http.StatusServiceUnavailable, code: api.CodeUnavailable, msg: msg})
+}
+
+// backendError answers a failed read: ClickHouse unreachable, overloaded or
+// failing. The cause is logged, not shown (it may contain SQL).
+func (s *server) backendError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if r.Context().Err() != nil {
+		// The client went away; nobody reads the answer.
+		s.log.Debug().Err(err).Str("what", what).Msg("request cancelled")
+	} else {
+		s.log.Error().Err(err).Str("what", what).Str("path", r.URL.EscapedPath()).Msg("read model query failed")
+	}
+	msg := "the read model (ClickHouse) is unavailable; retry later"
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg = "the read model (ClickHouse) did not answer in time; retry later"
+	}
+	s.unavailable(w, msg)
+}
+
+// statusRecorder remembers the status for the request log and whether the
+// answer has started (a panic after that cannot send a 500).
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

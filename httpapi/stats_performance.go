@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/readmodel"
+)
+
+// performanceGetter answers GET /v1/stats/performance.
+type performanceGetter interface {
+	Performance(ctx context.Context, f readmodel.PerformanceFilter) (api.PerformanceMetrics, error)
+}
+
+func parsePerformanceParams(raw string) (readmodel.PerformanceFilter, *apiError) {
+	var f readmodel.PerformanceFilter
+	p, e := parseParams(raw, "orchestration", "since")
+	if e != nil {
+		return f, e
+	}
+	o, ok, e := p.text("orchestration")
+	if e != nil {
+		return f, e
+	}
+	if !ok {
+		return f, badParam("orchestration", "required: the orchestration name whose instance durations to measure")
+	}
+	f.Orchestration = o
+	_, f.Since, e = p.timeParam("since")
+	return f, e
+}
+
+func (s *server) performance(w http.ResponseWriter, r *http.Request) {
+	f, e := parsePerformanceParams(r.URL.RawQuery)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	m, err := s.cfg.Performance.Performance(r.Context(), f)
+	if err != nil {
+		s.backendError(w, r, "performance", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}

@@ -1,0 +1,258 @@
+package readmodel
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/duroscope/duroscope/api"
+)
+
+// ListFilter selects and pages GET /v1/instances. Zero values mean "no
+// filter"; the HTTP layer has already validated every field.
+type ListFilter struct {
+	Statuses       []string // Running | Completed | Failed; empty = any
+	Orchestration  string   // orchestration_name; "" = any
+	CreatedAfter   *int64   // epoch ms, created_at >= it
+	CreatedBefore  *int64   // epoch ms, created_at < it
+	ParentInstance string   // "" = any
+	InstancePrefix string   // "" = any
+	Limit          int      // 1..1000
+	Offset         int      // 0..100000; not together with After
+	// After continues after this position (a decoded page_token).
+	After *PageCursor
+}
+
+// PageCursor is a position in the list order (created_at desc, instance_id
+// asc): the last row of a page. The next page is every row strictly after it,
+// so pages neither repeat nor skip an instance that existed when the first
+// page was read, whatever is inserted meanwhile.
+type PageCursor struct {
+	CreatedAtMs int64
+	InstanceID  string
+}
+
+// pageTokenVersion lets the token format change without misreading old
+// tokens.
+const pageTokenVersion = 1
+
+// maxInstanceIDBytes is the contract's bound on instance ids.
+const maxInstanceIDBytes = 1024
+
+// ErrBadPageToken is returned by DecodePageToken for anything it did not make.
+var ErrBadPageToken = errors.New("not a page token returned as next_page_token")
+
+// EncodePageToken renders c as the opaque next_page_token: base64url (no
+// padding) of a version byte, created_at_ms (8 bytes, big endian) and the
+// instance id.
+func EncodePageToken(c PageCursor) string {
+	b := make([]byte, 9, 9+len(c.InstanceID))
+	b[0] = pageTokenVersion
+	binary.BigEndian.PutUint64(b[1:9], uint64(c.CreatedAtMs))
+	b = append(b, c.InstanceID...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodePageToken parses a token made by EncodePageToken.
+func DecodePageToken(s string) (PageCursor, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) < 10 || b[0] != pageTokenVersion {
+		return PageCursor{}, ErrBadPageToken
+	}
+	id := b[9:]
+	if len(id) > maxInstanceIDBytes || !utf8.Valid(id) {
+		return PageCursor{}, ErrBadPageToken
+	}
+	return PageCursor{CreatedAtMs: int64(binary.BigEndian.Uint64(b[1:9])), InstanceID: string(id)}, nil
+}
+
+// prefixUpperBound returns the smallest string greater than every string
+// with prefix p (ok=false when there is none: p is all 0xFF bytes). ClickHouse
+// compares String bytewise, so p <= id < bound selects exactly the ids with
+// prefix p, and the range lets the primary key skip the rest.
+func prefixUpperBound(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != 0xFF {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+// pick is one instance chosen by a list query's first phase: its id, the
+// version the filters were applied to, and its sort key.
+type pick struct {
+	id      string
+	version uint64
+	created int64
+	cat     uint8 // problems: 1 long-running, 2 stuck, 3 recent failure
+}
+
+// ListInstances answers GET /v1/instances.
+//
+// Two queries: the first reads (FINAL) only the columns the filters and the
+// order need (status, created_at, name, parent: cheap to read for every
+// instance) and picks at most limit+1 ids; the second reads the full rows of
+// just those ids, at the versions the filters saw. Reading output and error
+// of every instance to show a hundred would cost far more.
+func (r *Reader) ListInstances(ctx context.Context, f ListFilter) (api.InstanceList, error) {
+	if f.Limit <= 0 {
+		return api.InstanceList{}, fmt.Errorf("list instances: limit %d: must be positive", f.Limit)
+	}
+	var (
+		inner []string
+		args  []any
+		where []string
+		wargs []any
+	)
+	if f.InstancePrefix != "" {
+		// instance_id is the key: filtering it inside FINAL is safe (every
+		// version of a key has the same id) and uses the index.
+		inner = append(inner, "instance_id >= ?", "startsWith(instance_id, ?)")
+		args = append(args, f.InstancePrefix, f.InstancePrefix)
+		if ub, ok := prefixUpperBound(f.InstancePrefix); ok {
+			inner = append(inner, "instance_id < ?")
+			args = append(args, ub)
+		}
+	}
+	if len(f.Statuses) > 0 {
+		where = append(where, "status IN ("+placeholders(len(f.Statuses))+")")
+		for _, s := range f.Statuses {
+			wargs = append(wargs, s)
+		}
+	}
+	if f.Orchestration != "" {
+		where = append(where, "orchestration_name = ?")
+		wargs = append(wargs, f.Orchestration)
+	}
+	if f.CreatedAfter != nil {
+		where = append(where, "created_at_ms >= ?")
+		wargs = append(wargs, *f.CreatedAfter)
+	}
+	if f.CreatedBefore != nil {
+		where = append(where, "created_at_ms < ?")
+		wargs = append(wargs, *f.CreatedBefore)
+	}
+	if f.ParentInstance != "" {
+		where = append(where, "parent_instance = ?")
+		wargs = append(wargs, f.ParentInstance)
+	}
+	if f.After != nil {
+		where = append(where, "(created_at_ms < ? OR (created_at_ms = ? AND instance_id > ?))")
+		wargs = append(wargs, f.After.CreatedAtMs, f.After.CreatedAtMs, f.After.InstanceID)
+	}
+	q := `SELECT instance_id, row_version, created_at_ms FROM (
+		SELECT instance_id, row_version, status, created_at_ms, orchestration_name, parent_instance
+		FROM {db}.instances FINAL`
+	if len(inner) > 0 {
+		q += " WHERE " + strings.Join(inner, " AND ")
+	}
+	q += ")"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at_ms DESC, instance_id ASC LIMIT ?, ?"
+	args = append(args, wargs...)
+	args = append(args, f.Offset, f.Limit+1)
+
+	var picks []pick
+	err := r.query(ctx, queryOpts{scan: true}, "list instances", q, args, func(rows driver.Rows) error {
+		var p pick
+		if err := rows.Scan(&p.id, &p.version, &p.created); err != nil {
+			return err
+		}
+		picks = append(picks, p)
+		return nil
+	})
+	if err != nil {
+		return api.InstanceList{}, err
+	}
+	var next *string
+	if len(picks) > f.Limit {
+		picks = picks[:f.Limit]
+		last := picks[len(picks)-1]
+		tok := EncodePageToken(PageCursor{CreatedAtMs: last.created, InstanceID: last.id})
+		next = &tok
+	}
+	sums, err := r.rowsAt(ctx, picks)
+	if err != nil {
+		return api.InstanceList{}, err
+	}
+	return api.InstanceList{Instances: sums, NextPageToken: next}, nil
+}
+
+// rowsAt reads the full instance rows of picks, in picks' order: each at the
+// version the first phase saw, so that every answer row satisfies the
+// filters it was picked by. If a merge replaced that version by a newer one
+// in between, the newest is shown instead.
+func (r *Reader) rowsAt(ctx context.Context, picks []pick) ([]api.InstanceSummary, error) {
+	out := make([]api.InstanceSummary, 0, len(picks))
+	if len(picks) == 0 {
+		return out, nil
+	}
+	t, err := ext.NewTable("_picks", ext.Column("id", "String"), ext.Column("v", "UInt64"))
+	if err != nil {
+		return nil, fmt.Errorf("external picks table: %w", err)
+	}
+	for _, p := range picks {
+		if err := t.Append(p.id, p.version); err != nil {
+			return nil, fmt.Errorf("external picks table: %w", err)
+		}
+	}
+	got := make(map[string]api.InstanceSummary, len(picks))
+	scan := func(rows driver.Rows) error {
+		var x instanceRow
+		if err := rows.Scan(x.dest()...); err != nil {
+			return err
+		}
+		s, err := x.summary()
+		if err != nil {
+			return err
+		}
+		got[x.id] = s
+		return nil
+	}
+	// Each (id, version) may be stored twice until merged; LIMIT 1 BY
+	// leaves one per id, so the answer has at most len(picks) rows.
+	err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{t}, maxRows: uint64(len(picks))}, "instance rows",
+		`SELECT `+instanceCols+` FROM {db}.instances
+		WHERE (instance_id, row_version) IN (SELECT id, v FROM _picks)
+		LIMIT 1 BY instance_id`, nil, scan)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, p := range picks {
+		if _, ok := got[p.id]; !ok {
+			missing = append(missing, p.id)
+		}
+	}
+	if len(missing) > 0 {
+		ids, err := idTable(missing)
+		if err != nil {
+			return nil, err
+		}
+		err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{ids}, maxRows: uint64(len(missing))}, "newest instance rows",
+			`SELECT `+instanceCols+` FROM {db}.instances
+			WHERE instance_id IN (SELECT id FROM _ids)
+			ORDER BY instance_id, row_version DESC LIMIT 1 BY instance_id`, nil, scan)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range picks {
+		if s, ok := got[p.id]; ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
