@@ -1,0 +1,244 @@
+// Command projector consumes Duroxide history events from NATS JetStream and
+// keeps Duroscope's ClickHouse read model up to date. With no NATS URL it
+// runs an embedded JetStream server on 127.0.0.1:4222.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/duroscope/duroscope/internal/config"
+	"github.com/duroscope/duroscope/internal/natsembed"
+	"github.com/duroscope/duroscope/projector"
+	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/schema"
+)
+
+type settings struct {
+	*config.Common
+	DataDir       string
+	HTTPAddr      string
+	Partition     int
+	Partitions    int
+	BatchSize     int
+	FlushInterval time.Duration
+	AckWait       time.Duration
+	CacheBytes    int64
+}
+
+func parse(args []string, env config.Env) (*settings, error) {
+	fs := flag.NewFlagSet("projector", flag.ContinueOnError)
+	s := &settings{Common: config.Register(fs, env)}
+	fs.StringVar(&s.DataDir, "data-dir", config.Get(env, "DUROSCOPE_DATA_DIR", ".data"), "directory for the embedded NATS server's storage (env DUROSCOPE_DATA_DIR)")
+	fs.StringVar(&s.HTTPAddr, "http-addr", config.Get(env, "DUROSCOPE_PROJECTOR_HTTP_ADDR", "127.0.0.1:8081"), "address of /healthz and /metrics; empty = off (env DUROSCOPE_PROJECTOR_HTTP_ADDR)")
+	part := config.Get(env, "DUROSCOPE_PARTITION", "0/1")
+	fs.StringVar(&part, "partition", part, "this process's share of instances, i/n (0-based), for scale-out (env DUROSCOPE_PARTITION)")
+	fs.IntVar(&s.BatchSize, "batch-size", atoi(config.Get(env, "DUROSCOPE_BATCH_SIZE", "20000")), "most messages per ClickHouse insert (env DUROSCOPE_BATCH_SIZE)")
+	fs.DurationVar(&s.FlushInterval, "flush-interval", dur(config.Get(env, "DUROSCOPE_FLUSH_INTERVAL", "200ms")), "longest wait to fill a batch (env DUROSCOPE_FLUSH_INTERVAL)")
+	fs.DurationVar(&s.AckWait, "ack-wait", dur(config.Get(env, "DUROSCOPE_ACK_WAIT", "30s")), "JetStream redelivery timeout (env DUROSCOPE_ACK_WAIT)")
+	cacheMiB := atoi(config.Get(env, "DUROSCOPE_CACHE_MIB", "128"))
+	fs.IntVar(&cacheMiB, "cache-mib", cacheMiB, "instance cache size in MiB (env DUROSCOPE_CACHE_MIB)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := s.Finish(); err != nil {
+		return nil, err
+	}
+	if _, err := fmt.Sscanf(part, "%d/%d", &s.Partition, &s.Partitions); err != nil || s.Partitions < 1 || s.Partition < 0 || s.Partition >= s.Partitions {
+		return nil, fmt.Errorf("partition: want i/n with 0 <= i < n, got %q", part)
+	}
+	if s.BatchSize < 1 || s.BatchSize > 1_000_000 {
+		return nil, fmt.Errorf("batch-size: want 1..1000000, got %d", s.BatchSize)
+	}
+	if s.FlushInterval <= 0 || s.AckWait < time.Second {
+		return nil, fmt.Errorf("flush-interval must be > 0 and ack-wait >= 1s")
+	}
+	if cacheMiB < 1 {
+		return nil, fmt.Errorf("cache-mib: want >= 1, got %d", cacheMiB)
+	}
+	s.CacheBytes = int64(cacheMiB) << 20
+	return s, nil
+}
+
+func atoi(s string) int {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
+		return -1 // rejected by validation with the flag's name
+	}
+	return n
+}
+
+func dur(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return -1
+	}
+	return d
+}
+
+func main() {
+	s, err := parse(os.Args[1:], config.OSEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "projector:", err)
+		os.Exit(2)
+	}
+	log := s.Logger("projector")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, s, log); err != nil {
+		log.Error().Err(err).Msg("projector failed")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, s *settings, log zerolog.Logger) error {
+	natsURL := s.NATSURL
+	if natsURL == "" {
+		dir := filepath.Join(s.DataDir, "nats")
+		srv, err := natsembed.Start(natsembed.Config{StoreDir: dir})
+		if err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
+		defer srv.Shutdown()
+		natsURL = srv.ClientURL()
+		fmt.Printf("embedded NATS JetStream server listening on %s (storage %s)\n", natsURL, dir)
+		log.Info().Str("url", natsURL).Str("store", dir).Msg("embedded NATS JetStream server started")
+	}
+	nc, err := nats.Connect(natsURL,
+		nats.Name("duroscope-projector"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("NATS disconnected") }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }),
+	)
+	if err != nil {
+		return fmt.Errorf("connect to NATS %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	conn, err := openClickHouse(ctx, s, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	applied, err := schema.Apply(ctx, conn, schema.Config{Database: s.ClickHouseDatabase})
+	if err != nil {
+		return fmt.Errorf("apply schema to %s: %w", s.ClickHouseDatabase, err)
+	}
+	log.Info().Ints("applied", applied).Str("database", s.ClickHouseDatabase).Msg("schema up to date")
+
+	p, err := projector.New(projector.Config{
+		JS:            js,
+		NC:            nc,
+		Store:         readmodel.NewWriter(conn, readmodel.WriterConfig{Database: s.ClickHouseDatabase}),
+		Stream:        s.Stream,
+		Partition:     s.Partition,
+		Partitions:    s.Partitions,
+		BatchSize:     s.BatchSize,
+		FlushInterval: s.FlushInterval,
+		AckWait:       s.AckWait,
+		CacheBytes:    s.CacheBytes,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	if s.HTTPAddr != "" {
+		srv, err := serveStatus(s.HTTPAddr, p, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	go reportProgress(ctx, p, log)
+	return p.Run(ctx)
+}
+
+// openClickHouse retries until ClickHouse answers: a projector started
+// before its database should wait for it, not exit.
+func openClickHouse(ctx context.Context, s *settings, log zerolog.Logger) (driver.Conn, error) {
+	backoff := 500 * time.Millisecond
+	for {
+		conn, err := readmodel.Open(ctx, readmodel.ConnConfig{
+			Addrs:    s.ClickHouseAddrs,
+			Database: s.ClickHouseDatabase,
+			User:     s.ClickHouseUser,
+			Password: s.ClickHousePassword,
+		})
+		if err == nil {
+			return conn, nil
+		}
+		log.Warn().Err(err).Dur("retry_in", backoff).Msg("ClickHouse not reachable yet")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for ClickHouse: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// reportProgress logs throughput every 10 seconds while events flow.
+func reportProgress(ctx context.Context, p *projector.Projector, log zerolog.Logger) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	st := p.Stats()
+	last, lastT := st.Projected.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			n := st.Projected.Load()
+			if n != last {
+				log.Info().Uint64("projected", n).Uint64("dead_lettered", st.DeadLettered.Load()).
+					Float64("events_per_s", float64(n-last)/now.Sub(lastT).Seconds()).Msg("progress")
+			}
+			last, lastT = n, now
+		}
+	}
+}
+
+func serveStatus(addr string, p *projector.Projector, log zerolog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		var b strings.Builder
+		p.WriteMetrics(&b)
+		_, _ = w.Write([]byte(b.String()))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("status server stopped")
+		}
+	}()
+	return srv, nil
+}

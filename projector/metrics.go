@@ -1,0 +1,29 @@
+package projector
+
+import (
+	"fmt"
+	"io"
+)
+
+// WriteMetrics writes the counters in the Prometheus text format.
+func (p *Projector) WriteMetrics(w io.Writer) {
+	st := &p.stats
+	counter := func(name, help string, v uint64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	gauge := func(name, help string, v float64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
+	}
+	counter("duroscope_projector_messages_received_total", "Messages pulled from the history stream.", st.Received.Load())
+	counter("duroscope_projector_events_projected_total", "Valid events written to the read model.", st.Projected.Load())
+	counter("duroscope_projector_events_skipped_total", "Valid events owned by another partition.", st.Skipped.Load())
+	counter("duroscope_projector_dead_lettered_total", "Bad messages moved to the dead-letter stream.", st.DeadLettered.Load())
+	counter("duroscope_projector_unknown_events_total", "Events of unknown type (stored, not projected).", st.Unknown.Load())
+	counter("duroscope_projector_batches_total", "Batches written and acked.", st.Batches.Load())
+	counter("duroscope_projector_instances_loaded_total", "Instance histories read back from ClickHouse.", st.Loaded.Load())
+	counter("duroscope_projector_instances_derived_total", "Instance re-derivations written.", st.DerivedRows.Load())
+	counter("duroscope_projector_clickhouse_errors_total", "Failed ClickHouse or NATS writes (retried).", st.StoreErrors.Load())
+	counter("duroscope_projector_queue_snapshots_total", "Queue-depth snapshots stored.", st.QueueSnaps.Load())
+	gauge("duroscope_projector_last_batch_seconds", "Time to write the last batch.", float64(st.LastInsertNs.Load())/1e9)
+	gauge("duroscope_projector_cache_instances", "Instances held in the cache.", float64(p.cacheLen.Load()))
+}

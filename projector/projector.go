@@ -1,0 +1,565 @@
+// Package projector consumes Duroxide history events from JetStream and
+// keeps the ClickHouse read model up to date.
+//
+// Pipeline (one process): a collector goroutine pulls messages, decodes and
+// validates them into batches (size and time thresholds); the writer
+// goroutine dead-letters bad messages, inserts the raw history, re-derives
+// every instance the batch touched from its whole history (cache, else read
+// back from ClickHouse), inserts the derived rows, and only then acks the
+// batch. Decoding the next batch overlaps the inserts of the current one.
+//
+// Exactly-once effect: nothing is acked before it is in ClickHouse, and every
+// derived row is a function of the instance's complete event set, versioned
+// by that set's size (ReplacingMergeTree). A re-delivered batch therefore
+// rewrites identical rows, and no count, sum or percentile can change.
+//
+// Scale-out: processes split instances by hash (Partition i of Partitions n).
+// Each partition has its own durable consumer that sees every message and
+// projects only the instances it owns, so an instance always has one writer
+// and its cache is authoritative.
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/projection"
+	"github.com/duroscope/duroscope/readmodel"
+)
+
+// Store is what the projector needs of the read model (readmodel.Writer).
+type Store interface {
+	WriteHistory(ctx context.Context, rows []readmodel.HistoryRow) error
+	WriteDerived(ctx context.Context, rows []projection.Rows) error
+	LoadHistories(ctx context.Context, instanceIDs []string) (map[string][]events.Event, error)
+	ScanInstanceIDs(ctx context.Context, fn func(id string) error) error
+	WriteQueueSnapshots(ctx context.Context, snaps []events.QueueSnapshot) error
+}
+
+// Config configures a Projector. JS and Store are required.
+type Config struct {
+	JS    jetstream.JetStream
+	Store Store
+	// NC, when set, is used to subscribe to queue-depth snapshots on core NATS.
+	NC *nats.Conn
+	// Stream is the history stream (default events.DefaultStream).
+	Stream string
+	// Partition and Partitions split instances among processes; zero values
+	// mean one process owns everything.
+	Partition, Partitions int
+	// BatchSize is the most messages per batch (default 20000).
+	BatchSize int
+	// FlushInterval is how long a batch may wait to fill (default 200ms).
+	FlushInterval time.Duration
+	// AckWait is the consumer's redelivery timeout (default 30s).
+	AckWait time.Duration
+	// CacheBytes bounds the instance cache (default 128 MiB).
+	CacheBytes int64
+	// DrainTimeout bounds the graceful drain after cancellation (default 30s).
+	DrainTimeout time.Duration
+	Logger       zerolog.Logger
+}
+
+// ConsumerPrefix starts the name of every projector consumer; the query
+// service derives the projection lag from the consumers with this prefix.
+const ConsumerPrefix = "duroscope-projector"
+
+// ConsumerName is the durable consumer of one partition.
+func ConsumerName(partition, partitions int) string {
+	if partitions <= 1 {
+		return ConsumerPrefix
+	}
+	return fmt.Sprintf("%s-p%dof%d", ConsumerPrefix, partition, partitions)
+}
+
+// Stats are the projector's running counters.
+type Stats struct {
+	Received     atomic.Uint64 // messages pulled
+	Projected    atomic.Uint64 // valid events written (own partition)
+	Skipped      atomic.Uint64 // valid events of other partitions
+	DeadLettered atomic.Uint64
+	Unknown      atomic.Uint64 // events of unknown type (stored, not projected)
+	Batches      atomic.Uint64
+	Loaded       atomic.Uint64 // instances read back from ClickHouse
+	DerivedRows  atomic.Uint64 // instances re-derived and written
+	StoreErrors  atomic.Uint64
+	LastInsertNs atomic.Int64
+	QueueSnaps   atomic.Uint64
+}
+
+// Projector is one projector process's pipeline.
+type Projector struct {
+	cfg   Config
+	log   zerolog.Logger
+	stats Stats
+	cache *instanceCache
+	known *knownSet
+	// cacheLen mirrors cache.len() for readers outside the writer goroutine.
+	cacheLen atomic.Int64
+}
+
+// New validates cfg and fills defaults.
+func New(cfg Config) (*Projector, error) {
+	if cfg.JS == nil || cfg.Store == nil {
+		return nil, errors.New("projector: JS and Store are required")
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = events.DefaultStream
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 1
+	}
+	if cfg.Partition < 0 || cfg.Partition >= cfg.Partitions {
+		return nil, fmt.Errorf("projector: partition %d out of range 0..%d", cfg.Partition, cfg.Partitions-1)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 20000
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 200 * time.Millisecond
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = 128 << 20
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
+	return &Projector{
+		cfg:   cfg,
+		log:   cfg.Logger.With().Str("component", "projector").Str("consumer", ConsumerName(cfg.Partition, cfg.Partitions)).Logger(),
+		cache: newInstanceCache(cfg.CacheBytes),
+	}, nil
+}
+
+// Stats returns the live counters.
+func (p *Projector) Stats() *Stats { return &p.stats }
+
+// owns reports whether this partition projects the instance.
+func (p *Projector) owns(instanceID string) bool {
+	if p.cfg.Partitions == 1 {
+		return true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(instanceID))
+	return int(h.Sum32()%uint32(p.cfg.Partitions)) == p.cfg.Partition
+}
+
+// EnsureStreams creates the history and dead-letter streams if missing.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string) error {
+	if _, err := js.Stream(ctx, stream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:     stream,
+			Subjects: []string{events.StreamSubjects},
+			Storage:  jetstream.FileStorage,
+			// No per-message limit of its own: the server's max payload
+			// governs, so oversized messages reach us and are dead-lettered.
+			MaxMsgSize: -1,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("create stream %s: %w", stream, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("look up stream %s: %w", stream, err)
+	}
+	dlq := stream + "_DLQ"
+	if _, err := js.Stream(ctx, dlq); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:       dlq,
+			Subjects:   []string{events.DLQSubject},
+			Storage:    jetstream.FileStorage,
+			MaxMsgSize: -1,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("create dead-letter stream %s: %w", dlq, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("look up stream %s: %w", dlq, err)
+	}
+	return nil
+}
+
+// Run projects until ctx is cancelled, then drains the batch in flight
+// (bounded by DrainTimeout) and returns nil. It returns an error only when
+// it cannot start.
+func (p *Projector) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = nil // stopped while starting: a graceful stop, not a failure
+		}
+	}()
+	if err := EnsureStreams(ctx, p.cfg.JS, p.cfg.Stream); err != nil {
+		return err
+	}
+	if err := p.seedKnown(ctx); err != nil {
+		return err
+	}
+	name := ConsumerName(p.cfg.Partition, p.cfg.Partitions)
+	cons, err := p.cfg.JS.CreateOrUpdateConsumer(ctx, p.cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "Duroscope projector: history events into the ClickHouse read model",
+		FilterSubject: events.StreamSubjects,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// Explicit acks, one per message. AckAll (one ack per batch) was
+		// tried and is unsafe: messages delivered to a process that died, or
+		// lost with a dropped connection, sit below later messages, and
+		// acking a later one would ack them unwritten. The e2e kill test
+		// caught exactly that.
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       p.cfg.AckWait,
+		MaxAckPending: 4 * p.cfg.BatchSize,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer %s on %s: %w", name, p.cfg.Stream, err)
+	}
+	if p.cfg.NC != nil {
+		stop, err := p.subscribeQueues(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(p.cfg.BatchSize))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", name, err)
+	}
+	p.log.Info().Str("stream", p.cfg.Stream).Int("batch_size", p.cfg.BatchSize).
+		Dur("flush_interval", p.cfg.FlushInterval).Int("partitions", p.cfg.Partitions).Msg("projecting")
+
+	batches := make(chan *batch, 1)
+	go func() {
+		defer close(batches)
+		p.collect(ctx, it, batches)
+	}()
+	// The writer keeps going after ctx is cancelled to drain what was
+	// collected, but no longer than DrainTimeout.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		t := time.NewTimer(p.cfg.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			p.log.Warn().Msg("drain timeout: abandoning the batch in flight (it will be re-delivered)")
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	for b := range batches {
+		if err := p.write(wctx, b); err != nil {
+			p.log.Warn().Err(err).Msg("batch not acked; it will be re-delivered")
+			// Stop pulling: the iterator would otherwise hand us later
+			// messages while earlier ones are unacked.
+			it.Stop()
+			for range batches {
+			}
+			break
+		}
+	}
+	it.Stop()
+	p.log.Info().Uint64("projected", p.stats.Projected.Load()).Uint64("dead_lettered", p.stats.DeadLettered.Load()).Msg("projector stopped")
+	return nil
+}
+
+func (p *Projector) seedKnown(ctx context.Context) error {
+	start := time.Now()
+	var ids []string
+	err := p.cfg.Store.ScanInstanceIDs(ctx, func(id string) error {
+		if p.owns(id) {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan known instances: %w", err)
+	}
+	p.known = newKnownSet(max(2*len(ids), 1<<20), 0.001)
+	for _, id := range ids {
+		p.known.Add(id)
+	}
+	p.log.Info().Int("instances", len(ids)).Int("filter_bytes", p.known.Bytes()).Dur("took", time.Since(start)).Msg("known instances loaded")
+	return nil
+}
+
+// batch is one unit of work: everything is acked together after it is
+// written.
+type batch struct {
+	good []readmodel.HistoryRow
+	bad  []badMsg
+	// all holds every message of the batch; each is acked after the write.
+	all  []jetstream.Msg
+	msgs int
+}
+
+type badMsg struct {
+	msg    jetstream.Msg
+	seq    uint64
+	reason string
+}
+
+// collect pulls messages into batches until ctx is cancelled.
+func (p *Projector) collect(ctx context.Context, it jetstream.MessagesContext, out chan<- *batch) {
+	for ctx.Err() == nil {
+		b := &batch{}
+		// The first message may take as long as it likes; the rest of the
+		// batch must arrive within FlushInterval of it. One context per
+		// batch, not per message (NextMaxWait and NextContext exclude each
+		// other, and a timer per message would cost at 100k+ msgs/s).
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if p.stopCollecting(ctx, err) {
+				return
+			}
+			continue
+		}
+		p.add(b, msg)
+		bctx, cancel := context.WithTimeout(ctx, p.cfg.FlushInterval)
+		for b.msgs < p.cfg.BatchSize {
+			msg, err := it.Next(jetstream.NextContext(bctx))
+			if err != nil {
+				if bctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					p.log.Warn().Err(err).Msg("pull failed")
+				}
+				break
+			}
+			p.add(b, msg)
+		}
+		cancel()
+		out <- b
+	}
+}
+
+// stopCollecting reports whether a Next error ends collection.
+func (p *Projector) stopCollecting(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		return true
+	}
+	p.log.Warn().Err(err).Msg("pull failed; retrying")
+	select {
+	case <-ctx.Done():
+		return true
+	case <-time.After(100 * time.Millisecond):
+		return false
+	}
+}
+
+func (p *Projector) add(b *batch, msg jetstream.Msg) {
+	b.msgs++
+	p.stats.Received.Add(1)
+	var seq uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	b.all = append(b.all, msg)
+	ev, err := events.Decode(msg.Data())
+	if err != nil {
+		b.bad = append(b.bad, badMsg{msg: msg, seq: seq, reason: err.Error()})
+		return
+	}
+	if !p.owns(ev.InstanceID) {
+		p.stats.Skipped.Add(1)
+		return
+	}
+	if !ev.Known {
+		p.stats.Unknown.Add(1)
+	}
+	b.good = append(b.good, readmodel.HistoryRow{Event: &ev, StreamSeq: seq})
+}
+
+// write makes one batch durable, then acks it. It retries store errors with
+// bounded exponential backoff until it succeeds or ctx ends.
+func (p *Projector) write(ctx context.Context, b *batch) error {
+	start := time.Now()
+	for _, bad := range b.bad {
+		if err := p.retry(ctx, b, "dead-letter", func() error { return p.deadLetter(ctx, bad) }); err != nil {
+			return err
+		}
+	}
+	if len(b.good) > 0 {
+		if err := p.retry(ctx, b, "insert history", func() error { return p.cfg.Store.WriteHistory(ctx, b.good) }); err != nil {
+			return err
+		}
+		rows, err := p.derive(ctx, b)
+		if err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			if err := p.retry(ctx, b, "insert derived rows", func() error { return p.cfg.Store.WriteDerived(ctx, rows) }); err != nil {
+				return err
+			}
+		}
+		p.stats.DerivedRows.Add(uint64(len(rows)))
+	}
+	for _, m := range b.all {
+		if err := m.Ack(); err != nil {
+			// The rows are written; a lost ack only means re-delivery,
+			// which rewrites the same rows.
+			p.log.Warn().Err(err).Msg("ack failed; the message will be re-delivered and rewritten identically")
+			break
+		}
+	}
+	p.stats.Projected.Add(uint64(len(b.good)))
+	p.stats.Batches.Add(1)
+	p.stats.LastInsertNs.Store(int64(time.Since(start)))
+	p.log.Debug().Int("messages", b.msgs).Int("events", len(b.good)).Int("bad", len(b.bad)).Dur("took", time.Since(start)).Msg("batch written")
+	return nil
+}
+
+// derive re-derives every instance the batch touched.
+func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, error) {
+	byInstance := make(map[string][]*events.Event, len(b.good)/4+1)
+	for _, r := range b.good {
+		byInstance[r.Event.InstanceID] = append(byInstance[r.Event.InstanceID], r.Event)
+	}
+	var toLoad []string
+	for id := range byInstance {
+		if _, ok := p.cache.get(id); !ok && p.known.MayContain(id) {
+			toLoad = append(toLoad, id)
+		}
+	}
+	if len(toLoad) > 0 {
+		var loaded map[string][]events.Event
+		err := p.retry(ctx, b, "load histories", func() error {
+			var err error
+			loaded, err = p.cfg.Store.LoadHistories(ctx, toLoad)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.stats.Loaded.Add(uint64(len(toLoad)))
+		for _, id := range toLoad {
+			ci := p.cache.put(id)
+			for _, e := range loaded[id] {
+				p.cache.add(ci, e)
+			}
+		}
+	}
+	rows := make([]projection.Rows, 0, len(byInstance))
+	var buf []events.Event
+	for id, evs := range byInstance {
+		ci, ok := p.cache.get(id)
+		changed := false
+		if !ok {
+			ci = p.cache.put(id)
+			changed = true
+		}
+		for _, e := range evs {
+			if p.cache.add(ci, *e) {
+				changed = true
+			}
+		}
+		// Loaded instances were read after this batch's history insert, so
+		// they may hold all of the batch already: derive them regardless.
+		if !changed && !contains(toLoad, id) {
+			continue // only duplicates of events already projected
+		}
+		buf = ci.history(buf)
+		r, err := projection.Derive(buf)
+		if err != nil {
+			return nil, fmt.Errorf("derive %q: %w", id, err)
+		}
+		rows = append(rows, r)
+		p.known.Add(id)
+	}
+	keep := make(map[string]struct{}, len(byInstance))
+	for id := range byInstance {
+		keep[id] = struct{}{}
+	}
+	p.cache.evict(keep)
+	p.cacheLen.Store(int64(p.cache.len()))
+	return rows, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// deadLetter publishes a bad message to the DLQ stream and waits for the
+// stream to store it, so nothing is lost when the batch is then acked.
+func (p *Projector) deadLetter(ctx context.Context, bad badMsg) error {
+	m := nats.NewMsg(events.DLQSubject)
+	m.Data = bad.msg.Data()
+	m.Header.Set("Duroscope-Error", oneLine(bad.reason))
+	m.Header.Set("Duroscope-Original-Subject", bad.msg.Subject())
+	m.Header.Set("Duroscope-Original-Sequence", strconv.FormatUint(bad.seq, 10))
+	// Re-delivery of the same bad message is deduplicated by the DLQ stream.
+	m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s/%d", p.cfg.Stream, bad.seq))
+	if _, err := p.cfg.JS.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("publish to %s: %w", events.DLQSubject, err)
+	}
+	p.stats.DeadLettered.Add(1)
+	p.log.Warn().Uint64("seq", bad.seq).Str("subject", bad.msg.Subject()).Str("reason", bad.reason).Msg("dead-lettered")
+	return nil
+}
+
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' || c == '\r' {
+			b[i] = ' '
+		}
+	}
+	if len(b) > 1024 {
+		b = b[:1024]
+	}
+	return string(b)
+}
+
+// retry runs fn until it succeeds, with exponential backoff from 100ms to
+// 10s. While it waits it tells JetStream the batch is still in progress so
+// it is not re-delivered to another puller meanwhile.
+func (p *Projector) retry(ctx context.Context, b *batch, what string, fn func() error) error {
+	backoff := 100 * time.Millisecond
+	lastProgress := time.Now()
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			if attempt > 1 {
+				p.log.Info().Str("op", what).Int("attempts", attempt).Msg("recovered")
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+		p.stats.StoreErrors.Add(1)
+		p.log.Warn().Err(err).Str("op", what).Int("attempt", attempt).Dur("backoff", backoff).Msg("retrying")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		case <-time.After(backoff):
+		}
+		if time.Since(lastProgress) > p.cfg.AckWait/3 {
+			p.touch(b)
+			lastProgress = time.Now()
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// touch resets the ack timer of every message of the batch.
+func (p *Projector) touch(b *batch) {
+	for _, m := range b.all {
+		_ = m.InProgress()
+	}
+}
