@@ -9,7 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v go >/dev/null || { echo "run-local: Go is required (https://go.dev/doc/install)" >&2; exit 1; }
-scripts/clickhouse.sh start
+export DUROSCOPE_CH_PORT=${DUROSCOPE_CH_PORT:-9000}
+export DUROSCOPE_CLICKHOUSE_ADDR=${DUROSCOPE_CLICKHOUSE_ADDR:-127.0.0.1:$DUROSCOPE_CH_PORT}
+ch_started=0
+if ! scripts/clickhouse.sh status >/dev/null 2>&1; then
+  scripts/clickhouse.sh start
+  ch_started=1
+fi
 mkdir -p bin .data/logs
 echo "building..."
 go build -o bin/ ./cmd/...
@@ -18,7 +24,7 @@ cleanup() {
   echo; echo "stopping..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  scripts/clickhouse.sh stop
+  if [ "$ch_started" = 1 ]; then scripts/clickhouse.sh stop; fi
 }
 trap cleanup EXIT INT TERM
 bin/projector --data-dir .data >.data/logs/projector.log 2>&1 &
@@ -37,7 +43,7 @@ Duroscope is running (logs in .data/logs/):
   query API   http://127.0.0.1:8080   e.g. curl -s localhost:8080/v1/health
   projector   http://127.0.0.1:8081/metrics
   NATS        nats://127.0.0.1:4222 (embedded JetStream)
-  ClickHouse  127.0.0.1:9000, database duroscope
+  ClickHouse  $DUROSCOPE_CLICKHOUSE_ADDR, database duroscope
 Counts every 5 s below; Ctrl-C stops everything.
 
 MSG
