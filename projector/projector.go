@@ -67,8 +67,18 @@ type Config struct {
 	CacheBytes int64
 	// DrainTimeout bounds the graceful drain after cancellation (default 30s).
 	DrainTimeout time.Duration
-	Logger       zerolog.Logger
+	// Rejected reports whether a Store write error means the store refused
+	// the rows themselves (retrying them cannot succeed), as opposed to the
+	// store being unavailable. Such a batch is split in halves until the
+	// refused events are isolated; they are dead-lettered with the store's
+	// reason and the rest is written. Default: errors.Is(err, ErrRejected).
+	Rejected func(error) bool
+	Logger   zerolog.Logger
 }
+
+// ErrRejected marks a Store error caused by the data written rather than by
+// the store's availability (see Config.Rejected).
+var ErrRejected = errors.New("refused by the read model")
 
 // ConsumerPrefix starts the name of every projector consumer; the query
 // service derives the projection lag from the consumers with this prefix.
@@ -93,6 +103,8 @@ type Stats struct {
 	Loaded       atomic.Uint64 // instances read back from ClickHouse
 	DerivedRows  atomic.Uint64 // instances re-derived and written
 	StoreErrors  atomic.Uint64
+	Refused      atomic.Uint64 // events dead-lettered because the store refused them
+	Splits       atomic.Uint64 // refused writes split in halves to isolate refused rows
 	LastInsertNs atomic.Int64
 	QueueSnaps   atomic.Uint64
 }
@@ -136,6 +148,9 @@ func New(cfg Config) (*Projector, error) {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
+	}
+	if cfg.Rejected == nil {
+		cfg.Rejected = func(err error) bool { return errors.Is(err, ErrRejected) }
 	}
 	return &Projector{
 		cfg:   cfg,
@@ -299,7 +314,10 @@ func (p *Projector) seedKnown(ctx context.Context) error {
 // written.
 type batch struct {
 	good []readmodel.HistoryRow
-	bad  []badMsg
+	// goodMsgs[i] is the message good[i] came from, to dead-letter it if
+	// the store refuses it.
+	goodMsgs []jetstream.Msg
+	bad      []badMsg
 	// all holds every message of the batch; each is acked after the write.
 	all  []jetstream.Msg
 	msgs int
@@ -378,10 +396,12 @@ func (p *Projector) add(b *batch, msg jetstream.Msg) {
 		p.stats.Unknown.Add(1)
 	}
 	b.good = append(b.good, readmodel.HistoryRow{Event: &ev, StreamSeq: seq})
+	b.goodMsgs = append(b.goodMsgs, msg)
 }
 
 // write makes one batch durable, then acks it. It retries store errors with
-// bounded exponential backoff until it succeeds or ctx ends.
+// bounded exponential backoff until it succeeds or ctx ends; rows the store
+// refuses (Config.Rejected) are isolated and dead-lettered instead.
 func (p *Projector) write(ctx context.Context, b *batch) error {
 	start := time.Now()
 	for _, bad := range b.bad {
@@ -390,19 +410,48 @@ func (p *Projector) write(ctx context.Context, b *batch) error {
 		}
 	}
 	if len(b.good) > 0 {
-		if err := p.retry(ctx, b, "insert history", func() error { return p.cfg.Store.WriteHistory(ctx, b.good) }); err != nil {
+		refused, err := p.isolate(ctx, b, "insert history", len(b.good), func(lo, hi int) error {
+			return p.cfg.Store.WriteHistory(ctx, b.good[lo:hi])
+		})
+		if err != nil {
 			return err
 		}
+		if err := p.dropRefused(ctx, b, refused); err != nil {
+			return err
+		}
+	}
+	if len(b.good) > 0 {
 		rows, err := p.derive(ctx, b)
 		if err != nil {
 			return err
 		}
 		if len(rows) > 0 {
-			if err := p.retry(ctx, b, "insert derived rows", func() error { return p.cfg.Store.WriteDerived(ctx, rows) }); err != nil {
+			refused, err := p.isolate(ctx, b, "insert derived rows", len(rows), func(lo, hi int) error {
+				return p.cfg.Store.WriteDerived(ctx, rows[lo:hi])
+			})
+			if err != nil {
 				return err
 			}
+			if len(refused) > 0 {
+				// Derived rows are refused per instance: dead-letter that
+				// instance's events of this batch with the reason, so the
+				// refusal is on record and the events can be re-driven.
+				byInstance := map[string]string{}
+				for i, reason := range refused {
+					byInstance[rows[i].Instance.InstanceID] = "derived rows of instance " + strconv.Quote(rows[i].Instance.InstanceID) + ": " + reason
+				}
+				why := map[int]string{}
+				for i, r := range b.good {
+					if reason, ok := byInstance[r.Event.InstanceID]; ok {
+						why[i] = reason
+					}
+				}
+				if err := p.dropRefused(ctx, b, why); err != nil {
+					return err
+				}
+			}
+			p.stats.DerivedRows.Add(uint64(len(rows) - len(refused)))
 		}
-		p.stats.DerivedRows.Add(uint64(len(rows)))
 	}
 	for _, m := range b.all {
 		if err := m.Ack(); err != nil {
@@ -419,6 +468,69 @@ func (p *Projector) write(ctx context.Context, b *batch) error {
 	return nil
 }
 
+// errRefused carries a write error that Config.Rejected classified as a
+// refusal of the rows written.
+type errRefused struct{ err error }
+
+func (e *errRefused) Error() string { return e.err.Error() }
+func (e *errRefused) Unwrap() error { return e.err }
+
+// isolate writes rows [0, n) with write, retrying unavailability like
+// retry. When the store refuses a range, the range is split in halves and
+// each half written on its own, down to single rows: it returns the rows
+// refused on their own, with the store's reason. Everything else is
+// written. The cost is O(k log n) writes for k refused rows.
+func (p *Projector) isolate(ctx context.Context, b *batch, what string, n int, write func(lo, hi int) error) (map[int]string, error) {
+	refused := map[int]string{}
+	var split func(lo, hi int) error
+	split = func(lo, hi int) error {
+		err := p.retryWrite(ctx, b, what, func() error { return write(lo, hi) })
+		var rf *errRefused
+		if err == nil || !errors.As(err, &rf) {
+			return err
+		}
+		if hi-lo == 1 {
+			refused[lo] = oneLine(rf.err.Error())
+			return nil
+		}
+		p.stats.Splits.Add(1)
+		mid := lo + (hi-lo)/2
+		p.log.Warn().Err(rf.err).Str("op", what).Int("rows", hi-lo).Msg("write refused by the read model; splitting it to isolate the refused rows")
+		if err := split(lo, mid); err != nil {
+			return err
+		}
+		return split(mid, hi)
+	}
+	if err := split(0, n); err != nil {
+		return nil, err
+	}
+	return refused, nil
+}
+
+// dropRefused dead-letters the good events whose index is in why (with
+// that reason) and removes them from the batch, so that they are neither
+// derived nor counted as projected. They stay in b.all and are acked.
+func (p *Projector) dropRefused(ctx context.Context, b *batch, why map[int]string) error {
+	if len(why) == 0 {
+		return nil
+	}
+	keep, keepMsgs := b.good[:0:0], b.goodMsgs[:0:0]
+	for i, r := range b.good {
+		reason, refused := why[i]
+		if !refused {
+			keep, keepMsgs = append(keep, r), append(keepMsgs, b.goodMsgs[i])
+			continue
+		}
+		bad := badMsg{msg: b.goodMsgs[i], seq: r.StreamSeq, reason: "refused by the read model: " + reason}
+		if err := p.retry(ctx, b, "dead-letter", func() error { return p.deadLetter(ctx, bad) }); err != nil {
+			return err
+		}
+		p.stats.Refused.Add(1)
+	}
+	b.good, b.goodMsgs = keep, keepMsgs
+	return nil
+}
+
 // derive re-derives every instance the batch touched.
 func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, error) {
 	byInstance := make(map[string][]*events.Event, len(b.good)/4+1)
@@ -426,9 +538,11 @@ func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, er
 		byInstance[r.Event.InstanceID] = append(byInstance[r.Event.InstanceID], r.Event)
 	}
 	var toLoad []string
+	loadedNow := make(map[string]bool)
 	for id := range byInstance {
 		if _, ok := p.cache.get(id); !ok && p.known.MayContain(id) {
 			toLoad = append(toLoad, id)
+			loadedNow[id] = true
 		}
 	}
 	if len(toLoad) > 0 {
@@ -465,7 +579,7 @@ func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, er
 		}
 		// Loaded instances were read after this batch's history insert, so
 		// they may hold all of the batch already: derive them regardless.
-		if !changed && !contains(toLoad, id) {
+		if !changed && !loadedNow[id] {
 			continue // only duplicates of events already projected
 		}
 		buf = ci.history(buf)
@@ -483,15 +597,6 @@ func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, er
 	p.cache.evict(keep)
 	p.cacheLen.Store(int64(p.cache.len()))
 	return rows, nil
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // deadLetter publishes a bad message to the DLQ stream and waits for the
@@ -529,6 +634,16 @@ func oneLine(s string) string {
 // 10s. While it waits it tells JetStream the batch is still in progress so
 // it is not re-delivered to another puller meanwhile.
 func (p *Projector) retry(ctx context.Context, b *batch, what string, fn func() error) error {
+	return p.retryLoop(ctx, b, what, fn, false)
+}
+
+// retryWrite is retry for store writes: an error Config.Rejected classifies
+// as a refusal is returned at once, as *errRefused, instead of retried.
+func (p *Projector) retryWrite(ctx context.Context, b *batch, what string, fn func() error) error {
+	return p.retryLoop(ctx, b, what, fn, true)
+}
+
+func (p *Projector) retryLoop(ctx context.Context, b *batch, what string, fn func() error, refusable bool) error {
 	backoff := 100 * time.Millisecond
 	lastProgress := time.Now()
 	for attempt := 1; ; attempt++ {
@@ -538,6 +653,9 @@ func (p *Projector) retry(ctx context.Context, b *batch, what string, fn func() 
 				p.log.Info().Str("op", what).Int("attempts", attempt).Msg("recovered")
 			}
 			return nil
+		}
+		if refusable && p.cfg.Rejected(err) {
+			return &errRefused{err: err}
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", what, ctx.Err())
