@@ -104,7 +104,10 @@ type queryOpts struct {
 // ctx derives the context of one query: its deadline and ClickHouse settings.
 func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, context.CancelFunc) {
 	secs := int(math.Ceil(r.timeout.Seconds()))
-	settings := clickhouse.Settings{"max_execution_time": secs}
+	// readonly=2: every read runs in a read-only session whatever the
+	// account (the writer's default user included), while still allowing
+	// the per-query settings below (readonly=1 would refuse them).
+	settings := clickhouse.Settings{"max_execution_time": secs, "readonly": 2}
 	if o.pointLookup {
 		settings["force_primary_key"] = 1
 	}
