@@ -108,4 +108,8 @@ CREATE TABLE IF NOT EXISTS {db}.queue_snapshots (
     timer_queue        UInt64,
     received_at        DateTime DEFAULT now()
 ) ENGINE = ReplacingMergeTree
-ORDER BY timestamp_ms;
+-- The whole snapshot is the key: merges collapse only identical copies, so
+-- snapshots tied on timestamp_ms all survive and the reader's tie-break
+-- (largest values, docs/semantics.md 11) gives the same answer before and
+-- after merges.
+ORDER BY (timestamp_ms, orchestrator_queue, worker_queue, timer_queue);
