@@ -122,15 +122,19 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		fmt.Printf("embedded NATS JetStream server listening on %s (storage %s)\n", natsURL, dir)
 		log.Info().Str("url", natsURL).Str("store", dir).Msg("embedded NATS JetStream server started")
 	}
-	nc, err := nats.Connect(natsURL,
+	opts := []nats.Option{
 		nats.Name("duroscope-projector"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("NATS disconnected") }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }),
-	)
+	}
+	if s.NATSURL != "" { // the embedded server speaks plain TCP on loopback
+		opts = append(opts, s.NATSOptions()...)
+	}
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
-		return fmt.Errorf("connect to NATS %s: %w", natsURL, err)
+		return fmt.Errorf("connect to NATS %s: %w", redactURL(natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -160,6 +164,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		FlushInterval: s.FlushInterval,
 		AckWait:       s.AckWait,
 		CacheBytes:    s.CacheBytes,
+		Rejected:      rejectedByClickHouse,
 		Logger:        log,
 	})
 	if err != nil {
@@ -186,6 +191,7 @@ func openClickHouse(ctx context.Context, s *settings, log zerolog.Logger) (drive
 			Database: s.ClickHouseDatabase,
 			User:     s.ClickHouseUser,
 			Password: s.ClickHousePassword,
+			TLS:      s.ClickHouseTLSConfig,
 		})
 		if err == nil {
 			return conn, nil
