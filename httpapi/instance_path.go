@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -12,6 +13,10 @@ import (
 
 // maxInstanceIDBytes is the contract's bound on instance ids.
 const maxInstanceIDBytes = 1024
+
+// instanceSubpaths are the routes below /v1/instances/{id} (besides the
+// instance itself); the OpenAPI test and the metrics read them too.
+var instanceSubpaths = []string{"details", "executions", "history"}
 
 // instancePath is a parsed /v1/instances/{id}[/details|/executions|/history].
 type instancePath struct {
@@ -25,8 +30,8 @@ type instancePath struct {
 func parseInstancePath(rest string) (instancePath, *apiError) {
 	idEsc, sub, hasSub := strings.Cut(rest, "/")
 	if hasSub {
-		switch sub {
-		case "details", "executions", "history":
+		switch {
+		case slices.Contains(instanceSubpaths, sub):
 		default:
 			return instancePath{}, notFound("no such path below /v1/instances/{id}: %s; want /details, /executions or /history, and / inside an id sent as %%2F",
 				quoteVal(sub))

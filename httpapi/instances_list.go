@@ -103,9 +103,13 @@ func parseStatuses(vals []string) ([]string, *apiError) {
 }
 
 func (s *server) listInstances(w http.ResponseWriter, r *http.Request) {
-	f, e := parseListParams(r.URL.RawQuery)
+	f, format, e := parseListRequest(r.URL.RawQuery)
 	if e != nil {
 		writeError(w, e)
+		return
+	}
+	if format != formatJSON {
+		s.exportInstances(w, r, f, format)
 		return
 	}
 	l, err := s.cfg.List.ListInstances(r.Context(), f)

@@ -49,6 +49,15 @@ type Config struct {
 	// /v1 (compared in constant time). /healthz and /readyz stay open.
 	APIToken string
 	Limits   Limits
+	// Dashboard, when set, serves the web dashboard (package web) at "/"
+	// and "/static/"; /v1 and the probes are unaffected.
+	Dashboard http.Handler
+
+	// Optional backends (nil: the endpoint answers 503): the report
+	// endpoints and streamed exports (format=csv|ndjson).
+	Timeseries timeseriesReader
+	Errors     errorsReader
+	Export     instanceStreamer
 }
 
 // Limits bound the work the service accepts.
@@ -79,6 +88,8 @@ type server struct {
 	retryAfter string
 	// routes maps the fixed paths to their method, for 405 answers.
 	routes map[string]string
+	// metrics feeds GET /metrics (metrics.go).
+	metrics *metrics
 }
 
 // New returns the API's handler.
@@ -129,9 +140,18 @@ func New(cfg Config) http.Handler {
 	s.handle("GET", "/v1/problems", s.limited(s.problems))
 	s.handle("GET", "/v1/queues", s.limited(s.queues))
 	s.handle("GET", "/v1/watermark", s.watermark)
+	s.handle("GET", "/v1/reports/timeseries", s.limited(s.timeseries))
+	s.handle("GET", "/v1/reports/errors", s.limited(s.errorsReport))
+	s.handle("GET", "/metrics", s.metricsHandler)
+	s.handle("GET", "/openapi.json", s.openAPI)
+	s.metrics = newMetrics(s.routeLabels())
 	// Everything else: a JSON 404 (or 405 for a known path). Registering
 	// "/" also keeps ServeMux from answering with its own plain-text pages.
 	s.mux.HandleFunc("/", s.fallback)
+	if cfg.Dashboard != nil {
+		s.mux.Handle("GET /{$}", cfg.Dashboard)
+		s.mux.Handle("GET /static/{file}", cfg.Dashboard) // one segment: no subtree redirect
+	}
 	return s
 }
 
@@ -160,6 +180,12 @@ func (s *server) handle(method, path string, h http.HandlerFunc) {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.metrics.inFlight.Add(1)
+	defer func() {
+		// Runs after the recovery below, so a panic's 500 is counted too.
+		s.metrics.inFlight.Add(-1)
+		s.metrics.observe(s.routeOf(r.URL.EscapedPath()), rec.status, time.Since(start))
+	}()
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {

@@ -445,6 +445,10 @@ func derive(s []slot) Rows {
 			EventCount:    uint64(len(seg)),
 		}
 		if started != nil {
+			if started.EventID == 1 {
+				r.Starts = append(r.Starts, StartRow{ExecutionID: x.ExecutionID,
+					OrchestrationName: started.Name, OrchestrationVersion: started.Version, TimestampMs: ts(started)})
+			}
 			x.OrchestrationName = started.Name
 			x.StartedAtMs = ts(started)
 			in.OrchestrationName = started.Name

@@ -111,4 +111,18 @@ type Rows struct {
 	Executions []ExecutionRow
 	Activities []ActivityRow
 	Work       []WorkRow
+	// Starts lists the executions that have their OrchestrationStarted as
+	// event 1 (the contract's position), ascending by execution id. Reports
+	// key instances and activities by these events: a Started at event 1 is
+	// never displaced by a later-arriving event, so what is keyed by it
+	// cannot move (docs/reports.md).
+	Starts []StartRow
+}
+
+// StartRow is the OrchestrationStarted (event 1) of one execution.
+type StartRow struct {
+	ExecutionID          uint64
+	OrchestrationName    string
+	OrchestrationVersion string
+	TimestampMs          int64
 }

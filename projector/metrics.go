@@ -3,6 +3,7 @@ package projector
 import (
 	"fmt"
 	"io"
+	"time"
 )
 
 // WriteMetrics writes the counters in the Prometheus text format.
@@ -28,4 +29,5 @@ func (p *Projector) WriteMetrics(w io.Writer) {
 	counter("duroscope_projector_queue_snapshots_total", "Queue-depth snapshots stored.", st.QueueSnaps.Load())
 	gauge("duroscope_projector_last_batch_seconds", "Time to write the last batch.", float64(st.LastInsertNs.Load())/1e9)
 	gauge("duroscope_projector_cache_instances", "Instances held in the cache.", float64(p.cacheLen.Load()))
+	p.writeLagMetrics(w, time.Now())
 }

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -118,6 +119,11 @@ type Projector struct {
 	known *knownSet
 	// cacheLen mirrors cache.len() for readers outside the writer goroutine.
 	cacheLen atomic.Int64
+	// toForget holds instances finish wants dropped from the cache.
+	forgetMu sync.Mutex
+	toForget []string
+	// lag caches the consumer lag for /metrics (lag.go).
+	lag lagCache
 }
 
 // New validates cfg and fills defaults.
@@ -247,14 +253,19 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 		}
 		defer stop()
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(p.cfg.BatchSize))
+	// The client-side buffer only has to keep the pipe full while the
+	// collector drains it; it need not hold a whole batch (each buffered
+	// message costs ~1 KiB with its decoded headers).
+	it, err := cons.Messages(jetstream.PullMaxMessages(min(p.cfg.BatchSize, pullBuffer)))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", name, err)
 	}
 	p.log.Info().Str("stream", p.cfg.Stream).Int("batch_size", p.cfg.BatchSize).
 		Dur("flush_interval", p.cfg.FlushInterval).Int("partitions", p.cfg.Partitions).Msg("projecting")
 
-	batches := make(chan *batch, 1)
+	// Unbuffered: a batch is handed over only when the writer is ready for
+	// it, so that until then it can keep growing (see collect).
+	batches := make(chan *batch)
 	go func() {
 		defer close(batches)
 		p.collect(ctx, it, batches)
@@ -274,9 +285,36 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 		case <-wctx.Done():
 		}
 	}()
+	// Two stages: this goroutine writes a batch's history and derives its
+	// rows (prepare) while the finisher writes the previous batch's derived
+	// rows and acks it (finish). Unbuffered, so at most one batch waits
+	// between them.
+	prepared := make(chan *pending)
+	finished := make(chan error, 1)
+	failed := make(chan struct{}) // closed at the finisher's first error
+	go func() {
+		var err error
+		for pj := range prepared {
+			if err == nil {
+				if err = p.finish(wctx, pj); err != nil {
+					close(failed)
+				}
+			}
+		}
+		finished <- err
+	}()
+	var werr error
 	for b := range batches {
-		if err := p.write(wctx, b); err != nil {
-			p.log.Warn().Err(err).Msg("batch not acked; it will be re-delivered")
+		pj, err := p.prepare(wctx, b)
+		if err == nil {
+			select {
+			case prepared <- pj:
+			case <-failed:
+				err = errors.New("the previous batch failed")
+			}
+		}
+		if err != nil {
+			werr = err
 			// Stop pulling: the iterator would otherwise hand us later
 			// messages while earlier ones are unacked.
 			it.Stop()
@@ -284,6 +322,13 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 			}
 			break
 		}
+	}
+	close(prepared)
+	if err := <-finished; err != nil && werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		p.log.Warn().Err(werr).Msg("batch not acked; it will be re-delivered")
 	}
 	it.Stop()
 	p.log.Info().Uint64("projected", p.stats.Projected.Load()).Uint64("dead_lettered", p.stats.DeadLettered.Load()).Msg("projector stopped")
@@ -330,6 +375,14 @@ type badMsg struct {
 }
 
 // collect pulls messages into batches until ctx is cancelled.
+//
+// A batch is offered to the writer once it is full (BatchSize) or
+// FlushInterval after its first message. While the writer is still busy
+// with the previous batch, the offered batch keeps growing (up to
+// BatchSize) instead of waiting complete in a queue: a backlog is thus
+// written in few large batches — every INSERT creates a part per table,
+// and on ClickHouse that per-part cost dominates small batches — while a
+// trickle still goes out every FlushInterval.
 func (p *Projector) collect(ctx context.Context, it jetstream.MessagesContext, out chan<- *batch) {
 	for ctx.Err() == nil {
 		b := &batch{}
@@ -345,19 +398,46 @@ func (p *Projector) collect(ctx context.Context, it jetstream.MessagesContext, o
 			continue
 		}
 		p.add(b, msg)
-		bctx, cancel := context.WithTimeout(ctx, p.cfg.FlushInterval)
-		for b.msgs < p.cfg.BatchSize {
-			msg, err := it.Next(jetstream.NextContext(bctx))
-			if err != nil {
-				if bctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					p.log.Warn().Err(err).Msg("pull failed")
-				}
+		p.fill(ctx, it, b, p.cfg.FlushInterval)
+		// Offer the batch; until the writer takes it, keep adding what
+		// arrives, re-offering every growPoll.
+		for b.msgs < p.cfg.BatchSize && ctx.Err() == nil {
+			select {
+			case out <- b:
+				b = nil
+			default:
+			}
+			if b == nil {
 				break
 			}
-			p.add(b, msg)
+			p.fill(ctx, it, b, growPoll)
 		}
-		cancel()
-		out <- b
+		if b != nil {
+			out <- b
+		}
+	}
+}
+
+// pullBuffer bounds the messages the client pulls ahead of the collector.
+const pullBuffer = 10000
+
+// growPoll is how long a batch offered to a busy writer grows before it is
+// offered again.
+const growPoll = 5 * time.Millisecond
+
+// fill adds messages to b until it is full or d has passed.
+func (p *Projector) fill(ctx context.Context, it jetstream.MessagesContext, b *batch, d time.Duration) {
+	bctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for b.msgs < p.cfg.BatchSize {
+		msg, err := it.Next(jetstream.NextContext(bctx))
+		if err != nil {
+			if bctx.Err() == nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				p.log.Warn().Err(err).Msg("pull failed")
+			}
+			return
+		}
+		p.add(b, msg)
 	}
 }
 
@@ -399,32 +479,63 @@ func (p *Projector) add(b *batch, msg jetstream.Msg) {
 	b.goodMsgs = append(b.goodMsgs, msg)
 }
 
-// write makes one batch durable, then acks it. It retries store errors with
-// bounded exponential backoff until it succeeds or ctx ends; rows the store
-// refuses (Config.Rejected) are isolated and dead-lettered instead.
-func (p *Projector) write(ctx context.Context, b *batch) error {
-	start := time.Now()
+// pending is a batch between the two write stages: its history is written
+// and its rows derived, not yet written; nothing is acked.
+type pending struct {
+	b                 *batch
+	rows              []projection.Rows
+	start             time.Time
+	tHistory, tDerive time.Duration
+}
+
+// A batch is made durable in two steps, run as a pipeline (see Run):
+// prepare dead-letters its bad messages, writes its history and derives the
+// rows of every instance it touched; finish writes those rows and only then
+// acks the batch. prepare of the next batch overlaps finish of this one;
+// the history of a batch may thus be written before the previous batch's
+// rows, which changes nothing: until acked, a batch is re-delivered, and
+// rows depend only on each instance's whole event set. Both retry store
+// errors with bounded exponential backoff until they succeed or ctx ends;
+// rows the store refuses (Config.Rejected) are isolated and dead-lettered
+// instead. The cache is touched only by prepare.
+func (p *Projector) prepare(ctx context.Context, b *batch) (*pending, error) {
+	pj := &pending{b: b, start: time.Now()}
 	for _, bad := range b.bad {
 		if err := p.retry(ctx, b, "dead-letter", func() error { return p.deadLetter(ctx, bad) }); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(b.good) > 0 {
+		t := time.Now()
 		refused, err := p.isolate(ctx, b, "insert history", len(b.good), func(lo, hi int) error {
 			return p.cfg.Store.WriteHistory(ctx, b.good[lo:hi])
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := p.dropRefused(ctx, b, refused); err != nil {
-			return err
+			return nil, err
 		}
+		pj.tHistory = time.Since(t)
 	}
 	if len(b.good) > 0 {
+		t := time.Now()
 		rows, err := p.derive(ctx, b)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		pj.rows = rows
+		pj.tDerive = time.Since(t)
+	}
+	return pj, nil
+}
+
+// finish writes a prepared batch's rows, then acks the batch.
+func (p *Projector) finish(ctx context.Context, pj *pending) error {
+	b, rows := pj.b, pj.rows
+	var tDerived, tAck time.Duration
+	if len(b.good) > 0 {
+		t := time.Now()
 		if len(rows) > 0 {
 			refused, err := p.isolate(ctx, b, "insert derived rows", len(rows), func(lo, hi int) error {
 				return p.cfg.Store.WriteDerived(ctx, rows[lo:hi])
@@ -438,7 +549,13 @@ func (p *Projector) write(ctx context.Context, b *batch) error {
 				// refusal is on record and the events can be re-driven.
 				byInstance := map[string]string{}
 				for i, reason := range refused {
-					byInstance[rows[i].Instance.InstanceID] = "derived rows of instance " + strconv.Quote(rows[i].Instance.InstanceID) + ": " + reason
+					id := rows[i].Instance.InstanceID
+					byInstance[id] = "derived rows of instance " + strconv.Quote(id) + ": " + reason
+					// Its events are in the cache (and the history table)
+					// but not in its rows: a re-drive must re-derive it.
+					// (prepare owns the cache; it forgets the instance
+					// before its next derivation.)
+					p.forgetLater(id)
 				}
 				why := map[int]string{}
 				for i, r := range b.good {
@@ -452,7 +569,9 @@ func (p *Projector) write(ctx context.Context, b *batch) error {
 			}
 			p.stats.DerivedRows.Add(uint64(len(rows) - len(refused)))
 		}
+		tDerived = time.Since(t)
 	}
+	t := time.Now()
 	for _, m := range b.all {
 		if err := m.Ack(); err != nil {
 			// The rows are written; a lost ack only means re-delivery,
@@ -463,9 +582,19 @@ func (p *Projector) write(ctx context.Context, b *batch) error {
 	}
 	p.stats.Projected.Add(uint64(len(b.good)))
 	p.stats.Batches.Add(1)
-	p.stats.LastInsertNs.Store(int64(time.Since(start)))
-	p.log.Debug().Int("messages", b.msgs).Int("events", len(b.good)).Int("bad", len(b.bad)).Dur("took", time.Since(start)).Msg("batch written")
+	p.stats.LastInsertNs.Store(int64(time.Since(pj.start)))
+	tAck = time.Since(t)
+	p.log.Debug().Int("messages", b.msgs).Int("events", len(b.good)).Int("bad", len(b.bad)).Dur("took", time.Since(pj.start)).
+		Dur("history", pj.tHistory).Dur("derive", pj.tDerive).Dur("derived", tDerived).Dur("ack", tAck).Msg("batch written")
 	return nil
+}
+
+// forgetLater queues an instance to be dropped from the cache by prepare,
+// which owns the cache (finish runs concurrently with it).
+func (p *Projector) forgetLater(id string) {
+	p.forgetMu.Lock()
+	p.toForget = append(p.toForget, id)
+	p.forgetMu.Unlock()
 }
 
 // errRefused carries a write error that Config.Rejected classified as a
@@ -533,6 +662,12 @@ func (p *Projector) dropRefused(ctx context.Context, b *batch, why map[int]strin
 
 // derive re-derives every instance the batch touched.
 func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, error) {
+	p.forgetMu.Lock()
+	for _, id := range p.toForget {
+		p.cache.forget(id)
+	}
+	p.toForget = p.toForget[:0]
+	p.forgetMu.Unlock()
 	byInstance := make(map[string][]*events.Event, len(b.good)/4+1)
 	for _, r := range b.good {
 		byInstance[r.Event.InstanceID] = append(byInstance[r.Event.InstanceID], r.Event)
@@ -597,6 +732,17 @@ func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, er
 	p.cache.evict(keep)
 	p.cacheLen.Store(int64(p.cache.len()))
 	return rows, nil
+}
+
+// forget drops an instance from the cache, so that its next event reloads
+// its history from ClickHouse and re-derives it (used when the store refused
+// its derived rows).
+func (c *instanceCache) forget(id string) {
+	if el, ok := c.byID[id]; ok {
+		c.bytes -= el.Value.(*cachedInstance).bytes
+		c.lru.Remove(el)
+		delete(c.byID, id)
+	}
 }
 
 // deadLetter publishes a bad message to the DLQ stream and waits for the

@@ -25,7 +25,8 @@ type HistoryRow struct {
 func (w *Writer) WriteHistory(ctx context.Context, rows []HistoryRow) error {
 	n := len(rows)
 	var (
-		id, typ, payload        = make([]string, n), make([]string, n), make([]string, n)
+		id, typ                 = make([]string, n), make([]string, n)
+		payload                 = make([][]byte, n) // no copy: the driver copies into its buffer
 		execID, eventID, ts, sq = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
 		known                   = make([]uint8, n)
 	)
@@ -43,7 +44,7 @@ func (w *Writer) WriteHistory(ctx context.Context, rows []HistoryRow) error {
 		}
 		id[i], execID[i], eventID[i] = e.InstanceID, e.ExecutionID, e.EventID
 		typ[i], ts[i], known[i] = e.Type, e.TimestampMs, boolU8(e.Known)
-		payload[i], sq[i] = string(e.Raw), r.StreamSeq
+		payload[i], sq[i] = e.Raw, r.StreamSeq
 	}
 	return w.insert(ctx, "history", n, []insertColumn{
 		{"instance_id", id},

@@ -190,13 +190,24 @@ func (r *Reader) Executions(ctx context.Context, id string) (api.ExecutionList, 
 
 // Details answers GET /v1/instances/{id}/details.
 func (r *Reader) Details(ctx context.Context, id string) (api.InstanceDetails, bool, error) {
+	// The instance row and the executions are independent point reads:
+	// issue them together (one round trip of latency instead of two).
+	var (
+		xs   []executionRow
+		xerr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		xs, xerr = r.executions(ctx, id)
+	}()
 	sum, found, err := r.Instance(ctx, id)
+	<-done
 	if err != nil || !found {
 		return api.InstanceDetails{}, found, err
 	}
-	xs, err := r.executions(ctx, id)
-	if err != nil {
-		return api.InstanceDetails{}, false, err
+	if xerr != nil {
+		return api.InstanceDetails{}, false, xerr
 	}
 	// Executions newer than the instance row belong to a derivation whose
 	// instance row is not written yet (the writer writes instances last):

@@ -100,7 +100,7 @@ type pick struct {
 // ListInstances answers GET /v1/instances.
 //
 // Two queries: the first reads (FINAL) only the columns the filters and the
-// order need (status, created_at, name, parent: cheap to read for every
+// order need (of status, created_at, name, parent: cheap to read for every
 // instance) and picks at most limit+1 ids; the second reads the full rows of
 // just those ids, at the versions the filters saw. Reading output and error
 // of every instance to show a hundred would cost far more.
@@ -108,12 +108,70 @@ func (r *Reader) ListInstances(ctx context.Context, f ListFilter) (api.InstanceL
 	if f.Limit <= 0 {
 		return api.InstanceList{}, fmt.Errorf("list instances: limit %d: must be positive", f.Limit)
 	}
-	var (
-		inner []string
-		args  []any
-		where []string
-		wargs []any
-	)
+	inner, args, where, wargs := listConditions(f)
+	// Only the columns the active filters need are read, and the FINAL scan
+	// is split into key-range shards (query_shards.go), each keeping its own
+	// first offset+limit+1 rows in the list order; the outer query orders
+	// their union and cuts the page.
+	cols := "instance_id, row_version, created_at_ms"
+	if len(f.Statuses) > 0 {
+		cols += ", status"
+	}
+	if f.Orchestration != "" {
+		cols += ", orchestration_name"
+	}
+	if f.ParentInstance != "" {
+		cols += ", parent_instance"
+	}
+	branch := `SELECT instance_id, row_version, created_at_ms FROM (
+		SELECT ` + cols + ` FROM {db}.instances FINAL WHERE {shardcond}`
+	for _, c := range inner {
+		branch += " AND " + c
+	}
+	branch += ")"
+	if len(where) > 0 {
+		branch += " WHERE " + strings.Join(where, " AND ")
+	}
+	branch += " ORDER BY created_at_ms DESC, instance_id ASC LIMIT ?"
+	bargs := append([]any{shardArgs{}}, args...)
+	bargs = append(bargs, wargs...)
+	bargs = append(bargs, f.Offset+f.Limit+1)
+	union, args := unionShards(shardsOf(r.shardBounds(ctx)), branch, bargs)
+	q := `SELECT instance_id, row_version, created_at_ms FROM (` + union + `)
+		ORDER BY created_at_ms DESC, instance_id ASC LIMIT ?, ?`
+	args = append(args, f.Offset, f.Limit+1)
+
+	var picks []pick
+	err := r.query(ctx, queryOpts{scan: true}, "list instances", q, args, func(rows driver.Rows) error {
+		var p pick
+		if err := rows.Scan(&p.id, &p.version, &p.created); err != nil {
+			return err
+		}
+		picks = append(picks, p)
+		return nil
+	})
+	if err != nil {
+		return api.InstanceList{}, err
+	}
+	var next *string
+	if len(picks) > f.Limit {
+		picks = picks[:f.Limit]
+		last := picks[len(picks)-1]
+		tok := EncodePageToken(PageCursor{CreatedAtMs: last.created, InstanceID: last.id})
+		next = &tok
+	}
+	sums, err := r.rowsAt(ctx, picks)
+	if err != nil {
+		return api.InstanceList{}, err
+	}
+	return api.InstanceList{Instances: sums, NextPageToken: next}, nil
+}
+
+// listConditions turns f's filters (and After) into SQL conditions: inner
+// ones on the key (instance_id), safe inside FINAL, and outer ones on every
+// other column, applied after FINAL's deduplication. ListInstances and
+// StreamInstances share them.
+func listConditions(f ListFilter) (inner []string, args []any, where []string, wargs []any) {
 	if f.InstancePrefix != "" {
 		// instance_id is the key: filtering it inside FINAL is safe (every
 		// version of a key has the same id) and uses the index.
@@ -150,44 +208,7 @@ func (r *Reader) ListInstances(ctx context.Context, f ListFilter) (api.InstanceL
 		where = append(where, "(created_at_ms < ? OR (created_at_ms = ? AND instance_id > ?))")
 		wargs = append(wargs, f.After.CreatedAtMs, f.After.CreatedAtMs, f.After.InstanceID)
 	}
-	q := `SELECT instance_id, row_version, created_at_ms FROM (
-		SELECT instance_id, row_version, status, created_at_ms, orchestration_name, parent_instance
-		FROM {db}.instances FINAL`
-	if len(inner) > 0 {
-		q += " WHERE " + strings.Join(inner, " AND ")
-	}
-	q += ")"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY created_at_ms DESC, instance_id ASC LIMIT ?, ?"
-	args = append(args, wargs...)
-	args = append(args, f.Offset, f.Limit+1)
-
-	var picks []pick
-	err := r.query(ctx, queryOpts{scan: true}, "list instances", q, args, func(rows driver.Rows) error {
-		var p pick
-		if err := rows.Scan(&p.id, &p.version, &p.created); err != nil {
-			return err
-		}
-		picks = append(picks, p)
-		return nil
-	})
-	if err != nil {
-		return api.InstanceList{}, err
-	}
-	var next *string
-	if len(picks) > f.Limit {
-		picks = picks[:f.Limit]
-		last := picks[len(picks)-1]
-		tok := EncodePageToken(PageCursor{CreatedAtMs: last.created, InstanceID: last.id})
-		next = &tok
-	}
-	sums, err := r.rowsAt(ctx, picks)
-	if err != nil {
-		return api.InstanceList{}, err
-	}
-	return api.InstanceList{Instances: sums, NextPageToken: next}, nil
+	return inner, args, where, wargs
 }
 
 // rowsAt reads the full instance rows of picks, in picks' order: each at the

@@ -24,12 +24,22 @@ type ReaderConfig struct {
 	// max_result_bytes): an instance with a pathological history fails
 	// instead of exhausting the service's memory. Default 256 MiB.
 	MaxHistoryBytes uint64
+	// MaxExportTime bounds one streamed export (format=csv|ndjson), which
+	// reads every matching row. Default 30 minutes.
+	MaxExportTime time.Duration
+	// ScanShards splits every FINAL scan (lists, stats, health, problems,
+	// queues) into this many instance_id ranges read in parallel
+	// (query_shards.go): -1 = one per server thread (max_threads); 0 or 1
+	// = no split, the default. Splitting pays where the server has idle
+	// cores; on a saturated one the branches only compete (BENCHMARKS.md).
+	ScanShards int
 }
 
 // Defaults of ReaderConfig.
 const (
 	DefaultMaxExecutionTime = 10 * time.Second
 	DefaultMaxHistoryBytes  = 256 << 20
+	DefaultMaxExportTime    = 30 * time.Minute
 )
 
 // Reader answers the query API (API.md) from the read model. It is safe for
@@ -59,6 +69,11 @@ type Reader struct {
 	db           string
 	timeout      time.Duration
 	historyBytes uint64
+	// exportTimeout bounds streamed exports (queryOpts.export).
+	exportTimeout time.Duration
+	// shards splits FINAL scans into parallel key ranges (query_shards.go).
+	shards    shardCache
+	shardOpts shardOpts
 }
 
 // NewReader returns a Reader of cfg.Database over conn.
@@ -80,7 +95,23 @@ func NewReader(conn driver.Conn, cfg ReaderConfig) (*Reader, error) {
 	if hb == 0 {
 		hb = DefaultMaxHistoryBytes
 	}
-	return &Reader{conn: conn, db: cfg.Database, timeout: t, historyBytes: hb}, nil
+	et := cfg.MaxExportTime
+	if et == 0 {
+		et = DefaultMaxExportTime
+	}
+	if et < 0 {
+		return nil, fmt.Errorf("reader: MaxExportTime %v: must be positive", et)
+	}
+	so := defaultShardOpts
+	switch {
+	case cfg.ScanShards == 0 || cfg.ScanShards == 1:
+		so.minRows = math.MaxInt
+	case cfg.ScanShards > 1:
+		so.fixed = min(cfg.ScanShards, so.maxShards)
+	case cfg.ScanShards != -1:
+		return nil, fmt.Errorf("reader: ScanShards %d: want -1, 0 or a count", cfg.ScanShards)
+	}
+	return &Reader{conn: conn, db: cfg.Database, timeout: t, historyBytes: hb, exportTimeout: et, shardOpts: so}, nil
 }
 
 // sql replaces {db} in q with the database name.
@@ -99,11 +130,26 @@ type queryOpts struct {
 	// every subquery's result; exceeding them is an error): a guard for
 	// queries whose answer size is known in advance.
 	maxRows, maxBytes uint64
+	// export marks a streamed export: the export deadline instead of the
+	// query timeout, small blocks (the client holds one block at a time) and
+	// a sort that spills to disk instead of holding every row in memory.
+	export bool
 }
+
+// Export settings: rows per block sent to the client, and the sort memory
+// beyond which ClickHouse sorts externally.
+const (
+	exportBlockRows = 1024
+	exportSortBytes = 256 << 20
+)
 
 // ctx derives the context of one query: its deadline and ClickHouse settings.
 func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, context.CancelFunc) {
-	secs := int(math.Ceil(r.timeout.Seconds()))
+	timeout := r.timeout
+	if o.export {
+		timeout = r.exportTimeout
+	}
+	secs := int(math.Ceil(timeout.Seconds()))
 	// readonly=2: every read runs in a read-only session whatever the
 	// account (the writer's default user included), while still allowing
 	// the per-query settings below (readonly=1 would refuse them).
@@ -114,6 +160,10 @@ func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, cont
 	if o.scan {
 		settings["enable_optimize_predicate_expression"] = 0
 		settings["optimize_move_to_prewhere"] = 0
+	}
+	if o.export {
+		settings["max_block_size"] = exportBlockRows
+		settings["max_bytes_before_external_sort"] = exportSortBytes
 	}
 	// result_overflow_mode is left at its default, throw: clickhouse-go can
 	// send only integer settings to a server as old as 18.16.
@@ -130,7 +180,7 @@ func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, cont
 	// The client-side deadline ends a request even when the server or the
 	// network stalls. (The driver then sends max_execution_time as the
 	// deadline plus a few seconds, which the deadline makes moot.)
-	ctx, cancel := context.WithTimeout(parent, r.timeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	return clickhouse.Context(ctx, opts...), cancel
 }
 

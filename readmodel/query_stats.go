@@ -29,16 +29,18 @@ func quantiles(q []int64) (p50, p95, p99 int64) {
 // OrchestrationStats answers GET /v1/stats/orchestrations; orchestration ""
 // counts every instance.
 func (r *Reader) OrchestrationStats(ctx context.Context, orchestration string) (api.OrchestrationStats, error) {
-	q := `SELECT count(), countIf(status = 'Running'), countIf(status = 'Completed'),
-			countIf(status = 'Failed'), countIf(execution_count > 1)
-		FROM (SELECT status, execution_count, orchestration_name FROM {db}.instances FINAL)`
-	var args []any
+	branch := `SELECT count() AS c, countIf(status = 'Running') AS run, countIf(status = 'Completed') AS done,
+			countIf(status = 'Failed') AS failed, countIf(execution_count > 1) AS cont
+		FROM (SELECT status, execution_count, orchestration_name FROM {db}.instances FINAL {shard})`
+	args := []any{shardArgs{}}
 	if orchestration != "" {
-		q += ` WHERE orchestration_name = ?`
+		branch += ` WHERE orchestration_name = ?`
 		args = append(args, orchestration)
 	}
+	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, args)
+	q := `SELECT sum(c), sum(run), sum(done), sum(failed), sum(cont) FROM (` + union + `)`
 	var s api.OrchestrationStats
-	err := r.query(ctx, queryOpts{scan: true}, "orchestration stats", q, args, func(rows driver.Rows) error {
+	err := r.query(ctx, queryOpts{scan: true}, "orchestration stats", q, all, func(rows driver.Rows) error {
 		return rows.Scan(&s.TotalCount, &s.RunningCount, &s.CompletedCount, &s.FailedCount, &s.ContinuedCount)
 	})
 	return s, err
@@ -74,21 +76,25 @@ func (r *Reader) ActivityStats(ctx context.Context, f ActivityFilter) (api.Activ
 	if !f.IncludeSystem {
 		where = append(where, "is_system = 0")
 	}
-	q := `SELECT activity_name AS name, count(),
-			countIf(outcome = 'Completed'), countIf(outcome = 'Failed'), countIf(outcome = 'Cancelled'),
-			sumIf(d, timed), countIf(timed),
-			quantilesExactIf(` + quantileLevels + `)(d, timed)
+	branch := `SELECT activity_name AS name, count() AS c,
+			countIf(outcome = 'Completed') AS done, countIf(outcome = 'Failed') AS failed, countIf(outcome = 'Cancelled') AS cancelled,
+			sumIf(d, timed) AS total, countIf(timed) AS timedN,
+			quantilesExactIfState(` + quantileLevels + `)(d, timed) AS qs
 		FROM (
 			SELECT activity_name, orchestration_name, outcome, ifNull(duration_ms, 0) AS d,
 				outcome IN ('Completed', 'Failed') AND isNotNull(duration_ms) AS timed,
 				is_system, scheduled_at_ms
-			FROM {db}.activities FINAL)`
+			FROM {db}.activities FINAL {shard})`
 	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+		branch += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " GROUP BY name ORDER BY name"
+	branch += " GROUP BY name"
+	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, append([]any{shardArgs{}}, args...))
+	q := `SELECT name, sum(c), sum(done), sum(failed), sum(cancelled), sum(total), sum(timedN),
+			quantilesExactIfMerge(` + quantileLevels + `)(qs)
+		FROM (` + union + `) GROUP BY name ORDER BY name`
 	out := api.ActivityStatsList{Activities: []api.ActivityStats{}}
-	err := r.query(ctx, queryOpts{scan: true}, "activity stats", q, args, func(rows driver.Rows) error {
+	err := r.query(ctx, queryOpts{scan: true}, "activity stats", q, all, func(rows driver.Rows) error {
 		var (
 			s   api.ActivityStats
 			sum int64
@@ -124,18 +130,23 @@ type PerformanceFilter struct {
 // Performance answers GET /v1/stats/performance: the durations of Completed
 // and Failed instances of one orchestration.
 func (r *Reader) Performance(ctx context.Context, f PerformanceFilter) (api.PerformanceMetrics, error) {
-	q := `SELECT count(), sum(d), min(d), max(d), quantilesExact(` + quantileLevels + `)(d) FROM (
+	branch := `SELECT count() AS n, sum(d) AS total, min(d) AS lo, max(d) AS hi,
+			quantilesExactState(` + quantileLevels + `)(d) AS qs FROM (
 			SELECT assumeNotNull(duration_ms) AS d FROM (
-				SELECT status, orchestration_name, created_at_ms, duration_ms FROM {db}.instances FINAL)
+				SELECT status, orchestration_name, created_at_ms, duration_ms FROM {db}.instances FINAL {shard})
 			WHERE orchestration_name = ? AND status IN ('Completed', 'Failed') AND isNotNull(duration_ms)`
-	args := []any{f.Orchestration}
+	args := []any{shardArgs{}, f.Orchestration}
 	if f.Since != nil {
-		q += ` AND created_at_ms >= ?`
+		branch += ` AND created_at_ms >= ?`
 		args = append(args, *f.Since)
 	}
-	q += `)`
+	branch += `)`
+	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, args)
+	// An empty branch reports min = max = 0: only branches with rows count.
+	q := `SELECT sum(n), sum(total), minIf(lo, n > 0), maxIf(hi, n > 0),
+			quantilesExactMerge(` + quantileLevels + `)(qs) FROM (` + union + `)`
 	var m api.PerformanceMetrics
-	err := r.query(ctx, queryOpts{scan: true}, "performance metrics", q, args, func(rows driver.Rows) error {
+	err := r.query(ctx, queryOpts{scan: true}, "performance metrics", q, all, func(rows driver.Rows) error {
 		var (
 			sum, lo, hi int64
 			qs          []int64
@@ -177,12 +188,15 @@ type HealthParams struct {
 // Health answers GET /v1/health. health_score = max(0, ⌊100·(completed −
 // failed)/total⌋), 0 without instances.
 func (r *Reader) Health(ctx context.Context, p HealthParams) (api.SystemHealth, error) {
-	q := `SELECT count(), countIf(status = 'Running'), countIf(status = 'Completed'), countIf(status = 'Failed'),
-			countIf(status = 'Running' AND created_at_ms < ?), countIf(status = 'Failed' AND updated_at_ms >= ?)
-		FROM (SELECT status, created_at_ms, updated_at_ms FROM {db}.instances FINAL)`
-	args := []any{cutoffMs(p.Now, p.LongRunningAfter), cutoffMs(p.Now, p.RecentFailureWindow)}
+	branch := `SELECT count() AS c, countIf(status = 'Running') AS run, countIf(status = 'Completed') AS done,
+			countIf(status = 'Failed') AS failed,
+			countIf(status = 'Running' AND created_at_ms < ?) AS long, countIf(status = 'Failed' AND updated_at_ms >= ?) AS recent
+		FROM (SELECT status, created_at_ms, updated_at_ms FROM {db}.instances FINAL {shard})`
+	args := []any{cutoffMs(p.Now, p.LongRunningAfter), cutoffMs(p.Now, p.RecentFailureWindow), shardArgs{}}
+	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, args)
+	q := `SELECT sum(c), sum(run), sum(done), sum(failed), sum(long), sum(recent) FROM (` + union + `)`
 	var h api.SystemHealth
-	err := r.query(ctx, queryOpts{scan: true}, "system health", q, args, func(rows driver.Rows) error {
+	err := r.query(ctx, queryOpts{scan: true}, "system health", q, all, func(rows driver.Rows) error {
 		return rows.Scan(&h.TotalInstances, &h.RunningInstances, &h.CompletedInstances, &h.FailedInstances,
 			&h.LongRunningInstances, &h.RecentFailures)
 	})
@@ -219,18 +233,25 @@ func (r *Reader) Problems(ctx context.Context, p ProblemsParams) (api.Problemati
 	if p.Limit <= 0 {
 		return api.ProblematicInstances{}, fmt.Errorf("problems: limit %d: must be positive", p.Limit)
 	}
-	q := `SELECT instance_id, row_version, created_at_ms,
+	// Each branch keeps the first Limit of each category of its shard; the
+	// outer query keeps the first Limit of each category of all of them.
+	branch := `SELECT instance_id, row_version, created_at_ms, updated_at_ms,
 			multiIf(status = 'Running' AND created_at_ms < ?, 1,
 				status = 'Running' AND updated_at_ms < ?, 2,
 				status = 'Failed' AND updated_at_ms >= ?, 3, 0) AS cat
-		FROM (SELECT instance_id, row_version, status, created_at_ms, updated_at_ms FROM {db}.instances FINAL)
+		FROM (SELECT instance_id, row_version, status, created_at_ms, updated_at_ms FROM {db}.instances FINAL {shard})
 		WHERE cat > 0
 		ORDER BY cat, updated_at_ms DESC, instance_id ASC
 		LIMIT ? BY cat`
 	args := []any{cutoffMs(p.Now, p.LongRunningAfter), cutoffMs(p.Now, p.StuckAfter),
-		cutoffMs(p.Now, p.RecentFailureWindow), p.Limit}
+		cutoffMs(p.Now, p.RecentFailureWindow), shardArgs{}, p.Limit}
+	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, args)
+	q := `SELECT instance_id, row_version, created_at_ms, cat FROM (` + union + `)
+		ORDER BY cat, updated_at_ms DESC, instance_id ASC
+		LIMIT ? BY cat`
+	all = append(all, p.Limit)
 	var picks []pick
-	err := r.query(ctx, queryOpts{scan: true}, "problems", q, args, func(rows driver.Rows) error {
+	err := r.query(ctx, queryOpts{scan: true}, "problems", q, all, func(rows driver.Rows) error {
 		var x pick
 		if err := rows.Scan(&x.id, &x.version, &x.created, &x.cat); err != nil {
 			return err
@@ -276,11 +297,14 @@ func (r *Reader) Problems(ctx context.Context, p ProblemsParams) (api.Problemati
 // the largest values, docs/semantics.md rule 11).
 func (r *Reader) Queues(ctx context.Context) (api.QueueMetrics, error) {
 	var m api.QueueMetrics
-	err := r.query(ctx, queryOpts{scan: true}, "pending work totals",
-		`SELECT sum(pending_activities), sum(pending_timers), sum(pending_events), sum(pending_sub_orchestrations)
+	union, all := unionShards(shardsOf(r.shardBounds(ctx)),
+		`SELECT sum(pending_activities) AS a, sum(pending_timers) AS t, sum(pending_events) AS e,
+			sum(pending_sub_orchestrations) AS s
 		FROM (SELECT status, pending_activities, pending_timers, pending_events, pending_sub_orchestrations
-			FROM {db}.instances FINAL)
-		WHERE status = 'Running'`, nil, func(rows driver.Rows) error {
+			FROM {db}.instances FINAL {shard})
+		WHERE status = 'Running'`, []any{shardArgs{}})
+	err := r.query(ctx, queryOpts{scan: true}, "pending work totals",
+		`SELECT sum(a), sum(t), sum(e), sum(s) FROM (`+union+`)`, all, func(rows driver.Rows) error {
 			return rows.Scan(&m.PendingActivities, &m.PendingTimers, &m.PendingEvents, &m.PendingSubOrchestrations)
 		})
 	if err != nil {

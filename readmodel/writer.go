@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -100,16 +102,32 @@ func (w *Writer) WriteDerived(ctx context.Context, rows []projection.Rows) error
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := w.writeActivities(ctx, rows); err != nil {
+	// The three detail tables are independent of each other: insert them
+	// concurrently (each INSERT is one connection of the pool and one server
+	// thread), so the server's parsing, sorting and compressing of one
+	// overlaps the others' and the client's encoding. Only the instances
+	// table must wait for all three.
+	var (
+		wg   sync.WaitGroup
+		errs [3]error
+	)
+	for i, write := range [...]func(context.Context, []projection.Rows) error{w.writeActivities, w.writeWork, w.writeExecutions} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = write(ctx, rows)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
 		return err
 	}
-	if err := w.writeWork(ctx, rows); err != nil {
+	if err := w.writeInstances(ctx, rows); err != nil {
 		return err
 	}
-	if err := w.writeExecutions(ctx, rows); err != nil {
-		return err
-	}
-	return w.writeInstances(ctx, rows)
+	// Then the report facts and the recount of the report cells they touch
+	// (report_writer.go); a retried call recounts them from scratch.
+	return w.writeReports(ctx, rows)
 }
 
 func (w *Writer) writeInstances(ctx context.Context, rows []projection.Rows) error {

@@ -12,6 +12,11 @@
 //     IF NOT EXISTS where the server has it): Apply can run twice, and two
 //     projectors starting together both run the same migration concurrently.
 //     Nothing is locked; idempotent DDL is what makes that safe.
+//   - A backfill (INSERT INTO {db}.t (...) SELECT ...) is idempotent when t
+//     is a ReplacingMergeTree whose rows carry the version they were derived
+//     at: running it again only adds copies that the version collapses
+//     (TestEmbeddedMigrations checks the engine). 0002_reports backfills its
+//     tables this way.
 //   - Version gates: a comment line "-- requires: 20.1" directly before a
 //     statement runs that statement only on ClickHouse >= 20.1. The reference
 //     server is 18.16, so features newer than that (TTL, DateTime64, ...) go

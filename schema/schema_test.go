@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -129,6 +130,12 @@ func TestGatesStillUnmet(t *testing.T) {
 	}
 }
 
+// backfillRe matches an INSERT ... SELECT backfill and captures its table.
+var backfillRe = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s+\{db\}\.(\w+)\s*\(.*\)\s*SELECT\b`)
+
+// collapsingRe matches the creation of a ReplacingMergeTree table.
+var collapsingRe = regexp.MustCompile(`(?is)^\s*CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\{db\}\.(\w+)\b.*ENGINE\s*=\s*ReplacingMergeTree\b`)
+
 func TestEmbeddedMigrations(t *testing.T) {
 	ms, err := loadMigrations()
 	if err != nil {
@@ -137,6 +144,15 @@ func TestEmbeddedMigrations(t *testing.T) {
 	vs := Versions()
 	if len(vs) == 0 || vs[0] != 1 || !sort.IntsAreSorted(vs) {
 		t.Fatalf("Versions() = %v, want ascending starting at 1", vs)
+	}
+	// Tables whose engine collapses rows with the same key (and version).
+	collapsing := map[string]bool{}
+	for _, m := range ms {
+		for _, st := range m.Statements {
+			if c := collapsingRe.FindStringSubmatch(st.SQL); c != nil {
+				collapsing[c[1]] = true
+			}
+		}
 	}
 	for _, m := range ms {
 		if len(m.Statements) == 0 {
@@ -147,6 +163,15 @@ func TestEmbeddedMigrations(t *testing.T) {
 			// database, not the configured one.
 			if !strings.Contains(st.SQL, "{db}.") {
 				t.Errorf("%s line %d does not name {db}: %.60s", m.Name, st.Line, st.SQL)
+			}
+			if backfillRe.MatchString(st.SQL) {
+				// A backfill is idempotent only into a table whose engine
+				// collapses re-inserted rows (package doc).
+				target := backfillRe.FindStringSubmatch(st.SQL)[1]
+				if !collapsing[target] {
+					t.Errorf("%s line %d backfills %s, which is not a ReplacingMergeTree created by the migrations", m.Name, st.Line, target)
+				}
+				continue
 			}
 			if !createIfNotExistsRe.MatchString(st.SQL) && !strings.Contains(strings.ToUpper(st.SQL), "IF NOT EXISTS") &&
 				!strings.Contains(strings.ToUpper(st.SQL), "IF EXISTS") {
@@ -255,7 +280,8 @@ func tablesOf(t *testing.T, conn driver.Conn, db string) []string {
 	return names
 }
 
-var wantTables = []string{"activities", "executions", "history", "instances", "pending_work", "queue_snapshots", "schema_migrations"}
+var wantTables = []string{"activities", "executions", "history", "instances", "pending_work", "queue_snapshots",
+	"report_activity_cells", "report_activity_facts", "report_instance_cells", "report_instance_facts", "schema_migrations"}
 
 func recordedVersions(t *testing.T, conn driver.Conn, db string) []int {
 	t.Helper()

@@ -16,6 +16,18 @@ if ! scripts/clickhouse.sh status >/dev/null 2>&1; then
 fi
 cleanup() { if [ "$started" = 1 ]; then scripts/clickhouse.sh stop; fi; }
 trap cleanup EXIT
+# The dashboard's browser test (internal/e2e/dashboard_test.go) needs
+# Debian's Chromium and web/e2e's playwright-core: install them if missing,
+# and make that test fail, not skip, when they are still not there.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "test: installing chromium from Debian" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if [ ! -f web/e2e/node_modules/playwright-core/package.json ]; then
+  (cd web/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+export DUROSCOPE_REQUIRE_BROWSER=1
 if [ $# -eq 0 ]; then set -- ./...; fi
 go vet "$@"
 go test -count=1 -timeout 45m "$@"

@@ -28,6 +28,7 @@ import (
 	"github.com/duroscope/duroscope/internal/config"
 	"github.com/duroscope/duroscope/readmodel"
 	"github.com/duroscope/duroscope/watermark"
+	"github.com/duroscope/duroscope/web"
 )
 
 // defaultNATSURL is where the projector's embedded server listens when no
@@ -138,6 +139,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 	log.Info().Str("http_addr", s.HTTPAddr).Strs("clickhouse_addrs", s.ClickHouseAddrs).
 		Str("clickhouse_database", s.ClickHouseDatabase).Str("clickhouse_user", s.ClickHouseUser).
 		Str("nats_url", redactURLs(s.NATSURL)).Str("stream", s.Stream).Bool("auth", s.APIToken != "").
+		Bool("nats_tls", s.NATSTLSConfig != nil).Bool("clickhouse_tls", s.ClickHouseTLS).
 		Dur("query_timeout", s.QueryTimeout).Int("max_in_flight", s.MaxInFlight).Msg("starting")
 
 	// ClickHouse: connect in the background; until then every query fails
@@ -146,6 +148,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		Conn: readmodel.ConnConfig{
 			Addrs: s.ClickHouseAddrs, Database: s.ClickHouseDatabase,
 			User: s.ClickHouseUser, Password: s.ClickHousePassword,
+			TLS:          s.ClickHouseTLSConfig,
 			MaxOpenConns: s.MaxInFlight + 4,
 		},
 		OnError: func(attempt int, err error) {
@@ -165,7 +168,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 
 	// NATS: only for the watermark. RetryOnFailedConnect returns a
 	// connection that keeps trying, so the service starts without NATS.
-	nc, err := nats.Connect(s.NATSURL,
+	nc, err := nats.Connect(s.NATSURL, append(s.NATSOptions(),
 		nats.Name("duroscope-query"),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -175,7 +178,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("NATS reconnected") }),
 		nats.ConnectHandler(func(*nats.Conn) { log.Info().Msg("connected to NATS") }),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("nats %s: %w", redactURLs(s.NATSURL), err)
 	}
@@ -193,7 +196,8 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		Instance: reader, Details: reader, Executions: reader, History: reader, List: reader,
 		BulkStatus: reader, OrchStats: reader, ActivityStats: reader, Performance: reader,
 		Health: reader, Problems: reader, Queues: reader, Ready: reader, Watermark: wm,
-		Now: time.Now, Logger: log, APIToken: s.APIToken,
+		Timeseries: reader, Errors: reader, Export: reader,
+		Now: time.Now, Logger: log, APIToken: s.APIToken, Dashboard: web.Handler(),
 		Limits: httpapi.Limits{MaxInFlight: s.MaxInFlight, QueueWait: s.QueueWait},
 	})
 	srv := &http.Server{

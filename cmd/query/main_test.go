@@ -246,6 +246,18 @@ func TestRunServes(t *testing.T) {
 	if code, _, _ := get(t, base+"/v1/watermark", ""); code != 503 { // no stream yet
 		t.Errorf("watermark without a stream: %d", code)
 	}
+	// The report, export, metrics and OpenAPI routes are wired to the reader.
+	for _, c := range []struct{ path, want string }{
+		{"/v1/reports/timeseries?from=0&to=3600000", `"rows":[]`},
+		{"/v1/reports/errors?from=0&to=3600000", `"orchestrations":[]`},
+		{"/v1/instances?format=csv", "instance_id,orchestration_name"},
+		{"/metrics", `duroscope_readmodel_instances{status="Running"} 0`},
+		{"/openapi.json", `"/v1/reports/timeseries"`},
+	} {
+		if code, _, body := get(t, base+c.path, ""); code != 200 || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %.200s", c.path, code, body)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)

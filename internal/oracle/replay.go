@@ -51,8 +51,9 @@ type activity struct {
 	orchestration string // the name of the execution that scheduled it
 	system        bool
 	scheduledAt   int64
-	outcome       string // "", Completed, Failed, Cancelled
-	durationMs    int64  // Completed and Failed only
+	outcome       string     // "", Completed, Failed, Cancelled
+	durationMs    int64      // Completed and Failed only
+	err           *api.Error // Failed only: the ActivityFailed details
 }
 
 const (
@@ -180,6 +181,7 @@ func (x *execution) replay() {
 				a.outcome = outcomeCompleted
 			case events.TypeActivityFailed:
 				a.outcome = outcomeFailed
+				a.err = errorOf(out)
 			case events.TypeActivityCancelRequested:
 				a.outcome = outcomeCancelled
 			}

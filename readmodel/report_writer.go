@@ -1,0 +1,313 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/projection"
+)
+
+// maxReportMessageChars bounds the error messages kept in report facts (and
+// so in the cells' error counts): longer messages are grouped by their first
+// 1024 characters. The backfill cuts with substringUTF8 at the same length.
+const maxReportMessageChars = 1024
+
+// cellKey is one cell of the report tables: the bucket (start, ms) and the
+// two group dimensions (orchestration name and version, or activity name and
+// orchestration name).
+type cellKey struct {
+	bucket int64
+	a, b   string
+}
+
+// reportBatch is what one WriteDerived call adds to the report tables.
+type reportBatch struct {
+	inst instanceFactCols
+	act  activityFactCols
+	// hour cells touched, and the day cells they belong to.
+	instHours, actHours map[cellKey]struct{}
+	instDays, actDays   map[cellKey]struct{}
+}
+
+type instanceFactCols struct {
+	hour, created                []int64
+	name, version, id, status    []string
+	duration                     []int64
+	bin                          []int32
+	errCategory, errKind, errMsg []string
+	rowVersion                   []uint64
+}
+
+type activityFactCols struct {
+	hour, scheduled              []int64
+	actName, orchName, id        []string
+	execID, eventID              []uint64
+	isSystem                     []uint8
+	outcome                      []string
+	duration                     []int64
+	bin                          []int32
+	errCategory, errKind, errMsg []string
+	rowVersion                   []uint64
+}
+
+// floorTo rounds ms down to a multiple of step (step > 0, ms >= 0 here:
+// facts with negative times are never written).
+func floorTo(ms, step int64) int64 { return ms - ms%step }
+
+// reportErr splits an error into the report's (category, kind, message).
+func reportErr(d *events.ErrorDetails) (string, string, string) {
+	if d == nil {
+		return "", "", ""
+	}
+	return d.Category, d.Kind, truncateChars(d.Message, maxReportMessageChars)
+}
+
+// truncateChars keeps the first n characters (runes) of s.
+func truncateChars(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := 0
+	for k := range s {
+		if i == n {
+			return s[:k]
+		}
+		i++
+	}
+	return s
+}
+
+// reportFacts extracts the report facts of rows. An instance has a fact once
+// execution 1's OrchestrationStarted (event 1) is projected: it gives the
+// fact's bucket (created_at), orchestration name and version, none of which
+// can change afterwards. An activity has one once the OrchestrationStarted
+// (event 1) of the execution that scheduled it is projected (it gives the
+// orchestration name). Times before 1970 are left out (no Duroxide clock
+// produces them, and the buckets are computed for non-negative times only).
+func reportFacts(rows []projection.Rows) *reportBatch {
+	rb := &reportBatch{
+		instHours: map[cellKey]struct{}{}, actHours: map[cellKey]struct{}{},
+		instDays: map[cellKey]struct{}{}, actDays: map[cellKey]struct{}{},
+	}
+	for i := range rows {
+		r := &rows[i]
+		if len(r.Starts) == 0 {
+			continue
+		}
+		starts := r.Starts
+		if s := starts[0]; s.ExecutionID == 1 && s.TimestampMs >= 0 {
+			in := &r.Instance
+			hour := floorTo(s.TimestampMs, grainHourMs)
+			var dur int64
+			if in.DurationMs.Valid {
+				dur = in.DurationMs.Value
+			}
+			cat, kind, msg := reportErr(in.Error)
+			c := &rb.inst
+			c.hour = append(c.hour, hour)
+			c.created = append(c.created, s.TimestampMs)
+			c.name = append(c.name, s.OrchestrationName)
+			c.version = append(c.version, s.OrchestrationVersion)
+			c.id = append(c.id, in.InstanceID)
+			c.status = append(c.status, in.Status)
+			c.duration = append(c.duration, dur)
+			c.bin = append(c.bin, DurationBin(dur))
+			c.errCategory = append(c.errCategory, cat)
+			c.errKind = append(c.errKind, kind)
+			c.errMsg = append(c.errMsg, msg)
+			c.rowVersion = append(c.rowVersion, r.Version)
+			rb.instHours[cellKey{hour, s.OrchestrationName, s.OrchestrationVersion}] = struct{}{}
+			rb.instDays[cellKey{floorTo(hour, grainDayMs), s.OrchestrationName, s.OrchestrationVersion}] = struct{}{}
+		}
+		for j := range r.Activities {
+			a := &r.Activities[j]
+			if a.ScheduledAtMs < 0 {
+				continue
+			}
+			orch, ok := startName(starts, a.ExecutionID)
+			if !ok {
+				continue
+			}
+			hour := floorTo(a.ScheduledAtMs, grainHourMs)
+			var dur int64
+			if a.DurationMs.Valid {
+				dur = a.DurationMs.Value
+			}
+			cat, kind, msg := reportErr(a.Error)
+			c := &rb.act
+			c.hour = append(c.hour, hour)
+			c.scheduled = append(c.scheduled, a.ScheduledAtMs)
+			c.actName = append(c.actName, a.ActivityName)
+			c.orchName = append(c.orchName, orch)
+			c.id = append(c.id, a.InstanceID)
+			c.execID = append(c.execID, a.ExecutionID)
+			c.eventID = append(c.eventID, a.EventID)
+			c.isSystem = append(c.isSystem, boolU8(a.IsSystem))
+			c.outcome = append(c.outcome, a.Outcome)
+			c.duration = append(c.duration, dur)
+			c.bin = append(c.bin, DurationBin(dur))
+			c.errCategory = append(c.errCategory, cat)
+			c.errKind = append(c.errKind, kind)
+			c.errMsg = append(c.errMsg, msg)
+			c.rowVersion = append(c.rowVersion, r.Version)
+			rb.actHours[cellKey{hour, a.ActivityName, orch}] = struct{}{}
+			rb.actDays[cellKey{floorTo(hour, grainDayMs), a.ActivityName, orch}] = struct{}{}
+		}
+	}
+	return rb
+}
+
+// startName returns the orchestration name of execution exec's
+// OrchestrationStarted (event 1), if projected. starts is short (one entry
+// per execution) and ascending.
+func startName(starts []projection.StartRow, exec uint64) (string, bool) {
+	for i := range starts {
+		if starts[i].ExecutionID == exec {
+			return starts[i].OrchestrationName, true
+		}
+	}
+	return "", false
+}
+
+// writeReports writes the report facts of rows and recounts every cell they
+// touch: hour cells from the facts, then day cells from the hour cells. Each
+// step starts after the previous one is committed (ClickHouse INSERTs are
+// synchronous), which is what makes the last recount of a cell see all of it.
+// Instances and activities are independent chains and run concurrently.
+func (w *Writer) writeReports(ctx context.Context, rows []projection.Rows) error {
+	rb := reportFacts(rows)
+	chains := [2]struct {
+		facts func() error
+		steps []recountStep
+	}{
+		{func() error { return w.writeInstanceFacts(ctx, &rb.inst) }, []recountStep{
+			{"instance hour cells", instanceHourRecount, instanceHourCellsFilter, rb.instHours, "orchestration_name", "orchestration_version", false},
+			{"instance day cells", instanceDayRecount, instanceDayCellsFilter, rb.instDays, "orchestration_name", "orchestration_version", true},
+		}},
+		{func() error { return w.writeActivityFacts(ctx, &rb.act) }, []recountStep{
+			{"activity hour cells", activityHourRecount, activityHourCellsFilter, rb.actHours, "activity_name", "orchestration_name", false},
+			{"activity day cells", activityDayRecount, activityDayCellsFilter, rb.actDays, "activity_name", "orchestration_name", true},
+		}},
+	}
+	var (
+		wg   sync.WaitGroup
+		errs [2]error
+	)
+	for i := range chains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = chains[i].facts(); errs[i] != nil {
+				return
+			}
+			for _, st := range chains[i].steps {
+				if errs[i] = w.recount(ctx, st); errs[i] != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs[:]...)
+}
+
+// recountStep is one recount statement and the cells it is run for.
+type recountStep struct {
+	what, sql, filter string
+	cells             map[cellKey]struct{}
+	dimA, dimB        string
+	days              bool
+}
+
+// recount runs one recount statement for its cells (none: nothing to do).
+func (w *Writer) recount(ctx context.Context, st recountStep) error {
+	if len(st.cells) == 0 {
+		return nil
+	}
+	t, err := cellTable(st.cells, st.dimA, st.dimB, st.days)
+	if err != nil {
+		return err
+	}
+	q := strings.ReplaceAll(strings.ReplaceAll(st.sql, "{cells}", st.filter), "{db}", w.db)
+	if err := w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(t)), q); err != nil {
+		return fmt.Errorf("recount %d %s in %s: %w", len(st.cells), st.what, w.db, err)
+	}
+	return nil
+}
+
+// cellTable builds the external table _cells of a recount: for hour cells
+// (hour_ms, dimA, dimB); for day cells every hour cell of each day,
+// (grain_ms, bucket_ms, dimA, dimB), so that the filter is a primary-key
+// lookup of the hour cells table.
+func cellTable(cells map[cellKey]struct{}, dimA, dimB string, days bool) (*ext.Table, error) {
+	var (
+		t   *ext.Table
+		err error
+	)
+	if days {
+		t, err = ext.NewTable("_cells", ext.Column("grain_ms", "UInt32"), ext.Column("bucket_ms", "Int64"),
+			ext.Column(dimA, "String"), ext.Column(dimB, "String"))
+	} else {
+		t, err = ext.NewTable("_cells", ext.Column("hour_ms", "Int64"), ext.Column(dimA, "String"), ext.Column(dimB, "String"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("external cells table: %w", err)
+	}
+	for c := range cells {
+		if !days {
+			err = t.Append(c.bucket, c.a, c.b)
+		} else {
+			for h := int64(0); h < grainDayMs && err == nil; h += grainHourMs {
+				err = t.Append(uint32(grainHourMs), c.bucket+h, c.a, c.b)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("external cells table: %w", err)
+		}
+	}
+	return t, nil
+}
+
+func (w *Writer) writeInstanceFacts(ctx context.Context, c *instanceFactCols) error {
+	return w.insert(ctx, "report_instance_facts", len(c.id), []insertColumn{
+		{"hour_ms", c.hour},
+		{"orchestration_name", c.name},
+		{"orchestration_version", c.version},
+		{"instance_id", c.id},
+		{"created_at_ms", c.created},
+		{"status", c.status},
+		{"duration_ms", c.duration},
+		{"duration_bin", c.bin},
+		{"err_category", c.errCategory},
+		{"err_kind", c.errKind},
+		{"err_message", c.errMsg},
+		{"row_version", c.rowVersion},
+	})
+}
+
+func (w *Writer) writeActivityFacts(ctx context.Context, c *activityFactCols) error {
+	return w.insert(ctx, "report_activity_facts", len(c.id), []insertColumn{
+		{"hour_ms", c.hour},
+		{"activity_name", c.actName},
+		{"orchestration_name", c.orchName},
+		{"instance_id", c.id},
+		{"execution_id", c.execID},
+		{"event_id", c.eventID},
+		{"is_system", c.isSystem},
+		{"scheduled_at_ms", c.scheduled},
+		{"outcome", c.outcome},
+		{"duration_ms", c.duration},
+		{"duration_bin", c.bin},
+		{"err_category", c.errCategory},
+		{"err_kind", c.errKind},
+		{"err_message", c.errMsg},
+		{"row_version", c.rowVersion},
+	})
+}
