@@ -208,17 +208,14 @@ func childMain(args []string) error {
 // counters at exit.
 const childStatsPrefix = "BENCH-CHILD-STATS"
 
-// watermillRouterLogger discards watermill's logs (its subscriber logs every
-// message at info level, which would dominate the baseline's cost).
-var _ watermill.LoggerAdapter = watermill.NopLogger{}
-
 // runWatermill is the watermill baseline: the same projection driven by a
 // watermill router with watermill-nats/v2's JetStream subscriber, one
 // message at a time, as a watermill handler naturally does it: decode the
 // event, add it to the instance's cached history, derive the instance's rows
 // from it, write the event and the rows, return nil (the router then acks).
 // Like the projector it reads a history back from ClickHouse only for an
-// instance the database may already hold.
+// instance the database may already hold. Watermill's logging is off (its
+// subscriber logs every message at info level, which would dominate).
 func runWatermill(ctx context.Context, c *childConfig, nc *nats.Conn, conn driverConn, log zerolog.Logger) error {
 	w := readmodel.NewWriter(conn, readmodel.WriterConfig{Database: c.db})
 	known := map[string]bool{}

@@ -189,8 +189,9 @@ type child struct {
 	done chan error
 }
 
-// startChild runs this executable with args, output to logPath.
-func startChild(logPath string, args ...string) (*child, error) {
+// startChild runs this executable with args, output to logPath, with the
+// bench's environment plus env.
+func startChild(logPath string, env []string, args ...string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
@@ -200,6 +201,7 @@ func startChild(logPath string, args ...string) (*child, error) {
 		return nil, err
 	}
 	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		lf.Close()

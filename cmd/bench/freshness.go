@@ -81,7 +81,7 @@ func (b *bench) runFreshness(ctx context.Context) (*freshnessResult, error) {
 	}
 	defer b.env.dropDatabase(context.WithoutCancel(ctx), db)
 	logPath := filepath.Join(cfg.out, "logs", "freshness-projector.log")
-	ch, err := startChild(logPath, b.childConfig(modeProjector, stream, db).args()...)
+	ch, err := startChild(logPath, b.childEnv(modeProjector), b.childConfig(modeProjector, stream, db).args()...)
 	if err != nil {
 		return nil, err
 	}

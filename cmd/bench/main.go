@@ -58,6 +58,7 @@ type config struct {
 	flushInterval time.Duration
 	cacheMiB      int
 	childLogLevel string
+	memLimit      string
 	heapAt        time.Duration
 
 	// freshness
@@ -105,6 +106,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.DurationVar(&c.flushInterval, "flush-interval", 200*time.Millisecond, "projector flush interval")
 	fs.IntVar(&c.cacheMiB, "cache-mib", 128, "projector cache size in MiB")
 	fs.DurationVar(&c.heapAt, "profile-heap-at", 5*time.Second, "with --profile: also write the projector's in-use heap this long after it starts")
+	fs.StringVar(&c.memLimit, "projector-gomemlimit", "", "GOMEMLIMIT of the projector children only (e.g. 400MiB); empty = the Go default, as cmd/projector runs")
 	fs.StringVar(&c.childLogLevel, "child-log-level", "warn", "log level of the consumer children (logs in <out>/logs)")
 
 	fs.Float64Var(&c.freshRate, "freshness-rate", 20000, "steady publish rate (events/s) of the freshness test")
@@ -312,6 +314,14 @@ func (b *bench) childConfig(mode, stream, db string) *childConfig {
 		batchSize: b.cfg.batchSize, flushInterval: b.cfg.flushInterval, ackWait: 30 * time.Second,
 		cacheMiB: b.cfg.cacheMiB, logLevel: b.cfg.childLogLevel,
 	}
+}
+
+// childEnv is the extra environment of a child of mode.
+func (b *bench) childEnv(mode string) []string {
+	if mode == modeProjector && b.cfg.memLimit != "" {
+		return []string{"GOMEMLIMIT=" + b.cfg.memLimit}
+	}
+	return nil
 }
 
 // machineInfo records what the figures were measured on.

@@ -279,6 +279,19 @@ func (b *bench) settleMerges(ctx context.Context, db string) {
 	}
 }
 
+// settleServer waits (at most a minute) until the ClickHouse server runs no
+// merge at all.
+func (b *bench) settleServer(ctx context.Context) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var n uint64
+		if err := b.env.ch.QueryRow(ctx, "SELECT toUInt64(count()) FROM system.merges").Scan(&n); err != nil || n == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // replayResult is the replay baseline: each stats call answered the way the
 // seed's ManagementClient answers it, by reading every instance's history
 // and replaying it (internal/oracle).

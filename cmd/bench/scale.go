@@ -51,8 +51,10 @@ func (b *bench) runScale(ctx context.Context) ([]scalePoint, error) {
 			return nil, err
 		}
 		logf("  projector: %s events/s, peak RSS %s MiB", fmtF(r.Rate), fmtF(float64(r.PeakRSS)/(1<<20)))
-		// The stream is no longer needed; free its disk before the queries.
-		b.env.deleteStream(ctx, stream)
+		// The stream is no longer needed; free its disk before the queries
+		// (even with --keep: a million instances take gigabytes).
+		_ = b.env.js.DeleteStream(ctx, stream)
+		_ = b.env.js.DeleteStream(ctx, stream+"_DLQ")
 		sample, err := b.sampleIDs(ctx, db, 5000)
 		if err != nil {
 			return nil, err
