@@ -1,12 +1,14 @@
 // Package projector consumes Duroxide history events from JetStream and
 // keeps the ClickHouse read model up to date.
 //
-// Pipeline (one process): a collector goroutine pulls messages, decodes and
-// validates them into batches (size and time thresholds); the writer
-// goroutine dead-letters bad messages, inserts the raw history, re-derives
-// every instance the batch touched from its whole history (cache, else read
-// back from ClickHouse), inserts the derived rows, and only then acks the
-// batch. Decoding the next batch overlaps the inserts of the current one.
+// Pipeline (one process), three goroutines: a collector pulls messages,
+// decodes and validates them into batches (size and time thresholds; a
+// batch keeps growing while the writer is busy); the writer dead-letters bad
+// messages, inserts the raw history and re-derives every instance the batch
+// touched from its whole history (cache, else read back from ClickHouse);
+// the finisher inserts the derived rows and only then acks the batch. So
+// batch N+2 is decoded while batch N+1's history is written and batch N's
+// rows are (see Run and prepare).
 //
 // Exactly-once effect: nothing is acked before it is in ClickHouse, and every
 // derived row is a function of the instance's complete event set, versioned

@@ -157,8 +157,27 @@ loop:
 			msg := nats.NewMsg(events.Subject(id))
 			msg.Data = markerEvent(id, now.UnixMilli())
 			msg.Header.Set(nats.MsgIdHdr, events.MsgID(id, 1, 1))
-			if _, err := b.env.js.PublishMsg(ctx, msg); err != nil {
-				return nil, fmt.Errorf("publish marker: %w", err)
+			// A publish that times out (the machine stalls) is retried; the
+			// Nats-Msg-Id makes the stream keep one copy, and the latency
+			// still counts from the first attempt.
+			var perr error
+			for attempt := 0; attempt < 3; attempt++ {
+				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, perr = b.env.js.PublishMsg(pctx, msg)
+				cancel()
+				if perr == nil || ctx.Err() != nil {
+					break
+				}
+			}
+			if perr != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				logf("  warning: marker %s not published: %v", id, perr)
+				mu.Lock()
+				missed++
+				mu.Unlock()
+				continue
 			}
 			pollers.Add(1)
 			go func() {
