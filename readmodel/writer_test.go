@@ -2,12 +2,9 @@ package readmodel
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,43 +15,14 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/schema"
 )
 
-// writerTestDB opens the test ClickHouse, applies the schema to a fresh,
-// uniquely named database (other packages' tests run at the same time) and
-// drops it when the test ends. Unreachable ClickHouse fails the test unless
-// DUROSCOPE_SKIP_INTEGRATION=1.
+// writerTestDB is qTestDB for tests that only write: a fresh database with
+// the schema applied, dropped when the test ends.
 func writerTestDB(tb testing.TB) (driver.Conn, *Writer, string) {
 	tb.Helper()
-	if os.Getenv("DUROSCOPE_SKIP_INTEGRATION") == "1" {
-		tb.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
-	}
-	addr := os.Getenv("DUROSCOPE_TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:9000"
-	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	db := "dstest_readmodel_w_" + hex.EncodeToString(rnd[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := Open(ctx, ConnConfig{Addrs: []string{addr}, Database: db, User: "default", MaxOpenConns: 4})
-	if err != nil {
-		tb.Fatalf("clickhouse at %s: %v (start it with scripts/clickhouse.sh start, or set DUROSCOPE_SKIP_INTEGRATION=1)", addr, err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			tb.Errorf("drop test database %s: %v", db, err)
-		}
-		conn.Close()
-	})
-	if _, err := schema.Apply(ctx, conn, schema.Config{Database: db}); err != nil {
-		tb.Fatalf("schema.Apply(%s): %v", db, err)
-	}
-	return conn, NewWriter(conn, WriterConfig{Database: db}), db
+	d := qTestDB(tb, nil)
+	return d.conn, d.w, d.name
 }
 
 func wptr[T any](v T) *T { return &v }
