@@ -2,18 +2,16 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/duroscope/duroscope/internal/testenv"
 	"hash"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"reflect"
 	"runtime"
 	rtmetrics "runtime/metrics"
@@ -32,36 +30,13 @@ import (
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/readmodel"
-	"github.com/duroscope/duroscope/schema"
 )
 
 // reportsDB creates a private database with the schema, dropped at the end.
 func reportsDB(t *testing.T) (driver.Conn, string) {
 	t.Helper()
-	if os.Getenv("DUROSCOPE_SKIP_INTEGRATION") == "1" {
-		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
-	}
-	addr := os.Getenv("DUROSCOPE_TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:9000"
-	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	db := "dstest_httpapi_rep_" + hex.EncodeToString(rnd[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	conn, err := readmodel.Open(ctx, readmodel.ConnConfig{Addrs: []string{addr}, Database: db, User: "default"})
-	if err != nil {
-		t.Fatalf("clickhouse at %s: %v (start it with scripts/clickhouse.sh start, or set DUROSCOPE_SKIP_INTEGRATION=1)", addr, err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
-	if _, err := schema.Apply(ctx, conn, schema.Config{Database: db}); err != nil {
-		t.Fatal(err)
-	}
-	return conn, db
+	d := testenv.NewDatabase(t, "httpapi_rep")
+	return d.Conn, d.Name
 }
 
 // readerServer serves the API over a Reader of db.
