@@ -43,7 +43,8 @@ import (
 // Store is what the projector needs of the read model (readmodel.Writer).
 type Store interface {
 	WriteHistory(ctx context.Context, rows []readmodel.HistoryRow) error
-	WriteDerived(ctx context.Context, rows []projection.Rows) error
+	WriteRows(ctx context.Context, rows []projection.Rows) (readmodel.ReportCells, error)
+	Recount(ctx context.Context, cells readmodel.ReportCells) error
 	LoadHistories(ctx context.Context, instanceIDs []string) (map[string][]events.Event, error)
 	ScanInstanceIDs(ctx context.Context, fn func(id string) error) error
 	WriteQueueSnapshots(ctx context.Context, snaps []events.QueueSnapshot) error
@@ -68,6 +69,11 @@ type Config struct {
 	AckWait time.Duration
 	// CacheBytes bounds the instance cache (default 128 MiB).
 	CacheBytes int64
+	// RecountInterval is the least time between two recounts of the report
+	// cells (default 1s; see recount.go). Batches are acked once the cells
+	// they touched are recounted, so it also delays acks, not visibility:
+	// every other table is written before.
+	RecountInterval time.Duration
 	// DrainTimeout bounds the graceful drain after cancellation (default 30s).
 	DrainTimeout time.Duration
 	// Rejected reports whether a Store write error means the store refused
@@ -110,6 +116,8 @@ type Stats struct {
 	Splits       atomic.Uint64 // refused writes split in halves to isolate refused rows
 	LastInsertNs atomic.Int64
 	QueueSnaps   atomic.Uint64
+	Recounts     atomic.Uint64 // recounts of report cells (each for one or more batches)
+	RecountCells atomic.Uint64 // hour cells recounted
 }
 
 // Projector is one projector process's pipeline.
@@ -126,6 +134,8 @@ type Projector struct {
 	toForget []string
 	// lag caches the consumer lag for /metrics (lag.go).
 	lag lagCache
+	// recounter recounts report cells and acks written batches (recount.go).
+	recounter *recounter
 }
 
 // New validates cfg and fills defaults.
@@ -153,6 +163,9 @@ func New(cfg Config) (*Projector, error) {
 	}
 	if cfg.CacheBytes <= 0 {
 		cfg.CacheBytes = 128 << 20
+	}
+	if cfg.RecountInterval <= 0 {
+		cfg.RecountInterval = time.Second
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
@@ -240,9 +253,11 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 		// lost with a dropped connection, sit below later messages, and
 		// acking a later one would ack them unwritten. The e2e kill test
 		// caught exactly that.
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       p.cfg.AckWait,
-		MaxAckPending: 4 * p.cfg.BatchSize,
+		AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait:   p.cfg.AckWait,
+		// Room for the batches in the pipeline plus those waiting for
+		// their report recount (recount.go), which may reach 2 batches.
+		MaxAckPending: 6 * p.cfg.BatchSize,
 		MaxDeliver:    -1,
 	})
 	if err != nil {
@@ -291,6 +306,11 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 	// rows (prepare) while the finisher writes the previous batch's derived
 	// rows and acks it (finish). Unbuffered, so at most one batch waits
 	// between them.
+	// A third stage, the recounter, acks the finished batches once the
+	// report cells they touched are recounted.
+	p.recounter = newRecounter(p)
+	recountDone, recounted := make(chan struct{}), make(chan error, 1)
+	go func() { recounted <- p.recounter.run(wctx, recountDone) }()
 	prepared := make(chan *pending)
 	finished := make(chan error, 1)
 	failed := make(chan struct{}) // closed at the finisher's first error
@@ -329,6 +349,12 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 	if err := <-finished; err != nil && werr == nil {
 		werr = err
 	}
+	// The batches finished so far are written: recount and ack them even
+	// when a later one failed.
+	close(recountDone)
+	if err := <-recounted; err != nil && werr == nil {
+		werr = err
+	}
 	if werr != nil {
 		p.log.Warn().Err(werr).Msg("batch not acked; it will be re-delivered")
 	}
@@ -363,15 +389,24 @@ type batch struct {
 	good []readmodel.HistoryRow
 	// goodMsgs[i] is the message good[i] came from, to dead-letter it if
 	// the store refuses it.
-	goodMsgs []jetstream.Msg
+	goodMsgs []msgRef
 	bad      []badMsg
-	// all holds every message of the batch; each is acked after the write.
-	all  []jetstream.Msg
+	// acks holds the ack subject of every message of the batch; each is
+	// acked once the batch is written.
+	acks []string
 	msgs int
 }
 
+// msgRef is what a batch keeps of a message it may dead-letter: not the
+// jetstream.Msg, which carries nats.go's decoded headers (~1 KiB a message,
+// held for the life of the batch), but its subject and payload.
+type msgRef struct {
+	subject string
+	data    []byte
+}
+
 type badMsg struct {
-	msg    jetstream.Msg
+	msg    msgRef
 	seq    uint64
 	reason string
 }
@@ -464,10 +499,12 @@ func (p *Projector) add(b *batch, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		seq = md.Sequence.Stream
 	}
-	b.all = append(b.all, msg)
-	ev, err := events.Decode(msg.Data())
+	// Acked by publishing to its reply subject, as jetstream.Msg.Ack does.
+	b.acks = append(b.acks, msg.Reply())
+	ref := msgRef{subject: msg.Subject(), data: msg.Data()}
+	ev, err := events.Decode(ref.data)
 	if err != nil {
-		b.bad = append(b.bad, badMsg{msg: msg, seq: seq, reason: err.Error()})
+		b.bad = append(b.bad, badMsg{msg: ref, seq: seq, reason: err.Error()})
 		return
 	}
 	if !p.owns(ev.InstanceID) {
@@ -478,7 +515,7 @@ func (p *Projector) add(b *batch, msg jetstream.Msg) {
 		p.stats.Unknown.Add(1)
 	}
 	b.good = append(b.good, readmodel.HistoryRow{Event: &ev, StreamSeq: seq})
-	b.goodMsgs = append(b.goodMsgs, msg)
+	b.goodMsgs = append(b.goodMsgs, ref)
 }
 
 // pending is a batch between the two write stages: its history is written
@@ -532,15 +569,22 @@ func (p *Projector) prepare(ctx context.Context, b *batch) (*pending, error) {
 	return pj, nil
 }
 
-// finish writes a prepared batch's rows, then acks the batch.
+// finish writes a prepared batch's rows, then hands the batch to the
+// recounter, which acks it once the report cells it touched are recounted.
 func (p *Projector) finish(ctx context.Context, pj *pending) error {
 	b, rows := pj.b, pj.rows
-	var tDerived, tAck time.Duration
+	var (
+		tDerived time.Duration
+		cells    readmodel.ReportCells
+	)
 	if len(b.good) > 0 {
 		t := time.Now()
 		if len(rows) > 0 {
 			refused, err := p.isolate(ctx, b, "insert derived rows", len(rows), func(lo, hi int) error {
-				return p.cfg.Store.WriteDerived(ctx, rows[lo:hi])
+				// Cells of failed attempts too: they may have written facts.
+				c, err := p.cfg.Store.WriteRows(ctx, rows[lo:hi])
+				cells.Add(c)
+				return err
 			})
 			if err != nil {
 				return err
@@ -573,21 +617,12 @@ func (p *Projector) finish(ctx context.Context, pj *pending) error {
 		}
 		tDerived = time.Since(t)
 	}
-	t := time.Now()
-	for _, m := range b.all {
-		if err := m.Ack(); err != nil {
-			// The rows are written; a lost ack only means re-delivery,
-			// which rewrites the same rows.
-			p.log.Warn().Err(err).Msg("ack failed; the message will be re-delivered and rewritten identically")
-			break
-		}
-	}
 	p.stats.Projected.Add(uint64(len(b.good)))
 	p.stats.Batches.Add(1)
 	p.stats.LastInsertNs.Store(int64(time.Since(pj.start)))
-	tAck = time.Since(t)
 	p.log.Debug().Int("messages", b.msgs).Int("events", len(b.good)).Int("bad", len(b.bad)).Dur("took", time.Since(pj.start)).
-		Dur("history", pj.tHistory).Dur("derive", pj.tDerive).Dur("derived", tDerived).Dur("ack", tAck).Msg("batch written")
+		Dur("history", pj.tHistory).Dur("derive", pj.tDerive).Dur("derived", tDerived).Msg("batch written")
+	p.recounter.add(cells, b.acks)
 	return nil
 }
 
@@ -640,7 +675,7 @@ func (p *Projector) isolate(ctx context.Context, b *batch, what string, n int, w
 
 // dropRefused dead-letters the good events whose index is in why (with
 // that reason) and removes them from the batch, so that they are neither
-// derived nor counted as projected. They stay in b.all and are acked.
+// derived nor counted as projected. They stay in b.acks and are acked.
 func (p *Projector) dropRefused(ctx context.Context, b *batch, why map[int]string) error {
 	if len(why) == 0 {
 		return nil
@@ -751,9 +786,9 @@ func (c *instanceCache) forget(id string) {
 // stream to store it, so nothing is lost when the batch is then acked.
 func (p *Projector) deadLetter(ctx context.Context, bad badMsg) error {
 	m := nats.NewMsg(events.DLQSubject)
-	m.Data = bad.msg.Data()
+	m.Data = bad.msg.data
 	m.Header.Set("Duroscope-Error", oneLine(bad.reason))
-	m.Header.Set("Duroscope-Original-Subject", bad.msg.Subject())
+	m.Header.Set("Duroscope-Original-Subject", bad.msg.subject)
 	m.Header.Set("Duroscope-Original-Sequence", strconv.FormatUint(bad.seq, 10))
 	// Re-delivery of the same bad message is deduplicated by the DLQ stream.
 	m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s/%d", p.cfg.Stream, bad.seq))
@@ -761,7 +796,7 @@ func (p *Projector) deadLetter(ctx context.Context, bad badMsg) error {
 		return fmt.Errorf("publish to %s: %w", events.DLQSubject, err)
 	}
 	p.stats.DeadLettered.Add(1)
-	p.log.Warn().Uint64("seq", bad.seq).Str("subject", bad.msg.Subject()).Str("reason", bad.reason).Msg("dead-lettered")
+	p.log.Warn().Uint64("seq", bad.seq).Str("subject", bad.msg.subject).Str("reason", bad.reason).Msg("dead-lettered")
 	return nil
 }
 
@@ -782,16 +817,18 @@ func oneLine(s string) string {
 // 10s. While it waits it tells JetStream the batch is still in progress so
 // it is not re-delivered to another puller meanwhile.
 func (p *Projector) retry(ctx context.Context, b *batch, what string, fn func() error) error {
-	return p.retryLoop(ctx, b, what, fn, false)
+	return p.retryLoop(ctx, b.acks, what, fn, false)
 }
 
 // retryWrite is retry for store writes: an error Config.Rejected classifies
 // as a refusal is returned at once, as *errRefused, instead of retried.
 func (p *Projector) retryWrite(ctx context.Context, b *batch, what string, fn func() error) error {
-	return p.retryLoop(ctx, b, what, fn, true)
+	return p.retryLoop(ctx, b.acks, what, fn, true)
 }
 
-func (p *Projector) retryLoop(ctx context.Context, b *batch, what string, fn func() error, refusable bool) error {
+// retryLoop runs fn until it succeeds; acks are the messages whose ack
+// waits for it, kept from re-delivery meanwhile.
+func (p *Projector) retryLoop(ctx context.Context, acks []string, what string, fn func() error, refusable bool) error {
 	backoff := 100 * time.Millisecond
 	lastProgress := time.Now()
 	for attempt := 1; ; attempt++ {
@@ -816,16 +853,41 @@ func (p *Projector) retryLoop(ctx context.Context, b *batch, what string, fn fun
 		case <-time.After(backoff):
 		}
 		if time.Since(lastProgress) > p.cfg.AckWait/3 {
-			p.touch(b)
+			p.touch(acks)
 			lastProgress = time.Now()
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 
-// touch resets the ack timer of every message of the batch.
-func (p *Projector) touch(b *batch) {
-	for _, m := range b.all {
-		_ = m.InProgress()
+// touch resets the ack timer of the messages acks.
+func (p *Projector) touch(acks []string) {
+	nc := p.cfg.JS.Conn()
+	for _, reply := range acks {
+		_ = nc.Publish(reply, []byte(ackProgress))
+	}
+}
+
+// JetStream's ack protocol bodies (what jetstream.Msg.Ack and InProgress
+// publish to a message's reply subject).
+const (
+	ackAck      = "+ACK"
+	ackProgress = "+WPI"
+)
+
+// ack acks the messages acks. A lost ack only means re-delivery, which
+// rewrites the same rows.
+func (p *Projector) ack(acks []string) {
+	nc := p.cfg.JS.Conn()
+	for _, reply := range acks {
+		if err := nc.Publish(reply, []byte(ackAck)); err != nil {
+			p.log.Warn().Err(err).Msg("ack failed; the message will be re-delivered and rewritten identically")
+			return
+		}
+	}
+	// Send them now (one round trip per recount), not whenever the
+	// client's buffer fills: unsent acks are re-deliveries after a stop.
+	if err := nc.Flush(); err != nil {
+		p.log.Warn().Err(err).Msg("flushing acks failed; unsent ones will be re-delivered and rewritten identically")
 	}
 }

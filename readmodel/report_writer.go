@@ -27,14 +27,47 @@ type cellKey struct {
 	a, b   string
 }
 
-// reportBatch is what one WriteDerived call adds to the report tables.
+// reportBatch is what one WriteRows call adds to the report tables.
 type reportBatch struct {
-	inst instanceFactCols
-	act  activityFactCols
-	// hour cells touched, and the day cells they belong to.
+	inst  instanceFactCols
+	act   activityFactCols
+	cells ReportCells
+}
+
+// ReportCells is a set of report cells whose facts a write changed: the hour
+// cells touched, and the day cells they belong to. Recount brings them up to
+// date. Sets of several writes merge (Add), so a caller may recount the cells
+// of many writes at once: a cell's recount reads all of its facts, whatever
+// write put them there.
+type ReportCells struct {
 	instHours, actHours map[cellKey]struct{}
 	instDays, actDays   map[cellKey]struct{}
 }
+
+func newReportCells() ReportCells {
+	return ReportCells{
+		instHours: map[cellKey]struct{}{}, actHours: map[cellKey]struct{}{},
+		instDays: map[cellKey]struct{}{}, actDays: map[cellKey]struct{}{},
+	}
+}
+
+// Add merges o into c (a zero c becomes a copy of o).
+func (c *ReportCells) Add(o ReportCells) {
+	if c.instHours == nil {
+		*c = newReportCells()
+	}
+	for _, p := range [...]struct{ dst, src map[cellKey]struct{} }{
+		{c.instHours, o.instHours}, {c.actHours, o.actHours}, {c.instDays, o.instDays}, {c.actDays, o.actDays},
+	} {
+		for k := range p.src {
+			p.dst[k] = struct{}{}
+		}
+	}
+}
+
+// Len is the number of hour cells in c (a recount's work is proportional
+// to their facts).
+func (c ReportCells) Len() int { return len(c.instHours) + len(c.actHours) }
 
 type instanceFactCols struct {
 	hour, created                []int64
@@ -92,10 +125,7 @@ func truncateChars(s string, n int) string {
 // orchestration name). Times before 1970 are left out (no Duroxide clock
 // produces them, and the buckets are computed for non-negative times only).
 func reportFacts(rows []projection.Rows) *reportBatch {
-	rb := &reportBatch{
-		instHours: map[cellKey]struct{}{}, actHours: map[cellKey]struct{}{},
-		instDays: map[cellKey]struct{}{}, actDays: map[cellKey]struct{}{},
-	}
+	rb := &reportBatch{cells: newReportCells()}
 	for i := range rows {
 		r := &rows[i]
 		if len(r.Starts) == 0 {
@@ -123,8 +153,8 @@ func reportFacts(rows []projection.Rows) *reportBatch {
 			c.errKind = append(c.errKind, kind)
 			c.errMsg = append(c.errMsg, msg)
 			c.rowVersion = append(c.rowVersion, r.Version)
-			rb.instHours[cellKey{hour, s.OrchestrationName, s.OrchestrationVersion}] = struct{}{}
-			rb.instDays[cellKey{floorTo(hour, grainDayMs), s.OrchestrationName, s.OrchestrationVersion}] = struct{}{}
+			rb.cells.instHours[cellKey{hour, s.OrchestrationName, s.OrchestrationVersion}] = struct{}{}
+			rb.cells.instDays[cellKey{floorTo(hour, grainDayMs), s.OrchestrationName, s.OrchestrationVersion}] = struct{}{}
 		}
 		for j := range r.Activities {
 			a := &r.Activities[j]
@@ -157,8 +187,8 @@ func reportFacts(rows []projection.Rows) *reportBatch {
 			c.errKind = append(c.errKind, kind)
 			c.errMsg = append(c.errMsg, msg)
 			c.rowVersion = append(c.rowVersion, r.Version)
-			rb.actHours[cellKey{hour, a.ActivityName, orch}] = struct{}{}
-			rb.actDays[cellKey{floorTo(hour, grainDayMs), a.ActivityName, orch}] = struct{}{}
+			rb.cells.actHours[cellKey{hour, a.ActivityName, orch}] = struct{}{}
+			rb.cells.actDays[cellKey{floorTo(hour, grainDayMs), a.ActivityName, orch}] = struct{}{}
 		}
 	}
 	return rb
@@ -176,25 +206,25 @@ func startName(starts []projection.StartRow, exec uint64) (string, bool) {
 	return "", false
 }
 
-// writeReports writes the report facts of rows and recounts every cell they
-// touch: hour cells from the facts, then day cells from the hour cells. Each
-// step starts after the previous one is committed (ClickHouse INSERTs are
-// synchronous), which is what makes the last recount of a cell see all of it.
-// Instances and activities are independent chains and run concurrently.
-func (w *Writer) writeReports(ctx context.Context, rows []projection.Rows) error {
-	rb := reportFacts(rows)
-	chains := [2]struct {
-		facts func() error
-		steps []recountStep
-	}{
-		{func() error { return w.writeInstanceFacts(ctx, &rb.inst) }, []recountStep{
-			{"instance hour cells", instanceHourRecount, instanceHourCellsFilter, rb.instHours, "orchestration_name", "orchestration_version", false},
-			{"instance day cells", instanceDayRecount, instanceDayCellsFilter, rb.instDays, "orchestration_name", "orchestration_version", true},
-		}},
-		{func() error { return w.writeActivityFacts(ctx, &rb.act) }, []recountStep{
-			{"activity hour cells", activityHourRecount, activityHourCellsFilter, rb.actHours, "activity_name", "orchestration_name", false},
-			{"activity day cells", activityDayRecount, activityDayCellsFilter, rb.actDays, "activity_name", "orchestration_name", true},
-		}},
+// Recount brings the report cells in cells up to date with their facts:
+// hour cells from the facts, then day cells from the hour cells. Each step
+// starts after the previous one is committed (ClickHouse INSERTs are
+// synchronous), and a recount must start after the facts it is for were
+// written (WriteRows returned): that is what makes the last recount of a
+// cell see all of it. Instances and activities are independent chains and
+// run concurrently. Recounting a cell again, or concurrently with another
+// writer, is harmless: a cell's snapshot is versioned by its facts
+// (report_sql.go).
+func (w *Writer) Recount(ctx context.Context, cells ReportCells) error {
+	chains := [2][]recountStep{
+		{
+			{"instance hour cells", instanceHourRecount, instanceHourCellsFilter, cells.instHours, "orchestration_name", "orchestration_version", false},
+			{"instance day cells", instanceDayRecount, instanceDayCellsFilter, cells.instDays, "orchestration_name", "orchestration_version", true},
+		},
+		{
+			{"activity hour cells", activityHourRecount, activityHourCellsFilter, cells.actHours, "activity_name", "orchestration_name", false},
+			{"activity day cells", activityDayRecount, activityDayCellsFilter, cells.actDays, "activity_name", "orchestration_name", true},
+		},
 	}
 	var (
 		wg   sync.WaitGroup
@@ -204,10 +234,7 @@ func (w *Writer) writeReports(ctx context.Context, rows []projection.Rows) error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if errs[i] = chains[i].facts(); errs[i] != nil {
-				return
-			}
-			for _, st := range chains[i].steps {
+			for _, st := range chains[i] {
 				if errs[i] = w.recount(ctx, st); errs[i] != nil {
 					return
 				}
@@ -310,4 +337,23 @@ func (w *Writer) writeActivityFacts(ctx context.Context, c *activityFactCols) er
 		{"err_message", c.errMsg},
 		{"row_version", c.rowVersion},
 	})
+}
+
+// RecountAll recounts every report cell from all facts (what migration
+// 0002's backfill does). The live path never needs it; tests use it to prove
+// that the cells kept by Recount equal a recount from scratch, and an
+// operator can use it to repair cells after a restore of the fact tables.
+func (w *Writer) RecountAll(ctx context.Context) error {
+	for _, st := range [...]struct{ what, sql string }{
+		{"instance hour cells", instanceHourRecount},
+		{"instance day cells", instanceDayRecount},
+		{"activity hour cells", activityHourRecount},
+		{"activity day cells", activityDayRecount},
+	} {
+		q := strings.ReplaceAll(strings.ReplaceAll(st.sql, "{cells}", ""), "{db}", w.db)
+		if err := w.conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("recount all %s in %s: %w", st.what, w.db, err)
+		}
+	}
+	return nil
 }

@@ -88,46 +88,64 @@ func (w *Writer) insert(ctx context.Context, table string, rows int, cols []inse
 	return nil
 }
 
-// WriteDerived upserts everything derived from the given instances: one
-// INSERT per table (activities, pending_work, executions, instances), each
-// row carrying row_version = Rows.Version so that ReplacingMergeTree keeps
-// the derivation from the most events, whatever order the writes land in.
+// WriteDerived upserts everything derived from the given instances and
+// brings the report cells they touch up to date: WriteRows, then Recount.
+func (w *Writer) WriteDerived(ctx context.Context, rows []projection.Rows) error {
+	cells, err := w.WriteRows(ctx, rows)
+	if err != nil {
+		return err
+	}
+	return w.Recount(ctx, cells)
+}
+
+// WriteRows upserts the rows derived from the given instances: one INSERT
+// per table (activities, pending_work, executions, instances, and the two
+// report fact tables), each row carrying row_version = Rows.Version so that
+// ReplacingMergeTree keeps the derivation from the most events, whatever
+// order the writes land in. It returns the report cells whose facts it
+// changed — on error too, the cells it may have changed — which are stale
+// until recounted (Recount). The projector recounts
+// the cells of many batches at once, off its per-batch path: a recount
+// reads whole cells, so per batch it would cost more than the batch.
 //
 // The instances table is written last: a reader that finds an instance (the
 // entry point of every query) then also finds the rows its details refer to,
 // at least at that version, even while a call is half done. A failed call
 // may have written some tables; the projector retries the whole call, which
 // is harmless because every write is an idempotent upsert.
-func (w *Writer) WriteDerived(ctx context.Context, rows []projection.Rows) error {
+func (w *Writer) WriteRows(ctx context.Context, rows []projection.Rows) (ReportCells, error) {
 	if len(rows) == 0 {
-		return nil
+		return ReportCells{}, nil
 	}
-	// The three detail tables are independent of each other: insert them
+	rb := reportFacts(rows)
+	// The detail and fact tables are independent of each other: insert them
 	// concurrently (each INSERT is one connection of the pool and one server
 	// thread), so the server's parsing, sorting and compressing of one
 	// overlaps the others' and the client's encoding. Only the instances
-	// table must wait for all three.
+	// table must wait for all of them.
+	writes := [...]func() error{
+		func() error { return w.writeActivities(ctx, rows) },
+		func() error { return w.writeWork(ctx, rows) },
+		func() error { return w.writeExecutions(ctx, rows) },
+		func() error { return w.writeInstanceFacts(ctx, &rb.inst) },
+		func() error { return w.writeActivityFacts(ctx, &rb.act) },
+	}
 	var (
 		wg   sync.WaitGroup
-		errs [3]error
+		errs [len(writes)]error
 	)
-	for i, write := range [...]func(context.Context, []projection.Rows) error{w.writeActivities, w.writeWork, w.writeExecutions} {
+	for i, write := range writes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = write(ctx, rows)
+			errs[i] = write()
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
-		return err
+		return rb.cells, err
 	}
-	if err := w.writeInstances(ctx, rows); err != nil {
-		return err
-	}
-	// Then the report facts and the recount of the report cells they touch
-	// (report_writer.go); a retried call recounts them from scratch.
-	return w.writeReports(ctx, rows)
+	return rb.cells, w.writeInstances(ctx, rows)
 }
 
 func (w *Writer) writeInstances(ctx context.Context, rows []projection.Rows) error {

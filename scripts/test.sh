@@ -28,6 +28,15 @@ if [ ! -f web/e2e/node_modules/playwright-core/package.json ]; then
   (cd web/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export DUROSCOPE_REQUIRE_BROWSER=1
-if [ $# -eq 0 ]; then set -- ./...; fi
-go vet "$@"
+# Extra args go to 'go test' (flags and packages); 'go vet' gets only the
+# packages among them. No packages given: all of them.
+pkgs=()
+for a in "$@"; do
+  case $a in ./*) pkgs+=("$a") ;; esac
+done
+if [ ${#pkgs[@]} -eq 0 ]; then
+  pkgs=(./...)
+  set -- "$@" ./...
+fi
+go vet "${pkgs[@]}"
 go test -count=1 -timeout 45m "$@"

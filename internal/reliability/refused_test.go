@@ -58,18 +58,18 @@ func (s *refusingStore) WriteHistory(ctx context.Context, rows []readmodel.Histo
 	return s.Writer.WriteHistory(ctx, rows)
 }
 
-func (s *refusingStore) WriteDerived(ctx context.Context, rows []projection.Rows) error {
+func (s *refusingStore) WriteRows(ctx context.Context, rows []projection.Rows) (readmodel.ReportCells, error) {
 	s.derivedWrites.Add(1)
 	if s.on.Load() {
 		for i, r := range rows {
 			if r.Instance.InstanceID == s.refuseInstance {
 				s.refusals.Add(1)
-				return fmt.Errorf("insert into instances: row %d (instance %s): value refused by the server (injected fault): %w",
+				return readmodel.ReportCells{}, fmt.Errorf("insert into instances: row %d (instance %s): value refused by the server (injected fault): %w",
 					i, r.Instance.InstanceID, projector.ErrRejected)
 			}
 		}
 	}
-	return s.Writer.WriteDerived(ctx, rows)
+	return s.Writer.WriteRows(ctx, rows)
 }
 
 // runRedrive runs cmd/redrive to completion and returns its output.

@@ -124,29 +124,62 @@ var digestQueries = map[string]string{
 	"activities":      `SELECT * FROM {db}.activities FINAL ORDER BY instance_id, execution_id, event_id`,
 	"pending_work":    `SELECT * FROM {db}.pending_work FINAL ORDER BY instance_id, execution_id, kind, correlation_id`,
 	"queue_snapshots": `SELECT timestamp_ms, orchestrator_queue, worker_queue, timer_queue FROM {db}.queue_snapshots FINAL ORDER BY timestamp_ms`,
+	"report_instance_facts": `SELECT * FROM {db}.report_instance_facts FINAL
+		ORDER BY hour_ms, orchestration_name, orchestration_version, instance_id`,
+	"report_activity_facts": `SELECT * FROM {db}.report_activity_facts FINAL
+		ORDER BY hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id`,
+	"report_instance_cells": `SELECT * FROM {db}.report_instance_cells FINAL
+		ORDER BY grain_ms, bucket_ms, orchestration_name, orchestration_version`,
+	"report_activity_cells": `SELECT * FROM {db}.report_activity_cells FINAL
+		ORDER BY grain_ms, bucket_ms, activity_name, orchestration_name`,
 }
 
 // TableDigest is each table's deduplicated row count and a digest of its
 // rows, for "identical table contents" comparisons.
 type TableDigest map[string]string
 
-// Digest reads every read-model table of db.
+// Digest reads every read-model table of db. It also checks that the
+// report cells equal a recount of all their facts from scratch (the live
+// path recounts only the cells it touched, and late): it recounts them all
+// and fails if that changes a cell table.
 func (db *Database) Digest(ctx context.Context) (TableDigest, error) {
 	out := TableDigest{}
 	for table, q := range digestQueries {
-		q = strings.ReplaceAll(q, "{db}", db.Name)
-		var n uint64
-		var sum string
-		// cityHash64 over the text form of each row, combined in row order
-		// by groupArray, is deterministic for equal contents.
-		err := db.Conn.QueryRow(ctx, fmt.Sprintf(
-			"SELECT count(), hex(cityHash64(toString(groupArray(cityHash64(toString(tuple(*))))))) FROM (%s)", q)).Scan(&n, &sum)
+		d, err := db.digest(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("digest %s: %w", table, err)
 		}
-		out[table] = fmt.Sprintf("%d rows, %s", n, sum)
+		out[table] = d
+	}
+	w := readmodel.NewWriter(db.Conn, readmodel.WriterConfig{Database: db.Name})
+	if err := w.RecountAll(ctx); err != nil {
+		return nil, err
+	}
+	for _, table := range []string{"report_instance_cells", "report_activity_cells"} {
+		d, err := db.digest(ctx, digestQueries[table])
+		if err != nil {
+			return nil, fmt.Errorf("digest %s: %w", table, err)
+		}
+		if d != out[table] {
+			return nil, fmt.Errorf("%s differs from a recount of its facts from scratch: %s, recounted %s", table, out[table], d)
+		}
 	}
 	return out, nil
+}
+
+// digest is the row count and a digest of the rows of query q.
+func (db *Database) digest(ctx context.Context, q string) (string, error) {
+	q = strings.ReplaceAll(q, "{db}", db.Name)
+	var n uint64
+	var sum string
+	// cityHash64 over the text form of each row, combined in row order
+	// by groupArray, is deterministic for equal contents.
+	err := db.Conn.QueryRow(ctx, fmt.Sprintf(
+		"SELECT count(), hex(cityHash64(toString(groupArray(cityHash64(toString(tuple(*))))))) FROM (%s)", q)).Scan(&n, &sum)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d rows, %s", n, sum), nil
 }
 
 // Diff lists the tables whose digests differ.
