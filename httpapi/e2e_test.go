@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -25,10 +23,10 @@ import (
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/internal/natsembed"
 	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/readmodel"
-	"github.com/duroscope/duroscope/schema"
 	"github.com/duroscope/duroscope/watermark"
 )
 
@@ -38,29 +36,10 @@ const e2eFixtures = "../../shared/contract/fixtures"
 // returns a Reader over it.
 func e2eReadModel(t *testing.T) (*readmodel.Reader, [][]byte) {
 	t.Helper()
-	if os.Getenv("DUROSCOPE_SKIP_INTEGRATION") == "1" {
-		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
-	}
-	addr := os.Getenv("DUROSCOPE_TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:9000"
-	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	db := "dstest_httpapi_" + hex.EncodeToString(rnd[:])
+	tdb := testenv.NewDatabase(t, "httpapi")
+	conn, db := tdb.Conn, tdb.Name
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := readmodel.Open(ctx, readmodel.ConnConfig{Addrs: []string{addr}, Database: db, User: "default"})
-	if err != nil {
-		t.Fatalf("clickhouse at %s: %v (start it with scripts/clickhouse.sh start, or set DUROSCOPE_SKIP_INTEGRATION=1)", addr, err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
-	if _, err := schema.Apply(ctx, conn, schema.Config{Database: db}); err != nil {
-		t.Fatal(err)
-	}
 	files, _ := filepath.Glob(filepath.Join(e2eFixtures, "*.jsonl"))
 	if len(files) == 0 {
 		t.Fatalf("no fixtures in %s", e2eFixtures)

@@ -255,9 +255,9 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 		// caught exactly that.
 		AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait:   p.cfg.AckWait,
-		// Room for the batches in the pipeline plus those waiting for
-		// their report recount (recount.go), which may reach 2 batches.
-		MaxAckPending: 6 * p.cfg.BatchSize,
+		// Room for the batches in the pipeline (3) plus those waiting for
+		// their report recount (recount.go: up to urgentAckBatches).
+		MaxAckPending: maxAckPendingBatches * p.cfg.BatchSize,
 		MaxDeliver:    -1,
 	})
 	if err != nil {

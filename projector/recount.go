@@ -14,9 +14,15 @@ import (
 // batch, it was about half of all ClickHouse time at ingest (BENCHMARKS.md).
 // The finisher hands each written batch — the cells it touched and its ack
 // subjects — to the recounter, which recounts the union of what it was
-// handed at most once per RecountInterval (at once when nothing needs a
-// recount, or when so many acks wait that holding them would stall the
-// pipeline), and then acks those batches.
+// handed at most once per RecountInterval, and then acks those batches.
+//
+// A recount's cost grows with the cells (an hour cell holds every fact of
+// its hour), not with the batches it covers, so the recounter also waits
+// recountSpacing times as long as the last recount took: recounts then take
+// at most about a quarter of the time however big the cells grow, and more
+// batches share each one. It does not wait when nothing needs a recount, or
+// when so many acks wait that JetStream would soon stop delivering
+// (MaxAckPending): holding more would stall the pipeline.
 //
 // Acking only after the recount keeps the exactly-once argument whole: a
 // batch whose cells are not recounted is not acked, so after a crash it is
@@ -28,6 +34,8 @@ type recounter struct {
 	interval time.Duration
 	// urgentAcks is how many waiting acks make a recount start at once.
 	urgentAcks int
+	// took is how long the last recount took.
+	took time.Duration
 	wake       chan struct{}
 
 	mu      sync.Mutex
@@ -36,11 +44,21 @@ type recounter struct {
 	batches int
 }
 
+const (
+	// recountSpacing: the next recount starts no sooner than this many
+	// times the last one's duration after it started.
+	recountSpacing = 4
+	// urgentAckBatches: batches' worth of waiting acks that start a recount
+	// at once (the consumer's MaxAckPending is maxAckPendingBatches).
+	urgentAckBatches     = 5
+	maxAckPendingBatches = 8
+)
+
 func newRecounter(p *Projector) *recounter {
 	return &recounter{
 		p:          p,
 		interval:   p.cfg.RecountInterval,
-		urgentAcks: 2 * p.cfg.BatchSize,
+		urgentAcks: urgentAckBatches * p.cfg.BatchSize,
 		wake:       make(chan struct{}, 1),
 	}
 }
@@ -79,7 +97,7 @@ func (r *recounter) run(ctx context.Context, done <-chan struct{}) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		for due := last.Add(r.interval); !r.urgent() && time.Now().Before(due); {
+		for due := last.Add(max(r.interval, recountSpacing*r.took)); !r.urgent() && time.Now().Before(due); {
 			t := time.NewTimer(time.Until(due))
 			select {
 			case <-t.C:
@@ -118,6 +136,7 @@ func (r *recounter) flush(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.took = time.Since(start)
 		r.p.stats.Recounts.Add(1)
 		r.p.stats.RecountCells.Add(uint64(n))
 		r.p.log.Debug().Int("batches", batches).Int("hour_cells", n).Dur("took", time.Since(start)).Msg("report cells recounted")

@@ -106,7 +106,7 @@ func parseConfig(args []string) (*config, error) {
 	fs.DurationVar(&c.flushInterval, "flush-interval", 200*time.Millisecond, "projector flush interval")
 	fs.IntVar(&c.cacheMiB, "cache-mib", 128, "projector cache size in MiB")
 	fs.DurationVar(&c.heapAt, "profile-heap-at", 5*time.Second, "with --profile: also write the projector's in-use heap this long after it starts")
-	fs.StringVar(&c.memLimit, "projector-gomemlimit", "", "GOMEMLIMIT of the projector children only (e.g. 400MiB); empty = the Go default, as cmd/projector runs")
+	fs.StringVar(&c.memLimit, "projector-gomemlimit", "420MiB", "GOMEMLIMIT of the projector children only; the default is cmd/projector's default --memory-limit-mib; empty = none")
 	fs.StringVar(&c.childLogLevel, "child-log-level", "warn", "log level of the consumer children (logs in <out>/logs)")
 
 	fs.Float64Var(&c.freshRate, "freshness-rate", 20000, "steady publish rate (events/s) of the freshness test")
