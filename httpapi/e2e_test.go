@@ -23,8 +23,8 @@ import (
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/internal/natsembed"
+	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/readmodel"
 	"github.com/duroscope/duroscope/watermark"

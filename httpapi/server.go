@@ -65,6 +65,13 @@ type Limits struct {
 	// MaxInFlight is the number of ClickHouse-backed requests served at
 	// once (default 64).
 	MaxInFlight int
+	// MaxScans is the number of those that scan a table (lists, stats,
+	// health, problems, queues, reports) served at once (default 8). A scan
+	// costs ClickHouse 10-1000 times a key lookup and runs on one server
+	// thread, so beyond about twice the server's cores more of them only
+	// share it more thinly; bounding them apart keeps the lookups (instance,
+	// details, executions, history, bulk status) fast under a scan overload.
+	MaxScans int
 	// QueueWait is how long a request may wait for a slot before it is
 	// refused with 503 (default 100ms).
 	QueueWait time.Duration
@@ -83,6 +90,7 @@ type server struct {
 	cfg        Config
 	mux        *http.ServeMux
 	sem        chan struct{}
+	scanSem    chan struct{} // a slot of sem is taken too
 	log        zerolog.Logger
 	tokenSum   [32]byte
 	retryAfter string
@@ -111,6 +119,10 @@ func New(cfg Config) http.Handler {
 	if l.MaxInFlight <= 0 {
 		l.MaxInFlight = 64
 	}
+	if l.MaxScans <= 0 {
+		l.MaxScans = 8
+	}
+	l.MaxScans = min(l.MaxScans, l.MaxInFlight)
 	if l.QueueWait <= 0 {
 		l.QueueWait = 100 * time.Millisecond
 	}
@@ -124,6 +136,7 @@ func New(cfg Config) http.Handler {
 		cfg:        cfg,
 		mux:        http.NewServeMux(),
 		sem:        make(chan struct{}, l.MaxInFlight),
+		scanSem:    make(chan struct{}, l.MaxScans),
 		log:        cfg.Logger,
 		tokenSum:   sha256.Sum256([]byte(cfg.APIToken)),
 		retryAfter: strconv.Itoa(int((l.RetryAfter + time.Second - 1) / time.Second)),
@@ -131,17 +144,17 @@ func New(cfg Config) http.Handler {
 	}
 	s.handle("GET", "/healthz", s.healthz)
 	s.handle("GET", "/readyz", s.readyz)
-	s.handle("GET", "/v1/instances", s.limited(s.listInstances))
+	s.handle("GET", "/v1/instances", s.scan(s.listInstances))
 	s.handle("POST", "/v1/bulk/status", s.limited(s.bulkStatus))
-	s.handle("GET", "/v1/stats/orchestrations", s.limited(s.orchestrationStats))
-	s.handle("GET", "/v1/stats/activities", s.limited(s.activityStats))
-	s.handle("GET", "/v1/stats/performance", s.limited(s.performance))
-	s.handle("GET", "/v1/health", s.limited(s.health))
-	s.handle("GET", "/v1/problems", s.limited(s.problems))
-	s.handle("GET", "/v1/queues", s.limited(s.queues))
+	s.handle("GET", "/v1/stats/orchestrations", s.scan(s.orchestrationStats))
+	s.handle("GET", "/v1/stats/activities", s.scan(s.activityStats))
+	s.handle("GET", "/v1/stats/performance", s.scan(s.performance))
+	s.handle("GET", "/v1/health", s.scan(s.health))
+	s.handle("GET", "/v1/problems", s.scan(s.problems))
+	s.handle("GET", "/v1/queues", s.scan(s.queues))
 	s.handle("GET", "/v1/watermark", s.watermark)
-	s.handle("GET", "/v1/reports/timeseries", s.limited(s.timeseries))
-	s.handle("GET", "/v1/reports/errors", s.limited(s.errorsReport))
+	s.handle("GET", "/v1/reports/timeseries", s.scan(s.timeseries))
+	s.handle("GET", "/v1/reports/errors", s.scan(s.errorsReport))
 	s.handle("GET", "/metrics", s.metricsHandler)
 	s.handle("GET", "/openapi.json", s.openAPI)
 	s.metrics = newMetrics(s.routeLabels())
@@ -285,25 +298,46 @@ func (s *server) projectionHeaders(w http.ResponseWriter, r *http.Request) {
 // cannot get a slot within Limits.QueueWait is refused with 503.
 func (s *server) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			t := time.NewTimer(s.cfg.Limits.QueueWait)
-			select {
-			case s.sem <- struct{}{}:
-				t.Stop()
-			case <-t.C:
-				s.unavailable(w, "overloaded: too many requests in flight; retry later")
-				return
-			case <-r.Context().Done():
-				t.Stop()
-				s.unavailable(w, "request cancelled while waiting for a slot")
-				return
-			}
+		if !s.acquire(w, r, s.sem, "too many requests in flight") {
+			return
 		}
 		defer func() { <-s.sem }()
 		h(w, r)
 	}
+}
+
+// scan is limited for requests that scan a table: at most Limits.MaxScans
+// of them at once, each also holding one of the MaxInFlight slots.
+func (s *server) scan(h http.HandlerFunc) http.HandlerFunc {
+	inner := s.limited(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.acquire(w, r, s.scanSem, "too many scans (lists, stats, reports) in flight") {
+			return
+		}
+		defer func() { <-s.scanSem }()
+		inner(w, r)
+	}
+}
+
+// acquire takes a slot of sem, waiting at most Limits.QueueWait; otherwise
+// it answers 503 with Retry-After and returns false.
+func (s *server) acquire(w http.ResponseWriter, r *http.Request, sem chan struct{}, what string) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(s.cfg.Limits.QueueWait)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-t.C:
+		s.unavailable(w, "overloaded: "+what+"; retry later")
+	case <-r.Context().Done():
+		s.unavailable(w, "request cancelled while waiting for a slot")
+	}
+	return false
 }
 
 func (s *server) unavailable(w http.ResponseWriter, msg string) {

@@ -492,6 +492,40 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 }
 
+// TestScanLimit fills the only scan slot: another scan is refused with 503
+// while a key lookup is still admitted (it has its own slots).
+func TestScanLimit(t *testing.T) {
+	m := newMem()
+	m.add("a")
+	m.block = make(chan struct{})
+	m.entered = make(chan struct{}, 4)
+	h := testHandler(m, func(c *Config) {
+		c.Limits = Limits{MaxInFlight: 4, MaxScans: 1, QueueWait: 20 * time.Millisecond}
+	})
+	scanDone, lookupDone := make(chan int), make(chan int)
+	go func() { scanDone <- do(h, "GET", "/v1/queues", nil).Code }()
+	<-m.entered
+	for _, path := range []string{"/v1/health", "/v1/instances", "/v1/stats/activities"} {
+		rec := do(h, "GET", path, nil)
+		if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(errorOf(t, rec).Message, "scans") {
+			t.Errorf("%s while the scan slot is taken: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	go func() { lookupDone <- do(h, "GET", "/v1/instances/a", nil).Code }()
+	select {
+	case <-m.entered: // admitted while the scan is in flight
+	case <-time.After(5 * time.Second):
+		t.Fatal("a lookup was not admitted while the scan slot was taken")
+	}
+	close(m.block)
+	if code := <-scanDone; code != 200 {
+		t.Errorf("scan: %d", code)
+	}
+	if code := <-lookupDone; code != 200 {
+		t.Errorf("lookup: %d", code)
+	}
+}
+
 func TestNewRejectsMissingBackends(t *testing.T) {
 	defer func() {
 		if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "Config.") {

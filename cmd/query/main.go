@@ -42,6 +42,7 @@ type settings struct {
 	APIToken     string
 	QueryTimeout time.Duration // ClickHouse max_execution_time and client deadline
 	MaxInFlight  int           // concurrent ClickHouse-backed requests
+	MaxScans     int           // of which table scans (lists, stats, reports)
 	QueueWait    time.Duration // longest wait for a slot before 503
 	ShutdownWait time.Duration // graceful shutdown bound
 }
@@ -54,6 +55,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 	fs.StringVar(&s.APIToken, "api-token", config.Get(env, "DUROSCOPE_API_TOKEN", ""), "when set, /v1 requires Authorization: Bearer <token> (env DUROSCOPE_API_TOKEN; prefer the variable: flags show in process lists)")
 	timeout := fs.String("query-timeout", config.Get(env, "DUROSCOPE_QUERY_TIMEOUT", "10s"), "bound of one ClickHouse query (env DUROSCOPE_QUERY_TIMEOUT)")
 	inFlight := fs.String("max-in-flight", config.Get(env, "DUROSCOPE_MAX_IN_FLIGHT", "64"), "ClickHouse-backed requests served at once; more wait briefly, then get 503 (env DUROSCOPE_MAX_IN_FLIGHT)")
+	scans := fs.String("max-scans", config.Get(env, "DUROSCOPE_MAX_SCANS", ""), "of those, requests that scan a table (lists, stats, health, problems, queues, reports) served at once; about twice ClickHouse's cores (default 8, at most max-in-flight) (env DUROSCOPE_MAX_SCANS)")
 	queueWait := fs.String("queue-wait", config.Get(env, "DUROSCOPE_QUEUE_WAIT", "100ms"), "longest wait for a free slot before 503 (env DUROSCOPE_QUEUE_WAIT)")
 	shutdown := fs.String("shutdown-wait", config.Get(env, "DUROSCOPE_SHUTDOWN_WAIT", "10s"), "how long shutdown waits for requests in flight (env DUROSCOPE_SHUTDOWN_WAIT)")
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +85,11 @@ func parse(args []string, env config.Env) (*settings, error) {
 	}
 	if s.MaxInFlight, err = strconv.Atoi(*inFlight); err != nil || s.MaxInFlight < 1 || s.MaxInFlight > 100000 {
 		return nil, fmt.Errorf("max-in-flight: want an integer from 1 to 100000, got %q", *inFlight)
+	}
+	if *scans == "" {
+		s.MaxScans = min(8, s.MaxInFlight)
+	} else if s.MaxScans, err = strconv.Atoi(*scans); err != nil || s.MaxScans < 1 || s.MaxScans > s.MaxInFlight {
+		return nil, fmt.Errorf("max-scans: want an integer from 1 to max-in-flight (%d), got %q", s.MaxInFlight, *scans)
 	}
 	if s.NATSURL == "" {
 		s.NATSURL = defaultNATSURL
@@ -140,7 +147,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		Str("clickhouse_database", s.ClickHouseDatabase).Str("clickhouse_user", s.ClickHouseUser).
 		Str("nats_url", redactURLs(s.NATSURL)).Str("stream", s.Stream).Bool("auth", s.APIToken != "").
 		Bool("nats_tls", s.NATSTLSConfig != nil).Bool("clickhouse_tls", s.ClickHouseTLS).
-		Dur("query_timeout", s.QueryTimeout).Int("max_in_flight", s.MaxInFlight).Msg("starting")
+		Dur("query_timeout", s.QueryTimeout).Int("max_in_flight", s.MaxInFlight).Int("max_scans", s.MaxScans).Msg("starting")
 
 	// ClickHouse: connect in the background; until then every query fails
 	// fast (503) and /readyz says 503.
@@ -198,7 +205,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		Health: reader, Problems: reader, Queues: reader, Ready: reader, Watermark: wm,
 		Timeseries: reader, Errors: reader, Export: reader,
 		Now: time.Now, Logger: log, APIToken: s.APIToken, Dashboard: web.Handler(),
-		Limits: httpapi.Limits{MaxInFlight: s.MaxInFlight, QueueWait: s.QueueWait},
+		Limits: httpapi.Limits{MaxInFlight: s.MaxInFlight, MaxScans: s.MaxScans, QueueWait: s.QueueWait},
 	})
 	srv := &http.Server{
 		Handler:           handler,

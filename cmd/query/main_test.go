@@ -33,7 +33,7 @@ func TestParse(t *testing.T) {
 	if s.HTTPAddr != "127.0.0.1:8080" || s.NATSURL != "nats://127.0.0.1:4222" || s.Stream != "DUROXIDE_HISTORY" ||
 		strings.Join(s.ClickHouseAddrs, ",") != "127.0.0.1:9000" || s.ClickHouseDatabase != "duroscope" ||
 		s.ClickHouseUser != "default" || s.ClickHousePassword != "" || s.APIToken != "" || s.LogLevel != "info" ||
-		s.QueryTimeout != 10*time.Second || s.MaxInFlight != 64 {
+		s.QueryTimeout != 10*time.Second || s.MaxInFlight != 64 || s.MaxScans != 8 {
 		t.Errorf("defaults: %+v %+v", s, s.Common)
 	}
 	env := envOf(map[string]string{
@@ -41,7 +41,7 @@ func TestParse(t *testing.T) {
 		"DUROSCOPE_CLICKHOUSE_ADDR": "c1:9000, c2:9000", "DUROSCOPE_CLICKHOUSE_DATABASE": "db1",
 		"DUROSCOPE_CLICKHOUSE_USER": "u", "DUROSCOPE_CLICKHOUSE_PASSWORD": "pw",
 		"DUROSCOPE_HTTP_ADDR": ":9999", "DUROSCOPE_API_TOKEN": "tok", "DUROSCOPE_LOG_LEVEL": "debug",
-		"DUROSCOPE_QUERY_TIMEOUT": "3s", "DUROSCOPE_MAX_IN_FLIGHT": "8",
+		"DUROSCOPE_QUERY_TIMEOUT": "3s", "DUROSCOPE_MAX_IN_FLIGHT": "8", "DUROSCOPE_MAX_SCANS": "3",
 	})
 	s, err = parse(nil, env)
 	if err != nil {
@@ -49,17 +49,17 @@ func TestParse(t *testing.T) {
 	}
 	if s.NATSURL != "nats://n1:4222,nats://n2:4222" || s.Stream != "S" || strings.Join(s.ClickHouseAddrs, "|") != "c1:9000|c2:9000" ||
 		s.ClickHouseDatabase != "db1" || s.ClickHouseUser != "u" || s.ClickHousePassword != "pw" || s.HTTPAddr != ":9999" ||
-		s.APIToken != "tok" || s.LogLevel != "debug" || s.QueryTimeout != 3*time.Second || s.MaxInFlight != 8 {
+		s.APIToken != "tok" || s.LogLevel != "debug" || s.QueryTimeout != 3*time.Second || s.MaxInFlight != 8 || s.MaxScans != 3 {
 		t.Errorf("from env: %+v %+v", s, s.Common)
 	}
 	// Flags win over the environment.
 	s, err = parse([]string{"-http-addr", "127.0.0.1:1", "-api-token", "flagtok", "-clickhouse-addr", "x:1",
-		"-query-timeout", "1s", "-max-in-flight", "2", "-nats-url", "nats://f:1"}, env)
+		"-query-timeout", "1s", "-max-in-flight", "2", "-max-scans", "1", "-nats-url", "nats://f:1"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.HTTPAddr != "127.0.0.1:1" || s.APIToken != "flagtok" || strings.Join(s.ClickHouseAddrs, ",") != "x:1" ||
-		s.QueryTimeout != time.Second || s.MaxInFlight != 2 || s.NATSURL != "nats://f:1" {
+		s.QueryTimeout != time.Second || s.MaxInFlight != 2 || s.MaxScans != 1 || s.NATSURL != "nats://f:1" {
 		t.Errorf("flags: %+v", s)
 	}
 	for _, c := range []struct {
@@ -68,6 +68,8 @@ func TestParse(t *testing.T) {
 		has  string
 	}{
 		{[]string{"-query-timeout", "0s"}, nil, "query-timeout"},
+		{[]string{"-max-scans", "0"}, nil, "max-scans"},
+		{[]string{"-max-in-flight", "4", "-max-scans", "5"}, nil, "max-scans"},
 		{nil, map[string]string{"DUROSCOPE_QUERY_TIMEOUT": "ten"}, "query-timeout"},
 		{[]string{"-max-in-flight", "0"}, nil, "max-in-flight"},
 		{nil, map[string]string{"DUROSCOPE_MAX_IN_FLIGHT": "x"}, "max-in-flight"},
