@@ -26,7 +26,10 @@ type lagReading struct {
 	events     uint64
 	seconds    float64
 	hasSeconds bool
-	err        error
+	// cellsPending: recorded sets of report cells not yet recounted (-1:
+	// unknown).
+	cellsPending int64
+	err          error
 }
 
 // lagCache holds the latest reading.
@@ -57,7 +60,10 @@ func (p *Projector) consumerLag(now time.Time) (lagReading, uint64) {
 
 // readLag asks JetStream for the consumer's state.
 func (p *Projector) readLag(ctx context.Context, now time.Time) lagReading {
-	r := lagReading{at: now}
+	r := lagReading{at: now, cellsPending: -1}
+	if n, err := ReportCellsPending(ctx, p.cfg.JS, p.cfg.Stream); err == nil {
+		r.cellsPending = int64(n)
+	}
 	name := ConsumerName(p.cfg.Partition, p.cfg.Partitions)
 	cons, err := p.cfg.JS.Consumer(ctx, p.cfg.Stream, name)
 	if err != nil {
@@ -96,6 +102,10 @@ func (p *Projector) writeLagMetrics(w io.Writer, now time.Time) {
 	r, failures := p.consumerLag(now)
 	fmt.Fprintf(w, "# HELP duroscope_projector_lag_errors_total Failed readings of the consumer lag.\n"+
 		"# TYPE duroscope_projector_lag_errors_total counter\nduroscope_projector_lag_errors_total %d\n", failures)
+	if r.cellsPending >= 0 {
+		fmt.Fprintf(w, "# HELP duroscope_projector_report_cells_pending Recorded sets of report cells not yet recounted (all projectors; 0 = report tables up to date).\n"+
+			"# TYPE duroscope_projector_report_cells_pending gauge\nduroscope_projector_report_cells_pending %d\n", r.cellsPending)
+	}
 	if r.err != nil {
 		return
 	}

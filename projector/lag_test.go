@@ -87,7 +87,8 @@ func TestConsumerLagMetrics(t *testing.T) {
 	}
 	b.Reset()
 	p.WriteMetrics(&b)
-	if !strings.Contains(b.String(), "duroscope_projector_consumer_lag_events 0\n") {
+	if !strings.Contains(b.String(), "duroscope_projector_consumer_lag_events 0\n") ||
+		!strings.Contains(b.String(), "duroscope_projector_report_cells_pending 0\n") {
 		t.Errorf("WriteMetrics lacks the lag gauges:\n%s", b.String())
 	}
 }

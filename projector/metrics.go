@@ -26,6 +26,8 @@ func (p *Projector) WriteMetrics(w io.Writer) {
 	counter("duroscope_projector_clickhouse_errors_total", "Failed ClickHouse or NATS writes (retried).", st.StoreErrors.Load())
 	counter("duroscope_projector_events_refused_total", "Events the read model refused, isolated by splitting the write and dead-lettered.", st.Refused.Load())
 	counter("duroscope_projector_write_splits_total", "Refused writes split in halves to isolate the refused rows.", st.Splits.Load())
+	counter("duroscope_projector_report_recounts_total", "Recounts of report cells (each covering the cells of one or more batches).", st.Recounts.Load())
+	counter("duroscope_projector_report_cells_recounted_total", "Report hour cells recounted.", st.RecountCells.Load())
 	counter("duroscope_projector_queue_snapshots_total", "Queue-depth snapshots stored.", st.QueueSnaps.Load())
 	gauge("duroscope_projector_last_batch_seconds", "Time to write the last batch.", float64(st.LastInsertNs.Load())/1e9)
 	gauge("duroscope_projector_cache_instances", "Instances held in the cache.", float64(p.cacheLen.Load()))

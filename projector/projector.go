@@ -70,9 +70,8 @@ type Config struct {
 	// CacheBytes bounds the instance cache (default 128 MiB).
 	CacheBytes int64
 	// RecountInterval is the least time between two recounts of the report
-	// cells (default 1s; see recount.go). Batches are acked once the cells
-	// they touched are recounted, so it also delays acks, not visibility:
-	// every other table is written before.
+	// cells (default 1s; see recount.go): they lag the other tables by
+	// about that much.
 	RecountInterval time.Duration
 	// DrainTimeout bounds the graceful drain after cancellation (default 30s).
 	DrainTimeout time.Duration
@@ -134,8 +133,6 @@ type Projector struct {
 	toForget []string
 	// lag caches the consumer lag for /metrics (lag.go).
 	lag lagCache
-	// recounter recounts report cells and acks written batches (recount.go).
-	recounter *recounter
 }
 
 // New validates cfg and fills defaults.
@@ -193,7 +190,8 @@ func (p *Projector) owns(instanceID string) bool {
 	return int(h.Sum32()%uint32(p.cfg.Partitions)) == p.cfg.Partition
 }
 
-// EnsureStreams creates the history and dead-letter streams if missing.
+// EnsureStreams creates the history, recount and dead-letter streams if
+// missing.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string) error {
 	if _, err := js.Stream(ctx, stream); errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
@@ -209,6 +207,21 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string) e
 		}
 	} else if err != nil {
 		return fmt.Errorf("look up stream %s: %w", stream, err)
+	}
+	rs := RecountStream(stream)
+	if _, err := js.Stream(ctx, rs); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        rs,
+			Description: "Duroscope: report cells to recount (recorded by projectors, removed once recounted)",
+			Subjects:    []string{recountSubject(stream)},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.WorkQueuePolicy,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("create recount stream %s: %w", rs, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("look up stream %s: %w", rs, err)
 	}
 	dlq := stream + "_DLQ"
 	if _, err := js.Stream(ctx, dlq); errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -253,11 +266,9 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 		// lost with a dropped connection, sit below later messages, and
 		// acking a later one would ack them unwritten. The e2e kill test
 		// caught exactly that.
-		AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait:   p.cfg.AckWait,
-		// Room for the batches in the pipeline (3) plus those waiting for
-		// their report recount (recount.go: up to urgentAckBatches).
-		MaxAckPending: maxAckPendingBatches * p.cfg.BatchSize,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       p.cfg.AckWait,
+		MaxAckPending: 4 * p.cfg.BatchSize,
 		MaxDeliver:    -1,
 	})
 	if err != nil {
@@ -306,11 +317,14 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 	// rows (prepare) while the finisher writes the previous batch's derived
 	// rows and acks it (finish). Unbuffered, so at most one batch waits
 	// between them.
-	// A third stage, the recounter, acks the finished batches once the
-	// report cells they touched are recounted.
-	p.recounter = newRecounter(p)
+	// Beside them, the recounter brings the report cells up to date
+	// (recount.go).
+	rc, err := newRecounter(ctx, p)
+	if err != nil {
+		return err
+	}
 	recountDone, recounted := make(chan struct{}), make(chan error, 1)
-	go func() { recounted <- p.recounter.run(wctx, recountDone) }()
+	go func() { recounted <- rc.run(wctx, recountDone) }()
 	prepared := make(chan *pending)
 	finished := make(chan error, 1)
 	failed := make(chan struct{}) // closed at the finisher's first error
@@ -349,8 +363,7 @@ func (p *Projector) Run(ctx context.Context) (err error) {
 	if err := <-finished; err != nil && werr == nil {
 		werr = err
 	}
-	// The batches finished so far are written: recount and ack them even
-	// when a later one failed.
+	// Recount what the batches written so far touched.
 	close(recountDone)
 	if err := <-recounted; err != nil && werr == nil {
 		werr = err
@@ -569,8 +582,8 @@ func (p *Projector) prepare(ctx context.Context, b *batch) (*pending, error) {
 	return pj, nil
 }
 
-// finish writes a prepared batch's rows, then hands the batch to the
-// recounter, which acks it once the report cells it touched are recounted.
+// finish writes a prepared batch's rows, records the report cells they
+// touched for the recounter, then acks the batch.
 func (p *Projector) finish(ctx context.Context, pj *pending) error {
 	b, rows := pj.b, pj.rows
 	var (
@@ -622,7 +635,12 @@ func (p *Projector) finish(ctx context.Context, pj *pending) error {
 	p.stats.LastInsertNs.Store(int64(time.Since(pj.start)))
 	p.log.Debug().Int("messages", b.msgs).Int("events", len(b.good)).Int("bad", len(b.bad)).Dur("took", time.Since(pj.start)).
 		Dur("history", pj.tHistory).Dur("derive", pj.tDerive).Dur("derived", tDerived).Msg("batch written")
-	p.recounter.add(cells, b.acks)
+	if cells.Len() > 0 {
+		if err := p.retry(ctx, b, "record report cells", func() error { return p.recordCells(ctx, cells) }); err != nil {
+			return err
+		}
+	}
+	p.ack(b.acks)
 	return nil
 }
 
@@ -817,18 +835,18 @@ func oneLine(s string) string {
 // 10s. While it waits it tells JetStream the batch is still in progress so
 // it is not re-delivered to another puller meanwhile.
 func (p *Projector) retry(ctx context.Context, b *batch, what string, fn func() error) error {
-	return p.retryLoop(ctx, b.acks, what, fn, false)
+	return p.retryLoop(ctx, func() { p.touch(b.acks) }, what, fn, false)
 }
 
 // retryWrite is retry for store writes: an error Config.Rejected classifies
 // as a refusal is returned at once, as *errRefused, instead of retried.
 func (p *Projector) retryWrite(ctx context.Context, b *batch, what string, fn func() error) error {
-	return p.retryLoop(ctx, b.acks, what, fn, true)
+	return p.retryLoop(ctx, func() { p.touch(b.acks) }, what, fn, true)
 }
 
-// retryLoop runs fn until it succeeds; acks are the messages whose ack
-// waits for it, kept from re-delivery meanwhile.
-func (p *Projector) retryLoop(ctx context.Context, acks []string, what string, fn func() error, refusable bool) error {
+// retryLoop runs fn until it succeeds; touch keeps the messages waiting for
+// it from re-delivery meanwhile.
+func (p *Projector) retryLoop(ctx context.Context, touch func(), what string, fn func() error, refusable bool) error {
 	backoff := 100 * time.Millisecond
 	lastProgress := time.Now()
 	for attempt := 1; ; attempt++ {
@@ -853,7 +871,7 @@ func (p *Projector) retryLoop(ctx context.Context, acks []string, what string, f
 		case <-time.After(backoff):
 		}
 		if time.Since(lastProgress) > p.cfg.AckWait/3 {
-			p.touch(acks)
+			touch()
 			lastProgress = time.Now()
 		}
 		backoff = min(2*backoff, 10*time.Second)
@@ -885,8 +903,8 @@ func (p *Projector) ack(acks []string) {
 			return
 		}
 	}
-	// Send them now (one round trip per recount), not whenever the
-	// client's buffer fills: unsent acks are re-deliveries after a stop.
+	// Send them now (one round trip per batch), not whenever the client's
+	// buffer fills: unsent acks are re-deliveries after a stop.
 	if err := nc.Flush(); err != nil {
 		p.log.Warn().Err(err).Msg("flushing acks failed; unsent ones will be re-delivered and rewritten identically")
 	}

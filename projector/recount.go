@@ -2,145 +2,226 @@ package projector
 
 import (
 	"context"
-	"sync"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroscope/duroscope/readmodel"
 )
 
-// The report cells (readmodel.Writer.Recount) are recounted off the
-// per-batch path. A recount reads every fact of each cell it touches, so it
-// costs what the cells hold, not what the batch brought: done for every
-// batch, it was about half of all ClickHouse time at ingest (BENCHMARKS.md).
-// The finisher hands each written batch — the cells it touched and its ack
-// subjects — to the recounter, which recounts the union of what it was
-// handed at most once per RecountInterval, and then acks those batches.
+// Report cells (readmodel.Writer.Recount) are recounted off the ingest
+// path. A recount reads every fact of each cell it touches, so it costs what
+// the cells hold (a whole hour of facts), not what a batch brought: done for
+// every batch, it was about half of all ClickHouse time at ingest, and it
+// grows with the hour. So the finisher only records which cells a batch
+// touched, as a message on the recount stream (RecountStream), and acks the
+// batch once that message is stored; the recounter of every projector
+// process pulls those messages from one shared durable consumer, recounts the
+// union of the cells they name and then acks them.
 //
-// A recount's cost grows with the cells (an hour cell holds every fact of
-// its hour), not with the batches it covers, so the recounter also waits
-// recountSpacing times as long as the last recount took: recounts then take
-// at most about a quarter of the time however big the cells grow, and more
-// batches share each one. It does not wait when nothing needs a recount, or
-// when so many acks wait that JetStream would soon stop delivering
-// (MaxAckPending): holding more would stall the pipeline.
+// Exactness: a recount starts after the message naming its cells was
+// received, hence after the facts were written (the message is published
+// after WriteRows returned), so the last recount of a cell sees all of it;
+// recounts of one cell by several processes are ordered by the cell's
+// version (report_sql.go). Crash safety: the recount stream keeps a message
+// until a recount that covered it is done and acked; a killed process's
+// messages are re-delivered to the next recounter.
 //
-// Acking only after the recount keeps the exactly-once argument whole: a
-// batch whose cells are not recounted is not acked, so after a crash it is
-// re-delivered, its rows rewritten identically and its cells recounted. Only
-// the acks and the report cells wait; every table the operational API reads
-// was written before the batch was handed over.
-type recounter struct {
-	p        *Projector
-	interval time.Duration
-	// urgentAcks is how many waiting acks make a recount start at once.
-	urgentAcks int
-	// took is how long the last recount took.
-	took time.Duration
-	wake       chan struct{}
+// Cadence: at most one recount per RecountInterval, and no sooner than
+// recountSpacing times the last recount's duration after it started, so
+// recounts take at most about a fifth of the time however big the cells
+// grow; the report cells then lag the other tables by about that much. The
+// ingest path never waits for a recount.
 
-	mu      sync.Mutex
-	cells   readmodel.ReportCells
-	acks    []string
-	batches int
-}
+// RecountStream is the stream of report cells to recount of history stream
+// stream.
+func RecountStream(stream string) string { return stream + "_RECOUNT" }
+
+// recountSubject is the subject of RecountStream (stream names are NATS
+// subject tokens already).
+func recountSubject(stream string) string { return "duroscope.recount." + stream }
+
+// RecounterConsumer is the durable consumer every projector process's
+// recounter pulls from (not prefixed ConsumerPrefix: it is not history lag).
+const RecounterConsumer = "duroscope-recounter"
 
 const (
 	// recountSpacing: the next recount starts no sooner than this many
 	// times the last one's duration after it started.
-	recountSpacing = 4
-	// urgentAckBatches: batches' worth of waiting acks that start a recount
-	// at once (the consumer's MaxAckPending is maxAckPendingBatches).
-	urgentAckBatches     = 5
-	maxAckPendingBatches = 8
+	recountSpacing = 5
+	// maxCellsPerMessage bounds a recount message (~60 bytes a cell, well
+	// under NATS's default 1 MiB payload limit).
+	maxCellsPerMessage = 4000
+	// recountFetch is the most messages one recount covers.
+	recountFetch = 2000
+	// recountAckWait is the redelivery timeout of recount messages: a
+	// recount keeps its messages with InProgress every third of it, so this
+	// only bounds how long the cells of a killed recounter wait.
+	recountAckWait = 15 * time.Second
 )
 
-func newRecounter(p *Projector) *recounter {
-	return &recounter{
-		p:          p,
-		interval:   p.cfg.RecountInterval,
-		urgentAcks: urgentAckBatches * p.cfg.BatchSize,
-		wake:       make(chan struct{}, 1),
+// recordCells stores cells on the recount stream; it returns once the
+// stream has them.
+func (p *Projector) recordCells(ctx context.Context, cells readmodel.ReportCells) error {
+	for _, part := range cells.Split(maxCellsPerMessage) {
+		b, err := json.Marshal(part)
+		if err != nil {
+			return fmt.Errorf("encode report cells: %w", err)
+		}
+		if _, err := p.cfg.JS.Publish(ctx, recountSubject(p.cfg.Stream), b); err != nil {
+			return fmt.Errorf("publish report cells to %s: %w", RecountStream(p.cfg.Stream), err)
+		}
 	}
+	return nil
 }
 
-// add queues a written batch: the cells it touched and its ack subjects.
-func (r *recounter) add(cells readmodel.ReportCells, acks []string) {
-	r.mu.Lock()
-	r.cells.Add(cells)
-	r.acks = append(r.acks, acks...)
-	r.batches++
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
+// recounter recounts the report cells recorded on the recount stream.
+type recounter struct {
+	p        *Projector
+	cons     jetstream.Consumer
+	interval time.Duration
+	// took is how long the last recount took.
+	took time.Duration
+}
+
+func newRecounter(ctx context.Context, p *Projector) (*recounter, error) {
+	cons, err := p.cfg.JS.CreateOrUpdateConsumer(ctx, RecountStream(p.cfg.Stream), jetstream.ConsumerConfig{
+		Durable:       RecounterConsumer,
+		Description:   "Duroscope projectors: report cells to recount",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       recountAckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 4 * recountFetch,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", RecounterConsumer, RecountStream(p.cfg.Stream), err)
 	}
+	return &recounter{p: p, cons: cons, interval: p.cfg.RecountInterval}, nil
 }
 
-// urgent reports whether what waits should be flushed without waiting for
-// the interval.
-func (r *recounter) urgent() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cells.Len() == 0 || len(r.acks) >= r.urgentAcks
-}
-
-// run flushes what is queued, at most once per interval unless urgent,
-// until done is closed; then it flushes the rest and returns. It returns
-// early only when ctx ends (the batches still queued are then re-delivered).
+// run recounts what is recorded, at the cadence above, until done is
+// closed; then it recounts what is left and returns. It returns early only
+// when ctx ends (what it had pulled is then re-delivered).
 func (r *recounter) run(ctx context.Context, done <-chan struct{}) error {
-	var last time.Time
 	for {
+		start := time.Now()
+		if err := r.recount(ctx); err != nil {
+			return err
+		}
+		t := time.NewTimer(time.Until(start.Add(max(r.interval, recountSpacing*r.took))))
 		select {
-		case <-r.wake:
+		case <-t.C:
 		case <-done:
-			return r.flush(ctx)
+			t.Stop()
+			return r.recount(ctx)
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		}
-		for due := last.Add(max(r.interval, recountSpacing*r.took)); !r.urgent() && time.Now().Before(due); {
-			t := time.NewTimer(time.Until(due))
-			select {
-			case <-t.C:
-			case <-r.wake: // more queued: maybe urgent now
-			case <-done:
-				t.Stop()
-				return r.flush(ctx)
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			}
-			t.Stop()
-		}
-		last = time.Now()
-		if err := r.flush(ctx); err != nil {
-			return err
-		}
 	}
 }
 
-// flush recounts the queued cells (retrying store errors until ctx ends)
-// and acks the queued batches.
-func (r *recounter) flush(ctx context.Context) error {
-	r.mu.Lock()
-	cells, acks, batches := r.cells, r.acks, r.batches
-	r.cells, r.acks, r.batches = readmodel.ReportCells{}, nil, 0
-	r.mu.Unlock()
-	if batches == 0 {
+// recount pulls every recorded message available (up to recountFetch),
+// recounts the union of their cells (retrying store errors until ctx ends)
+// and acks them.
+func (r *recounter) recount(ctx context.Context) error {
+	var msgs []jetstream.Msg
+	for len(msgs) < recountFetch {
+		batch, err := r.cons.FetchNoWait(recountFetch - len(msgs))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.p.log.Warn().Err(err).Msg("pull report cells to recount; retrying later")
+			break
+		}
+		n := 0
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+			n++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			r.p.log.Warn().Err(err).Msg("pull report cells to recount")
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if len(msgs) == 0 {
+		r.took = 0
 		return nil
 	}
-	if n := cells.Len(); n > 0 {
-		start := time.Now()
-		err := r.p.retryLoop(ctx, acks, "recount report cells", func() error {
-			return r.p.cfg.Store.Recount(ctx, cells)
-		}, false)
-		if err != nil {
-			return err
+	var cells readmodel.ReportCells
+	kept := msgs[:0]
+	for _, m := range msgs {
+		var c readmodel.ReportCells
+		if err := json.Unmarshal(m.Data(), &c); err != nil {
+			// Only projectors publish here; a message they did not write
+			// names nothing to recount.
+			r.p.log.Error().Err(err).Str("subject", m.Subject()).Msg("dropping an unreadable recount message")
+			_ = m.Term()
+			continue
 		}
-		r.took = time.Since(start)
-		r.p.stats.Recounts.Add(1)
-		r.p.stats.RecountCells.Add(uint64(n))
-		r.p.log.Debug().Int("batches", batches).Int("hour_cells", n).Dur("took", time.Since(start)).Msg("report cells recounted")
+		cells.Add(c)
+		kept = append(kept, m)
 	}
-	r.p.ack(acks)
+	touch := func() {
+		for _, m := range kept {
+			_ = m.InProgress()
+		}
+	}
+	stopTouching := make(chan struct{})
+	defer close(stopTouching)
+	go func() {
+		tk := time.NewTicker(recountAckWait / 3)
+		defer tk.Stop()
+		for {
+			select {
+			case <-tk.C:
+				touch()
+			case <-stopTouching:
+				return
+			}
+		}
+	}()
+	// took is the successful attempt's duration: the cadence follows the
+	// recount's cost, not how long the store was away.
+	err := r.p.retryLoop(ctx, touch, "recount report cells", func() error {
+		start := time.Now()
+		err := r.p.cfg.Store.Recount(ctx, cells)
+		r.took = time.Since(start)
+		return err
+	}, false)
+	if err != nil {
+		return err
+	}
+	r.p.stats.Recounts.Add(1)
+	r.p.stats.RecountCells.Add(uint64(cells.Len()))
+	r.p.log.Debug().Int("messages", len(kept)).Int("hour_cells", cells.Len()).Dur("took", r.took).Msg("report cells recounted")
+	for _, m := range kept {
+		if err := m.Ack(); err != nil {
+			// Re-delivered and recounted again: harmless.
+			r.p.log.Warn().Err(err).Msg("ack of a recount message failed")
+		}
+	}
 	return nil
+}
+
+// ReportCellsPending is the number of recorded sets of report cells not yet
+// recounted (messages on the recount stream of stream): 0 means the report
+// tables are up to date with everything projected.
+func ReportCellsPending(ctx context.Context, js jetstream.JetStream, stream string) (uint64, error) {
+	s, err := js.Stream(ctx, RecountStream(stream))
+	if err != nil {
+		return 0, fmt.Errorf("look up stream %s: %w", RecountStream(stream), err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", RecountStream(stream), err)
+	}
+	return info.State.Msgs, nil
 }

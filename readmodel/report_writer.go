@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -356,4 +357,90 @@ func (w *Writer) RecountAll(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// HourCell is one hour cell of a ReportCells: its bucket (ms) and its two
+// group dimensions (orchestration name and version, or activity name and
+// orchestration name).
+type HourCell struct {
+	BucketMs int64  `json:"h"`
+	A        string `json:"a"`
+	B        string `json:"b"`
+}
+
+// reportCellsWire is the JSON form of ReportCells: the hour cells only
+// (a day cell is the day of its hour cells).
+type reportCellsWire struct {
+	Instances  []HourCell `json:"i,omitempty"`
+	Activities []HourCell `json:"a,omitempty"`
+}
+
+// MarshalJSON records c, so that another process can recount it
+// (UnmarshalJSON gives back the same set).
+func (c ReportCells) MarshalJSON() ([]byte, error) {
+	var w reportCellsWire
+	for k := range c.instHours {
+		w.Instances = append(w.Instances, HourCell{k.bucket, k.a, k.b})
+	}
+	for k := range c.actHours {
+		w.Activities = append(w.Activities, HourCell{k.bucket, k.a, k.b})
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (c *ReportCells) UnmarshalJSON(b []byte) error {
+	var w reportCellsWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("report cells: %w", err)
+	}
+	*c = newReportCells()
+	for _, h := range w.Instances {
+		if h.BucketMs < 0 || h.BucketMs%grainHourMs != 0 {
+			return fmt.Errorf("report cells: instance cell at %d ms is not an hour", h.BucketMs)
+		}
+		c.instHours[cellKey{h.BucketMs, h.A, h.B}] = struct{}{}
+		c.instDays[cellKey{floorTo(h.BucketMs, grainDayMs), h.A, h.B}] = struct{}{}
+	}
+	for _, h := range w.Activities {
+		if h.BucketMs < 0 || h.BucketMs%grainHourMs != 0 {
+			return fmt.Errorf("report cells: activity cell at %d ms is not an hour", h.BucketMs)
+		}
+		c.actHours[cellKey{h.BucketMs, h.A, h.B}] = struct{}{}
+		c.actDays[cellKey{floorTo(h.BucketMs, grainDayMs), h.A, h.B}] = struct{}{}
+	}
+	return nil
+}
+
+// Split cuts c into sets of at most n hour cells each (n > 0), e.g. to
+// record it in messages of a bounded size.
+func (c ReportCells) Split(n int) []ReportCells {
+	var (
+		out []ReportCells
+		cur ReportCells
+	)
+	add := func(inst bool, k cellKey) {
+		if cur.instHours == nil {
+			cur = newReportCells()
+		}
+		day := cellKey{floorTo(k.bucket, grainDayMs), k.a, k.b}
+		if inst {
+			cur.instHours[k], cur.instDays[day] = struct{}{}, struct{}{}
+		} else {
+			cur.actHours[k], cur.actDays[day] = struct{}{}, struct{}{}
+		}
+		if cur.Len() == n {
+			out, cur = append(out, cur), ReportCells{}
+		}
+	}
+	for k := range c.instHours {
+		add(true, k)
+	}
+	for k := range c.actHours {
+		add(false, k)
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur)
+	}
+	return out
 }

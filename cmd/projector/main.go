@@ -56,8 +56,8 @@ func parse(args []string, env config.Env) (*settings, error) {
 	fs.IntVar(&s.BatchSize, "batch-size", atoi(config.Get(env, "DUROSCOPE_BATCH_SIZE", "20000")), "most messages per ClickHouse insert (env DUROSCOPE_BATCH_SIZE)")
 	fs.DurationVar(&s.FlushInterval, "flush-interval", dur(config.Get(env, "DUROSCOPE_FLUSH_INTERVAL", "200ms")), "longest wait to fill a batch (env DUROSCOPE_FLUSH_INTERVAL)")
 	fs.DurationVar(&s.AckWait, "ack-wait", dur(config.Get(env, "DUROSCOPE_ACK_WAIT", "30s")), "JetStream redelivery timeout (env DUROSCOPE_ACK_WAIT)")
-	recount := config.Get(env, "DUROSCOPE_RECOUNT_INTERVAL", "")
-	fs.StringVar(&recount, "recount-interval", recount, "least time between two recounts of the report cells; batches are acked after theirs (default 1s, at most ack-wait/4) (env DUROSCOPE_RECOUNT_INTERVAL)")
+	recount := config.Get(env, "DUROSCOPE_RECOUNT_INTERVAL", "1s")
+	fs.StringVar(&recount, "recount-interval", recount, "least time between two recounts of the report cells (they lag the other tables by about that much) (env DUROSCOPE_RECOUNT_INTERVAL)")
 	cacheMiB := atoi(config.Get(env, "DUROSCOPE_CACHE_MIB", "128"))
 	fs.IntVar(&cacheMiB, "cache-mib", cacheMiB, "instance cache size in MiB (env DUROSCOPE_CACHE_MIB)")
 	fs.IntVar(&s.MemoryLimitMiB, "memory-limit-mib", atoi(config.Get(env, "DUROSCOPE_MEMORY_LIMIT_MIB", "420")),
@@ -77,19 +77,11 @@ func parse(args []string, env config.Env) (*settings, error) {
 	if s.FlushInterval <= 0 || s.AckWait < time.Second {
 		return nil, fmt.Errorf("flush-interval must be > 0 and ack-wait >= 1s")
 	}
-	// A batch waits up to one interval (plus the recount) for its ack: keep
-	// that well inside the redelivery timeout.
-	s.RecountInterval = min(time.Second, s.AckWait/4)
-	if recount != "" {
-		d, err := time.ParseDuration(recount)
-		if err != nil {
-			return nil, fmt.Errorf("recount-interval: %q is not a duration (e.g. 1s, 500ms)", recount)
-		}
-		s.RecountInterval = d
+	d, err := time.ParseDuration(recount)
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf("recount-interval: want a positive duration such as 1s or 500ms, got %q", recount)
 	}
-	if s.RecountInterval <= 0 || s.RecountInterval > s.AckWait/4 {
-		return nil, fmt.Errorf("recount-interval: want > 0 and <= ack-wait/4 (%s), got %s", s.AckWait/4, s.RecountInterval)
-	}
+	s.RecountInterval = d
 	if cacheMiB < 1 {
 		return nil, fmt.Errorf("cache-mib: want >= 1, got %d", cacheMiB)
 	}

@@ -188,7 +188,8 @@ func startProjector(t testing.TB, n *testenv.NATS, db *testenv.Database, mod fun
 	return stop
 }
 
-// waitCaughtUp waits until every named consumer has acked the whole stream.
+// waitCaughtUp waits until every named consumer has acked the whole stream
+// and the report cells are recounted.
 func waitCaughtUp(t testing.TB, js jetstream.JetStream, timeout time.Duration, consumers ...string) {
 	t.Helper()
 	if len(consumers) == 0 {
@@ -223,11 +224,13 @@ func waitCaughtUp(t testing.TB, js jetstream.JetStream, timeout time.Duration, c
 				done = false
 			}
 		}
-		if done {
+		// The report cells too: every recorded set recounted.
+		cells, err := projector.ReportCellsPending(ctx, js, events.DefaultStream)
+		if done && err == nil && cells == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("projection did not catch up within %v (stream last seq %d, ack floor %d)", timeout, last, floor)
+			t.Fatalf("projection did not catch up within %v (stream last seq %d, ack floor %d, report cells pending %d %v)", timeout, last, floor, cells, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

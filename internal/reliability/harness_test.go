@@ -378,18 +378,20 @@ func deliveredSeq(js jetstream.JetStream, consumer string) uint64 {
 }
 
 // waitCaughtUp waits until the projector consumer has acked the whole
-// history stream.
+// history stream and the report cells are recounted.
 func waitCaughtUp(t testing.TB, js jetstream.JetStream, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		last := streamLastSeq(t, js)
 		floor := ackFloor(js, projector.ConsumerPrefix)
-		if floor >= last {
+		// The report cells too: every recorded set recounted.
+		cells, err := projector.ReportCellsPending(context.Background(), js, events.DefaultStream)
+		if floor >= last && err == nil && cells == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("projection did not catch up within %v (stream last seq %d, ack floor %d)", timeout, last, floor)
+			t.Fatalf("projection did not catch up within %v (stream last seq %d, ack floor %d, report cells pending %d %v)", timeout, last, floor, cells, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
