@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/events"
@@ -42,6 +43,17 @@ func NewWriter(conn driver.Conn, cfg WriterConfig) *Writer {
 	return &Writer{conn: conn, db: cfg.Database}
 }
 
+// ClickHouse query priorities (setting "priority": 1 is the highest, 0
+// means none). While a query of a higher priority runs, the server pauses
+// lower-priority ones between blocks: row inserts and the query service's
+// reads (what freshness and latency are measured on) run at 1, report
+// recounts (long INSERT ... SELECT over whole hours, whose result may lag)
+// at 10, so a recount yields the CPU instead of delaying a batch.
+var (
+	priorityRows    = clickhouse.Settings{"priority": 1}
+	priorityRecount = clickhouse.Settings{"priority": 10}
+)
+
 // insertColumn is one column of a columnar INSERT: its name and all its values as
 // one slice of the Go type the driver appends in bulk for that ClickHouse
 // type ([]string, []uint64, []*string for Nullable(String), ...).
@@ -70,7 +82,7 @@ func (w *Writer) insert(ctx context.Context, table string, rows int, cols []inse
 		names[i] = c.name
 	}
 	q := "INSERT INTO " + w.db + "." + table + " (" + strings.Join(names, ", ") + ")"
-	b, err := w.conn.PrepareBatch(ctx, q)
+	b, err := w.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(priorityRows)), q)
 	if err != nil {
 		return fmt.Errorf("insert into %s.%s: prepare: %w", w.db, table, err)
 	}

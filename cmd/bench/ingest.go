@@ -34,6 +34,11 @@ type ingestRun struct {
 	CPU      cpuUse            `json:"cpu"`
 	Counters map[string]uint64 `json:"counters,omitempty"`
 	Complete bool              `json:"complete"` // drained the whole stream
+	// ReportsSeconds (projector only): from the start until the report
+	// cells were recounted too (nothing left on the recount stream); the
+	// drain itself (Seconds) ends at the last ack, which does not wait for
+	// recounts.
+	ReportsSeconds float64 `json:"reports_up_to_date_s,omitempty"`
 }
 
 // timeDrain starts a consumer child on a fresh database and a fresh durable
@@ -130,6 +135,19 @@ func (b *bench) timeDrain(ctx context.Context, k consumerKind, run int, stream s
 	res.CPU = meter.stop()
 	if selfProf != nil {
 		selfProf()
+	}
+	if k.mode == modeProjector {
+		for {
+			n, err := projector.ReportCellsPending(ctx, b.env.js, stream)
+			if err == nil && n == 0 {
+				res.ReportsSeconds = time.Since(t0).Seconds()
+				break
+			}
+			if time.Now().After(deadline) {
+				return res, db, fmt.Errorf("report cells not recounted within %v (%d pending, %v); see %s", b.cfg.drainTimeout, n, err, logPath)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	if _, hwm, err := procStatus(ch.pid()); err == nil {
 		res.PeakRSS = hwm
@@ -253,6 +271,9 @@ func (b *bench) runIngest(ctx context.Context) (*ingestResult, error) {
 			if r.Counters != nil && r.Counters["projected"] > 0 {
 				extra = fmt.Sprintf(", %d batches, %.2f re-derivations/event", r.Counters["batches"],
 					float64(r.Counters["derived"])/float64(r.Counters["projected"]))
+			}
+			if r.ReportsSeconds > 0 {
+				extra += fmt.Sprintf(", report cells up to date at %.2fs", r.ReportsSeconds)
 			}
 			logf("  %s: %s events in %.2fs = %s events/s, peak RSS %s MiB, CPU child %.1fs bench+NATS %.1fs ClickHouse %.1fs%s",
 				k.mode, groupThousands(int64(r.Events)), r.Seconds, fmtF(r.Rate), fmtF(float64(r.PeakRSS)/(1<<20)),
