@@ -108,6 +108,18 @@ func (r *Reader) ListInstances(ctx context.Context, f ListFilter) (api.InstanceL
 	if f.Limit <= 0 {
 		return api.InstanceList{}, fmt.Errorf("list instances: limit %d: must be positive", f.Limit)
 	}
+	var picks []pick
+	unfiltered := len(f.Statuses) == 0 && f.Orchestration == "" && f.CreatedAfter == nil && f.CreatedBefore == nil &&
+		f.ParentInstance == "" && f.InstancePrefix == ""
+	if unfiltered {
+		top, ok, err := r.topPicks(ctx, f)
+		if err != nil {
+			return api.InstanceList{}, err
+		}
+		if ok {
+			return r.page(ctx, f, top)
+		}
+	}
 	inner, args, where, wargs := listConditions(f)
 	// Only the columns the active filters need are read, and the FINAL scan
 	// is split into key-range shards (query_shards.go), each keeping its own
@@ -141,7 +153,6 @@ func (r *Reader) ListInstances(ctx context.Context, f ListFilter) (api.InstanceL
 		ORDER BY created_at_ms DESC, instance_id ASC LIMIT ?, ?`
 	args = append(args, f.Offset, f.Limit+1)
 
-	var picks []pick
 	err := r.query(ctx, queryOpts{scan: true}, "list instances", q, args, func(rows driver.Rows) error {
 		var p pick
 		if err := rows.Scan(&p.id, &p.version, &p.created); err != nil {
@@ -153,6 +164,11 @@ func (r *Reader) ListInstances(ctx context.Context, f ListFilter) (api.InstanceL
 	if err != nil {
 		return api.InstanceList{}, err
 	}
+	return r.page(ctx, f, picks)
+}
+
+// page turns the first phase's picks (up to limit+1) into the answer.
+func (r *Reader) page(ctx context.Context, f ListFilter, picks []pick) (api.InstanceList, error) {
 	var next *string
 	if len(picks) > f.Limit {
 		picks = picks[:f.Limit]
