@@ -109,9 +109,8 @@ func (r *Reader) ListInstances(ctx context.Context, f ListFilter) (api.InstanceL
 		return api.InstanceList{}, fmt.Errorf("list instances: limit %d: must be positive", f.Limit)
 	}
 	var picks []pick
-	unfiltered := len(f.Statuses) == 0 && f.Orchestration == "" && f.CreatedAfter == nil && f.CreatedBefore == nil &&
-		f.ParentInstance == "" && f.InstancePrefix == ""
-	if unfiltered {
+	// A prefix alone is a key range, read with FINAL as fast as the top.
+	if f.InstancePrefix == "" {
 		top, ok, err := r.topPicks(ctx, f)
 		if err != nil {
 			return api.InstanceList{}, err

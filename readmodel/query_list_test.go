@@ -441,10 +441,11 @@ func TestPointLookupsForcePrimaryKey(t *testing.T) {
 	}
 }
 
-// TestListTopOfVersionsIsExact pages an unfiltered list over instances whose
-// unmerged older versions have other created_at values (earlier and later
-// than the newest: created_at is the earliest event seen until execution 1's
-// start arrives), so the top of the raw table (topPicks) holds stale rows and
+// TestListTopOfVersionsIsExact pages lists, unfiltered and filtered, over
+// instances whose unmerged older versions have other created_at values
+// (earlier and later than the newest: created_at is the earliest event seen
+// until execution 1's start arrives), other statuses and other
+// orchestrations, so the top of the raw table (topPicks) holds stale rows and
 // misses instances. Every page must still equal the reference, and both the
 // top and its fallback to the FINAL scan must have been used.
 func TestListTopOfVersionsIsExact(t *testing.T) {
@@ -452,45 +453,71 @@ func TestListTopOfVersionsIsExact(t *testing.T) {
 	d.stopMerges(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewSource(9))
+	statuses := []string{"Running", "Completed", "Failed"}
+	orchs := []string{"A", "B", ""}
+	inst := func(id string, v uint64, status, orch string, created int64) projection.Rows {
+		r := qInst(id, v, status, created, created+5)
+		r.Instance.OrchestrationName = orch
+		return r
+	}
 	var final, stale []projection.Rows
 	var all []api.InstanceSummary
 	for i := range 600 {
 		id := fmt.Sprintf("i-%03d", i)
 		created := int64(rng.Intn(3000)) * 10 // ties
+		status, orch := statuses[rng.Intn(3)], orchs[rng.Intn(2)]
 		versions := uint64(1 + rng.Intn(4))
 		for v := uint64(1); v < versions; v++ {
-			stale = append(stale, qInst(id, v, "Running", int64(rng.Intn(40000)), 50000))
+			stale = append(stale, inst(id, v, statuses[rng.Intn(3)], orchs[rng.Intn(3)], int64(rng.Intn(40000))))
 		}
-		final = append(final, qInst(id, versions, "Completed", created, created+5))
-		all = append(all, api.InstanceSummary{InstanceID: id, CreatedAt: api.Time(created)})
+		final = append(final, inst(id, versions, status, orch, created))
+		all = append(all, api.InstanceSummary{InstanceID: id, CreatedAt: api.Time(created), Status: status, OrchestrationName: orch})
 	}
 	// Stale versions both before and after the newest, as re-delivery and
 	// pipelining write them.
 	d.write(t, stale[:len(stale)/2]...)
 	d.write(t, final...)
 	d.write(t, stale[len(stale)/2:]...)
-	want := qListRef(all, func(api.InstanceSummary) bool { return true })
 	used := map[bool]int{}
-	for _, limit := range []int{1, 7, 50, 333, 1000} {
-		for _, useOffset := range []bool{false, true} {
-			f := ListFilter{Limit: limit}
-			if useOffset && limit < 7 {
-				continue // 600 pages of offsets: the cursor runs cover it
+	for _, c := range []struct {
+		name string
+		f    ListFilter
+		keep func(api.InstanceSummary) bool
+	}{
+		{"all", ListFilter{}, func(api.InstanceSummary) bool { return true }},
+		{"Running", ListFilter{Statuses: []string{"Running"}}, func(s api.InstanceSummary) bool { return s.Status == "Running" }},
+		{"Completed|Failed", ListFilter{Statuses: []string{"Completed", "Failed"}}, func(s api.InstanceSummary) bool { return s.Status != "Running" }},
+		{"orchestration B", ListFilter{Orchestration: "B"}, func(s api.InstanceSummary) bool { return s.OrchestrationName == "B" }},
+		{"created range", ListFilter{CreatedAfter: qPtr(int64(5000)), CreatedBefore: qPtr(int64(20000))},
+			func(s api.InstanceSummary) bool { return s.CreatedAt >= 5000 && s.CreatedAt < 20000 }},
+		{"Failed of A since 10000", ListFilter{Statuses: []string{"Failed"}, Orchestration: "A", CreatedAfter: qPtr(int64(10000))},
+			func(s api.InstanceSummary) bool { return s.Status == "Failed" && s.OrchestrationName == "A" && s.CreatedAt >= 10000 }},
+	} {
+		want := qListRef(all, c.keep)
+		for _, limit := range []int{1, 7, 50, 333, 1000} {
+			for _, useOffset := range []bool{false, true} {
+				f := c.f
+				f.Limit = limit
+				if useOffset && limit < 7 {
+					continue // hundreds of offset pages: the cursor runs cover it
+				}
+				got := d.pageAll(t, f, useOffset)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s, limit %d, offset paging %v: %d ids, want %d, first difference at %d",
+						c.name, limit, useOffset, len(got), len(want), firstDiff(got, want))
+				}
+				_, ok, err := d.r.topPicks(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				used[ok]++
 			}
-			got := d.pageAll(t, f, useOffset)
-			if !slices.Equal(got, want) {
-				t.Fatalf("limit %d offset paging %v: %d ids, first difference at %d", limit, useOffset, len(got), firstDiff(got, want))
-			}
-			_, ok, err := d.r.topPicks(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			used[ok]++
 		}
 	}
 	if used[true] == 0 || used[false] == 0 {
 		t.Errorf("paths used (top ok: count): %v; want both the top and the fallback", used)
 	}
+	t.Logf("first pages from the top: %d, from the FINAL scan: %d", used[true], used[false])
 }
 
 func firstDiff(a, b []string) int {
