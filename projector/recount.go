@@ -208,6 +208,10 @@ func (r *recounter) recount(ctx context.Context) error {
 			r.p.log.Warn().Err(err).Msg("ack of a recount message failed")
 		}
 	}
+	// Send the acks now: unsent ones are recounted again after a stop.
+	if err := r.p.cfg.JS.Conn().Flush(); err != nil {
+		r.p.log.Warn().Err(err).Msg("flushing recount acks failed; those cells will be recounted again")
+	}
 	return nil
 }
 
