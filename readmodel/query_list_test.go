@@ -491,7 +491,9 @@ func TestListTopOfVersionsIsExact(t *testing.T) {
 		{"created range", ListFilter{CreatedAfter: qPtr(int64(5000)), CreatedBefore: qPtr(int64(20000))},
 			func(s api.InstanceSummary) bool { return s.CreatedAt >= 5000 && s.CreatedAt < 20000 }},
 		{"Failed of A since 10000", ListFilter{Statuses: []string{"Failed"}, Orchestration: "A", CreatedAfter: qPtr(int64(10000))},
-			func(s api.InstanceSummary) bool { return s.Status == "Failed" && s.OrchestrationName == "A" && s.CreatedAt >= 10000 }},
+			func(s api.InstanceSummary) bool {
+				return s.Status == "Failed" && s.OrchestrationName == "A" && s.CreatedAt >= 10000
+			}},
 	} {
 		want := qListRef(all, c.keep)
 		for _, limit := range []int{1, 7, 50, 333, 1000} {
