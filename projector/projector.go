@@ -6,9 +6,10 @@
 // batch keeps growing while the writer is busy); the writer dead-letters bad
 // messages, inserts the raw history and re-derives every instance the batch
 // touched from its whole history (cache, else read back from ClickHouse);
-// the finisher inserts the derived rows and only then acks the batch. So
-// batch N+2 is decoded while batch N+1's history is written and batch N's
-// rows are (see Run and prepare).
+// the finisher inserts the derived rows, records the report cells they
+// touched, and only then acks the batch. So batch N+2 is decoded while batch
+// N+1's history is written and batch N's rows are (see Run and prepare).
+// Beside them, a recounter brings the report cells up to date (recount.go).
 //
 // Exactly-once effect: nothing is acked before it is in ClickHouse, and every
 // derived row is a function of the instance's complete event set, versioned

@@ -17,8 +17,9 @@ package readmodel
 // facts. Facts only enter a cell or move to a higher row_version, so v grows
 // with every change and two snapshots with the same v are the same snapshot:
 // ReplacingMergeTree(v) keeps the newest, whatever order writers insert
-// snapshots in. Every writer recounts the cells it touched after its facts are
-// committed, so the last recount of a cell sees its final contents. Hour cells
+// snapshots in. The cells a write touched are recounted after its facts are
+// committed (WriteDerived at once; the projector from its recount stream), so
+// the last recount of a cell sees its final contents. Hour cells
 // are recounted from the facts, day cells from the hour cells.
 //
 // The statements below are shared by the live writer ({cells} = a filter on
