@@ -34,14 +34,21 @@ import (
 // one instance not yet merged take several rows of it.
 const topFactor = 4
 
-// topPicks returns the picks of a page (ok=false: inconclusive, use the
-// FINAL scan). A parent filter is not taken: parent_instance is Nullable, and
+// topMaxNeed bounds offset+limit+1 for the top: a deep offset page (up to
+// 101,001 rows) would pull topFactor times that many ids into the service
+// and back as an external table, where the FINAL scan skips them in
+// ClickHouse.
+const topMaxNeed = 2500
+
+// topPicks returns the picks of a page (ok=false: inconclusive or not
+// taken, use the FINAL scan). Offsets deeper than topMaxNeed are not taken,
+// nor a parent filter: parent_instance is Nullable, and
 // argMax skips NULLs, so the newest row's value could not be read by it.
 func (r *Reader) topPicks(ctx context.Context, f ListFilter) (picks []pick, ok bool, err error) {
-	if f.ParentInstance != "" {
+	need := f.Offset + f.Limit + 1
+	if f.ParentInstance != "" || need > topMaxNeed {
 		return nil, false, nil
 	}
-	need := f.Offset + f.Limit + 1
 	m := max(topFactor*need, 256)
 	inner, args, where, wargs := listConditions(f)
 	conds := append(append([]string{}, inner...), where...)
