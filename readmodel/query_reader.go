@@ -153,8 +153,8 @@ func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, cont
 	// readonly=2: every read runs in a read-only session whatever the
 	// account (the writer's default user included), while still allowing
 	// the per-query settings below (readonly=1 would refuse them).
-	// priority 1: ahead of report recounts (writer.go).
-	settings := clickhouse.Settings{"max_execution_time": secs, "readonly": 2, "priority": 1}
+	// priority: ahead of report recounts (writer.go).
+	settings := clickhouse.Settings{"max_execution_time": secs, "readonly": 2, "priority": priorityRows}
 	if o.pointLookup {
 		settings["force_primary_key"] = 1
 	}

@@ -49,9 +49,9 @@ func NewWriter(conn driver.Conn, cfg WriterConfig) *Writer {
 // reads (what freshness and latency are measured on) run at 1, report
 // recounts (long INSERT ... SELECT over whole hours, whose result may lag)
 // at 10, so a recount yields the CPU instead of delaying a batch.
-var (
-	priorityRows    = clickhouse.Settings{"priority": 1}
-	priorityRecount = clickhouse.Settings{"priority": 10}
+const (
+	priorityRows    = 1
+	priorityRecount = 10
 )
 
 // insertColumn is one column of a columnar INSERT: its name and all its values as
@@ -82,7 +82,7 @@ func (w *Writer) insert(ctx context.Context, table string, rows int, cols []inse
 		names[i] = c.name
 	}
 	q := "INSERT INTO " + w.db + "." + table + " (" + strings.Join(names, ", ") + ")"
-	b, err := w.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(priorityRows)), q)
+	b, err := w.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"priority": priorityRows})), q)
 	if err != nil {
 		return fmt.Errorf("insert into %s.%s: prepare: %w", w.db, table, err)
 	}

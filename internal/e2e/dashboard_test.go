@@ -25,6 +25,7 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 )
 
@@ -73,7 +74,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	evs := dashboardWorkload(t)
 	startProjector(t, n, db, nil)
 	publish(t, n.JS, evs)
-	waitCaughtUp(t, n.JS, 2*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 
 	token := randomHex(t, 16)
 	base := startQueryService(t, n, db, token)

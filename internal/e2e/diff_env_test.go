@@ -16,6 +16,7 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/httpapi"
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/readmodel"
 	"github.com/duroscope/duroscope/watermark"
@@ -63,7 +64,7 @@ func diffSetup(t *testing.T, name string, pub []events.Event, snaps []events.Que
 	if err := n.NC.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	waitCaughtUp(t, n.JS, 3*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 3*time.Minute)
 	waitQueueSnapshots(t, db, snaps)
 
 	srv := httptest.NewServer(newQueryHandler(t, n, db, func() time.Time { return time.UnixMilli(nowMs).UTC() }))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projector"
 	"github.com/duroscope/duroscope/readmodel"
@@ -166,72 +167,5 @@ func startProjector(t testing.TB, n *testenv.NATS, db *testenv.Database, mod fun
 	if mod != nil {
 		mod(&cfg)
 	}
-	p, err := projector.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("projector: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-// waitCaughtUp waits until every named consumer has acked the whole stream
-// and the report cells are recounted.
-func waitCaughtUp(t testing.TB, js jetstream.JetStream, timeout time.Duration, consumers ...string) {
-	t.Helper()
-	if len(consumers) == 0 {
-		consumers = []string{projector.ConsumerPrefix}
-	}
-	ctx := context.Background()
-	deadline := time.Now().Add(timeout)
-	for {
-		s, err := js.Stream(ctx, events.DefaultStream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := info.State.LastSeq
-		done := true
-		var floor uint64
-		for _, c := range consumers {
-			cons, err := s.Consumer(ctx, c)
-			if err != nil {
-				done = false
-				break
-			}
-			ci, err := cons.Info(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			floor = ci.AckFloor.Stream
-			if ci.AckFloor.Stream < last {
-				done = false
-			}
-		}
-		// The report cells too: every recorded set recounted.
-		cells, err := projector.ReportCellsPending(ctx, js, events.DefaultStream)
-		if done && err == nil && cells == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("projection did not catch up within %v (stream last seq %d, ack floor %d, report cells pending %d %v)", timeout, last, floor, cells, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return projtest.Start(t, cfg)
 }

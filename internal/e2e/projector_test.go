@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projector"
 )
@@ -30,7 +31,7 @@ func reference(t *testing.T, name string, evs []events.Event) testenv.TableDiges
 	db := testenv.NewDatabase(t, name)
 	publish(t, n.JS, evs)
 	stop := startProjector(t, n, db, nil)
-	waitCaughtUp(t, n.JS, 3*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 3*time.Minute)
 	stop()
 	d, err := db.Digest(context.Background())
 	if err != nil {
@@ -61,7 +62,7 @@ func TestRedeliveryAfterWriteChangesNothing(t *testing.T) {
 	db := testenv.NewDatabase(t, "redeliver")
 	publish(t, n.JS, evs)
 	stop := startProjector(t, n, db, nil)
-	waitCaughtUp(t, n.JS, 2*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 	stop()
 	before, err := db.Digest(context.Background())
 	if err != nil {
@@ -72,7 +73,7 @@ func TestRedeliveryAfterWriteChangesNothing(t *testing.T) {
 	dups := shuffleDup(evs, 3, 200, 0)
 	republish(t, n.JS, dups[:len(dups)/2])
 	stop = startProjector(t, n, db, nil)
-	waitCaughtUp(t, n.JS, 2*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 	stop()
 	after, err := db.Digest(context.Background())
 	if err != nil {
@@ -188,7 +189,7 @@ func TestKilledProjectorRestartedGivesIdenticalResults(t *testing.T) {
 		}
 	}
 	cmd := startProcess(t, bin, n, db)
-	waitCaughtUp(t, n.JS, 3*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 3*time.Minute)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 	got, err := db.Digest(context.Background())
@@ -211,7 +212,7 @@ func TestTwoProjectorProcessesGiveIdenticalResults(t *testing.T) {
 	publish(t, n.JS, shuffleDup(evs, 5, 300, 0.1))
 	a := startProcess(t, bin, n, db, "--partition", "0/2")
 	b := startProcess(t, bin, n, db, "--partition", "1/2")
-	waitCaughtUp(t, n.JS, 3*time.Minute, projector.ConsumerName(0, 2), projector.ConsumerName(1, 2))
+	projtest.WaitCaughtUp(t, n.JS, 3*time.Minute, projector.ConsumerName(0, 2), projector.ConsumerName(1, 2))
 	for _, c := range []*exec.Cmd{a, b} {
 		_ = c.Process.Signal(syscall.SIGTERM)
 		_ = c.Wait()
@@ -250,7 +251,7 @@ func TestMalformedMessagesAreDeadLetteredAndTheRestProjected(t *testing.T) {
 	publishRaw(t, n.JS, "duroxide.history.bad", bad)
 	publish(t, n.JS, evs[half:])
 	stop := startProjector(t, n, db, nil)
-	waitCaughtUp(t, n.JS, 2*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 	stop()
 
 	got, err := db.Digest(context.Background())

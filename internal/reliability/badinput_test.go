@@ -14,6 +14,7 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/readmodel"
 )
@@ -74,7 +75,7 @@ func TestMalformedCorpus(t *testing.T) {
 	refDB := testenv.NewDatabase(t, "relcorpusref")
 	publishEvents(t, refN.JS, clean)
 	stopRef := startProjector(t, refN, readmodel.NewWriter(refDB.Conn, readmodel.WriterConfig{Database: refDB.Name}), nil)
-	waitCaughtUp(t, refN.JS, 3*time.Minute)
+	projtest.WaitCaughtUp(t, refN.JS, 3*time.Minute)
 	stopRef()
 	want, err := refDB.Digest(context.Background())
 	if err != nil {
@@ -93,7 +94,7 @@ func TestMalformedCorpus(t *testing.T) {
 	proj := startProc(t, "projector", binary(t, "projector"), nil, projectorEnv(n.URL, db.Addr, db.Name))
 	start := time.Now()
 	// No stall: the whole stream is acked in bounded time.
-	waitCaughtUp(t, n.JS, 5*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 5*time.Minute)
 	took := time.Since(start)
 	if proj.exited() {
 		t.Fatalf("projector crashed: %v", proj.err)

@@ -21,6 +21,7 @@ import (
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projector"
 	"github.com/duroscope/duroscope/readmodel"
@@ -82,7 +83,7 @@ func TestProjectorSurvivesSIGKILLs(t *testing.T) {
 	}
 	killPhase := time.Since(start)
 	p := startProc(t, "projector-final", bin, nil, projectorEnv(n.URL, db.Addr, db.Name))
-	waitCaughtUp(t, n.JS, 5*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 5*time.Minute)
 	p.stop()
 	t.Logf("kill phase %v, final catch-up %v", killPhase.Round(time.Millisecond), (time.Since(start) - killPhase).Round(time.Millisecond))
 

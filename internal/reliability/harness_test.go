@@ -24,6 +24,7 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/gen"
 	"github.com/duroscope/duroscope/httpapi"
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/projector"
@@ -349,52 +350,25 @@ func streamLastSeq(t testing.TB, js jetstream.JetStream) uint64 {
 // ackFloor is the consumer's ack floor (0 while it does not exist or the
 // server does not answer).
 func ackFloor(js jetstream.JetStream, consumer string) uint64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	c, err := js.Consumer(ctx, events.DefaultStream, consumer)
-	if err != nil {
-		return 0
-	}
-	ci, err := c.Info(ctx)
-	if err != nil {
-		return 0
-	}
-	return ci.AckFloor.Stream
+	return consumerInfo(js, consumer).AckFloor.Stream
 }
 
 // deliveredSeq is the highest stream sequence the consumer has delivered.
 func deliveredSeq(js jetstream.JetStream, consumer string) uint64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	c, err := js.Consumer(ctx, events.DefaultStream, consumer)
-	if err != nil {
-		return 0
-	}
-	ci, err := c.Info(ctx)
-	if err != nil {
-		return 0
-	}
-	return ci.Delivered.Stream
+	return consumerInfo(js, consumer).Delivered.Stream
 }
 
-// waitCaughtUp waits until the projector consumer has acked the whole
-// history stream and the report cells are recounted.
-func waitCaughtUp(t testing.TB, js jetstream.JetStream, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		last := streamLastSeq(t, js)
-		floor := ackFloor(js, projector.ConsumerPrefix)
-		// The report cells too: every recorded set recounted.
-		cells, err := projector.ReportCellsPending(context.Background(), js, events.DefaultStream)
-		if floor >= last && err == nil && cells == 0 {
-			return
+// consumerInfo is the consumer's state (zero while it does not exist or the
+// server does not answer).
+func consumerInfo(js jetstream.JetStream, consumer string) *jetstream.ConsumerInfo {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if c, err := js.Consumer(ctx, events.DefaultStream, consumer); err == nil {
+		if ci, err := c.Info(ctx); err == nil {
+			return ci
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("projection did not catch up within %v (stream last seq %d, ack floor %d, report cells pending %d %v)", timeout, last, floor, cells, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	return &jetstream.ConsumerInfo{}
 }
 
 // deadLetters returns every message of the dead-letter stream.
@@ -437,24 +411,7 @@ func startProjector(t testing.TB, n *testenv.NATS, store projector.Store, mod fu
 	if mod != nil {
 		mod(&cfg)
 	}
-	p, err := projector.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("projector: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return projtest.Start(t, cfg)
 }
 
 // writeReadModel projects evs straight into db (no JetStream): for tests

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projector"
 )
@@ -142,7 +143,7 @@ func TestClickHouseOutage(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	resumedAfter := time.Since(restarted)
-	waitCaughtUp(t, n.JS, 3*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 3*time.Minute)
 	if k := probe(q.URL + "/v1/instances?limit=5"); k != "200" {
 		t.Errorf("query service after recovery: %s", k)
 	}
@@ -243,7 +244,7 @@ func TestNATSRestart(t *testing.T) {
 	caughtUpStart := time.Now()
 	waitFloor(uint64(len(evs)) * 6 / 10)
 	restart()
-	waitCaughtUp(t, n.JS, 3*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 3*time.Minute)
 	t.Logf("second half projected in %v", time.Since(caughtUpStart).Round(time.Millisecond))
 	if proj.exited() {
 		t.Fatalf("projector exited: %v", proj.err)

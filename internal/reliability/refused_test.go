@@ -16,6 +16,7 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/projector"
@@ -144,7 +145,7 @@ func TestRefusedEventsIsolatedThenRedriven(t *testing.T) {
 	}
 	publishMsgs(t, n.JS, badMsgs)
 	publishEvents(t, n.JS, evs[third:])
-	waitCaughtUp(t, n.JS, 3*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 3*time.Minute)
 
 	dls := deadLetters(t, n.JS)
 	refusedDL := 0
@@ -175,7 +176,7 @@ func TestRefusedEventsIsolatedThenRedriven(t *testing.T) {
 		t.Errorf("dry run listed %d of %d dead letters and left %d: %s", c, len(dls), len(deadLetters(t, n.JS)), tail(dry, 500))
 	}
 	out1 := runRedrive(t, n.URL, "--reason-contains", "refused by the read model")
-	waitCaughtUp(t, n.JS, 2*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 	left := deadLetters(t, n.JS)
 	if len(left) != len(malformed) {
 		t.Errorf("after re-driving the refused events %d dead letters are left, want the %d malformed ones: %s", len(left), len(malformed), out1)
@@ -190,7 +191,7 @@ func TestRefusedEventsIsolatedThenRedriven(t *testing.T) {
 	}
 	lastBefore := streamLastSeq(t, n.JS)
 	out2 := runRedrive(t, n.URL)
-	waitCaughtUp(t, n.JS, 2*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 	back := deadLetters(t, n.JS)
 	if dlq, err := n.JS.Stream(context.Background(), events.DefaultStream+"_DLQ"); err == nil {
 		if info, err := dlq.Info(context.Background()); err == nil && info.State.Consumers != 0 {

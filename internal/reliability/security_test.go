@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 )
 
@@ -76,7 +77,7 @@ func TestNATSTLS(t *testing.T) {
 	tlsEnv := []string{"DUROSCOPE_NATS_TLS_CA=" + p.CAFile, "DUROSCOPE_NATS_TLS_CERT=" + p.ClientCert, "DUROSCOPE_NATS_TLS_KEY=" + p.ClientKey}
 
 	proj := startProc(t, "projector-tls", binary(t, "projector"), nil, projectorEnv(url, db.Addr, db.Name, tlsEnv...))
-	waitCaughtUp(t, js, 2*time.Minute)
+	projtest.WaitCaughtUp(t, js, 2*time.Minute)
 	proj.stop()
 	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history)")
 	if stored != uint64(len(evs)) {
@@ -154,7 +155,7 @@ func TestClickHouseTLS(t *testing.T) {
 	const dbName = "rel_chtls"
 	tlsEnv := []string{"DUROSCOPE_CLICKHOUSE_TLS=1", "DUROSCOPE_CLICKHOUSE_TLS_CA=" + p.CAFile}
 	proj := startProc(t, "projector-chtls", binary(t, "projector"), nil, projectorEnv(n.URL, secure, dbName, tlsEnv...))
-	waitCaughtUp(t, n.JS, 2*time.Minute)
+	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 	proj.stop()
 	db := ch.database(dbName) // over the plain port, to check
 	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history)")
@@ -223,7 +224,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	var logs []*proc
 	proj := startProc(t, "projector", binary(t, "projector"), nil, projectorEnv(natsURL, ch.Addr(), dbName, creds...))
 	logs = append(logs, proj)
-	waitCaughtUp(t, js, 2*time.Minute)
+	projtest.WaitCaughtUp(t, js, 2*time.Minute)
 	q := startQuery(t, natsURL, ch.Addr(), dbName, append(creds, "DUROSCOPE_API_TOKEN="+token)...)
 	logs = append(logs, q.proc)
 	waitReady(t, q.URL, 20*time.Second)
