@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/gen"
 )
 
 func TestShardsOfCoverTheKeySpaceOnce(t *testing.T) {

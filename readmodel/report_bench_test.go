@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/projection"
 )
 

@@ -17,15 +17,15 @@ fi
 cleanup() { if [ "$started" = 1 ]; then scripts/clickhouse.sh stop; fi; }
 trap cleanup EXIT
 # The dashboard's browser test (internal/e2e/dashboard_test.go) needs
-# Debian's Chromium and web/e2e's playwright-core: install them if missing,
+# Debian's Chromium and internal/web/e2e's playwright-core: install them if missing,
 # and make that test fail, not skip, when they are still not there.
 if [ ! -x /usr/bin/chromium ]; then
   echo "test: installing chromium from Debian" >&2
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-if [ ! -f web/e2e/node_modules/playwright-core/package.json ]; then
-  (cd web/e2e && npm ci --no-audit --no-fund --loglevel=error)
+if [ ! -f internal/web/e2e/node_modules/playwright-core/package.json ]; then
+  (cd internal/web/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export DUROSCOPE_REQUIRE_BROWSER=1
 # Extra args go to 'go test' (flags and packages); 'go vet' gets only the

@@ -29,8 +29,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/projector"
 	"github.com/duroscope/duroscope/readmodel"
 )
 

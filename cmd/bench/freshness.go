@@ -15,9 +15,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/gen"
-	"github.com/duroscope/duroscope/httpapi"
-	"github.com/duroscope/duroscope/projector"
+	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/internal/httpapi"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/readmodel"
 )
 

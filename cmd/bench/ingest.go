@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/duroscope/duroscope/projector"
+	"github.com/duroscope/duroscope/internal/projector"
 )
 
 // consumerKind is one of the timed consumers of the ingest benchmark.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/readmodel"
 )

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/duroscope/duroscope/projector"
+	"github.com/duroscope/duroscope/internal/projector"
 )
 
 // scalePoint is the scaling curve at one instance count.

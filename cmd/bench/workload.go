@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/projector"
 	"github.com/duroscope/duroscope/readmodel"
 )
 

@@ -33,8 +33,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/gen"
 	"github.com/duroscope/duroscope/internal/config"
+	"github.com/duroscope/duroscope/internal/gen"
 )
 
 func main() {

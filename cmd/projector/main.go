@@ -25,7 +25,7 @@ import (
 
 	"github.com/duroscope/duroscope/internal/config"
 	"github.com/duroscope/duroscope/internal/natsembed"
-	"github.com/duroscope/duroscope/projector"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/readmodel"
 	"github.com/duroscope/duroscope/schema"
 )

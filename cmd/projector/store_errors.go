@@ -8,7 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 
-	"github.com/duroscope/duroscope/projector"
+	"github.com/duroscope/duroscope/internal/projector"
 )
 
 // refusedCodes are ClickHouse server error codes that mean the server

@@ -24,11 +24,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/duroscope/duroscope/httpapi"
 	"github.com/duroscope/duroscope/internal/config"
+	"github.com/duroscope/duroscope/internal/httpapi"
+	"github.com/duroscope/duroscope/internal/watermark"
+	"github.com/duroscope/duroscope/internal/web"
 	"github.com/duroscope/duroscope/readmodel"
-	"github.com/duroscope/duroscope/watermark"
-	"github.com/duroscope/duroscope/web"
 )
 
 // defaultNATSURL is where the projector's embedded server listens when no

@@ -24,14 +24,14 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 )
 
 const (
 	chromiumPath   = "/usr/bin/chromium"
-	dashboardE2E   = "../../web/e2e"
+	dashboardE2E   = "../web/e2e"
 	dashboardStart = 1764105600000 // 2025-11-25T21:20:00Z, the fixtures' hour
 	// dashboardXSSID is an instance whose id, names and custom status are
 	// HTML: the page must show them as text. The "/.." checks the path

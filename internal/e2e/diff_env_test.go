@@ -14,12 +14,12 @@ import (
 
 	"github.com/duroscope/duroscope/client"
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/httpapi"
+	"github.com/duroscope/duroscope/internal/httpapi"
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
+	"github.com/duroscope/duroscope/internal/watermark"
 	"github.com/duroscope/duroscope/readmodel"
-	"github.com/duroscope/duroscope/watermark"
 )
 
 // diffEnv is the real pipeline under a differential test: events published

@@ -15,10 +15,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/projector"
 	"github.com/duroscope/duroscope/readmodel"
 )
 

@@ -16,9 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/projector"
 )
 
 const workloadInstances = 5000

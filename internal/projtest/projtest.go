@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/projector"
+	"github.com/duroscope/duroscope/internal/projector"
 )
 
 // Start runs an in-process projector with cfg until the returned stop is

@@ -21,9 +21,9 @@ import (
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/projector"
 	"github.com/duroscope/duroscope/readmodel"
 )
 

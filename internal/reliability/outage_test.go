@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/projector"
 )
 
 // logLine is the part of a zerolog JSON line the tests read.

@@ -16,10 +16,10 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/projector"
 	"github.com/duroscope/duroscope/readmodel"
 )
 

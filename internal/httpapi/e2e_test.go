@@ -25,12 +25,12 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/natsembed"
 	"github.com/duroscope/duroscope/internal/testenv"
+	"github.com/duroscope/duroscope/internal/watermark"
 	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/readmodel"
-	"github.com/duroscope/duroscope/watermark"
 )
 
-const e2eFixtures = "../../shared/contract/fixtures"
+const e2eFixtures = "../../../shared/contract/fixtures"
 
 // e2eReadModel projects the contract fixtures into a private database and
 // returns a Reader over it.

@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/readmodel"

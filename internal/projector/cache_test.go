@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/gen"
+	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/projection"
 )
 

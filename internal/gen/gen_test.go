@@ -743,7 +743,7 @@ func BenchmarkInterleave(b *testing.B) {
 // TestCheckHistory makes sure the consistency checker used above accepts the
 // contract's own fixtures and rejects broken histories.
 func TestCheckHistory(t *testing.T) {
-	files, _ := filepath.Glob("../../shared/contract/fixtures/*.jsonl")
+	files, _ := filepath.Glob("../../../shared/contract/fixtures/*.jsonl")
 	if len(files) == 0 {
 		files, _ = filepath.Glob("/work/shared/contract/fixtures/*.jsonl")
 	}
