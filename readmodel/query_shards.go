@@ -2,8 +2,10 @@ package readmodel
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -87,10 +89,14 @@ func (r *Reader) shardBounds(ctx context.Context) []string {
 // shards, one per server thread (the server's max_threads), at most
 // maxShards.
 func (r *Reader) sampleBounds(ctx context.Context) ([]string, error) {
-	threads := uint64(1)
+	var setting string
 	err := r.query(ctx, queryOpts{}, "server threads",
-		`SELECT toUInt64(value) FROM system.settings WHERE name = 'max_threads'`, nil,
-		func(rows driver.Rows) error { return rows.Scan(&threads) })
+		`SELECT value FROM system.settings WHERE name = 'max_threads'`, nil,
+		func(rows driver.Rows) error { return rows.Scan(&setting) })
+	if err != nil {
+		return nil, err
+	}
+	threads, err := parseMaxThreads(setting)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +130,24 @@ func (r *Reader) sampleBounds(ctx context.Context) ([]string, error) {
 		}
 	}
 	return bounds, nil
+}
+
+// parseMaxThreads reads system.settings' max_threads: a number on 18.16
+// ("8"), "auto(N)" on current servers when it is left to the server, and
+// on some versions a quoted "'auto(N)'".
+func parseMaxThreads(v string) (uint64, error) {
+	s := strings.Trim(strings.TrimSpace(v), "'")
+	if inner, ok := strings.CutPrefix(s, "auto("); ok {
+		s, ok = strings.CutSuffix(inner, ")")
+		if !ok {
+			return 0, fmt.Errorf("max_threads %q: want a number or auto(N)", v)
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("max_threads %q: want a number or auto(N)", v)
+	}
+	return n, nil
 }
 
 // shard is one branch's key range: its condition on instance_id ("" =

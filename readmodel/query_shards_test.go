@@ -131,3 +131,22 @@ func TestShardedScansEqualUnsharded(t *testing.T) {
 		t.Fatalf("degenerate data set: %+v %+v", st, h)
 	}
 }
+
+// TestParseMaxThreads covers the forms system.settings answers: 18.16
+// says a number, current servers "auto(N)" (the sharded scans failed on
+// them before this parser, issue 10).
+func TestParseMaxThreads(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		err  bool
+	}{
+		{"8", 8, false}, {"auto(2)", 2, false}, {"'auto(16)'", 16, false}, {" 4 ", 4, false},
+		{"auto", 0, true}, {"auto(x)", 0, true}, {"", 0, true}, {"0", 0, true}, {"auto(2", 0, true},
+	} {
+		got, err := parseMaxThreads(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("parseMaxThreads(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}

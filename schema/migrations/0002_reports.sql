@@ -128,15 +128,15 @@ FROM (
             visitParamExtractString(ifNull(error, ''), 'kind') AS ekind,
             substringUTF8(visitParamExtractString(ifNull(error, ''), 'message'), 1, 1024) AS emsg,
             row_version
-        FROM {db}.instances FINAL)
-    ANY INNER JOIN (
+        FROM {db}.instances FINAL) AS f
+    ALL INNER JOIN (
         SELECT instance_id, tupleElement(s, 1) AS created_at_ms, tupleElement(s, 2) AS s_name, tupleElement(s, 3) AS s_version
         FROM (
             SELECT instance_id, min(tuple(toInt64(timestamp_ms), visitParamExtractString(payload, 'name'),
                 visitParamExtractString(payload, 'version'))) AS s
             FROM {db}.history
             WHERE execution_id = 1 AND event_id = 1 AND event_type = 'OrchestrationStarted'
-            GROUP BY instance_id))
+            GROUP BY instance_id)) AS s
     USING instance_id)
 WHERE created_at_ms >= 0;
 
@@ -158,13 +158,13 @@ FROM (
             visitParamExtractString(ifNull(error, ''), 'kind') AS ekind,
             substringUTF8(visitParamExtractString(ifNull(error, ''), 'message'), 1, 1024) AS emsg,
             row_version
-        FROM {db}.activities FINAL)
-    ANY INNER JOIN (
+        FROM {db}.activities FINAL) AS f
+    ALL INNER JOIN (
         SELECT instance_id, execution_id,
             tupleElement(min(tuple(toInt64(timestamp_ms), visitParamExtractString(payload, 'name'))), 2) AS s_name
         FROM {db}.history
         WHERE event_id = 1 AND event_type = 'OrchestrationStarted'
-        GROUP BY instance_id, execution_id)
+        GROUP BY instance_id, execution_id) AS s
     USING (instance_id, execution_id))
 WHERE scheduled_at_ms >= 0;
 
