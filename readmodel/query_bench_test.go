@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duroscope/duroscope/internal/query"
 	"github.com/duroscope/duroscope/projection"
 )
 
@@ -50,11 +51,11 @@ func BenchmarkReader(b *testing.B) {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("bench-%07d", i*7%n)
 	}
-	deep, err := d.r.ListInstances(ctx, ListFilter{Limit: 1000, Offset: n / 2})
+	deep, err := d.r.ListInstances(ctx, query.ListFilter{Limit: 1000, Offset: n / 2})
 	if err != nil || deep.NextPageToken == nil {
 		b.Fatalf("deep page: %v", err)
 	}
-	cur, _ := DecodePageToken(*deep.NextPageToken)
+	cur, _ := query.DecodePageToken(*deep.NextPageToken)
 	now := time.UnixMilli(3_000_000)
 	for _, c := range []struct {
 		name string
@@ -63,26 +64,29 @@ func BenchmarkReader(b *testing.B) {
 		{"Instance", func() error { _, _, err := d.r.Instance(ctx, "bench-0000042"); return err }},
 		{"Details", func() error { _, _, err := d.r.Details(ctx, "bench-0000042"); return err }},
 		{"History", func() error { _, _, err := d.r.History(ctx, "bench-0000042", 0); return err }},
-		{"ListFirstPage100", func() error { _, err := d.r.ListInstances(ctx, ListFilter{Limit: 100}); return err }},
+		{"ListFirstPage100", func() error { _, err := d.r.ListInstances(ctx, query.ListFilter{Limit: 100}); return err }},
 		{"ListRunningOrch", func() error {
-			_, err := d.r.ListInstances(ctx, ListFilter{Limit: 100, Statuses: []string{"Running"}, Orchestration: "Orch3"})
+			_, err := d.r.ListInstances(ctx, query.ListFilter{Limit: 100, Statuses: []string{"Running"}, Orchestration: "Orch3"})
 			return err
 		}},
 		{"ListPrefix", func() error {
-			_, err := d.r.ListInstances(ctx, ListFilter{Limit: 100, InstancePrefix: "bench-00001"})
+			_, err := d.r.ListInstances(ctx, query.ListFilter{Limit: 100, InstancePrefix: "bench-00001"})
 			return err
 		}},
-		{"ListCursorMiddle", func() error { _, err := d.r.ListInstances(ctx, ListFilter{Limit: 100, After: &cur}); return err }},
+		{"ListCursorMiddle", func() error { _, err := d.r.ListInstances(ctx, query.ListFilter{Limit: 100, After: &cur}); return err }},
 		{"BulkStatus1000", func() error { _, err := d.r.BulkStatus(ctx, ids); return err }},
 		{"OrchestrationStats", func() error { _, err := d.r.OrchestrationStats(ctx, ""); return err }},
-		{"ActivityStats", func() error { _, err := d.r.ActivityStats(ctx, ActivityFilter{}); return err }},
-		{"Performance", func() error { _, err := d.r.Performance(ctx, PerformanceFilter{Orchestration: "Orch1"}); return err }},
+		{"ActivityStats", func() error { _, err := d.r.ActivityStats(ctx, query.ActivityFilter{}); return err }},
+		{"Performance", func() error {
+			_, err := d.r.Performance(ctx, query.PerformanceFilter{Orchestration: "Orch1"})
+			return err
+		}},
 		{"Health", func() error {
-			_, err := d.r.Health(ctx, HealthParams{Now: now, LongRunningAfter: time.Hour, RecentFailureWindow: time.Hour})
+			_, err := d.r.Health(ctx, query.HealthParams{Now: now, LongRunningAfter: time.Hour, RecentFailureWindow: time.Hour})
 			return err
 		}},
 		{"Problems", func() error {
-			_, err := d.r.Problems(ctx, ProblemsParams{Now: now, LongRunningAfter: time.Hour, StuckAfter: time.Minute, RecentFailureWindow: time.Hour, Limit: 100})
+			_, err := d.r.Problems(ctx, query.ProblemsParams{Now: now, LongRunningAfter: time.Hour, StuckAfter: time.Minute, RecentFailureWindow: time.Hour, Limit: 100})
 			return err
 		}},
 		{"Queues", func() error { _, err := d.r.Queues(ctx); return err }},

@@ -7,6 +7,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // StreamInstances calls emit with every instance matching f (its Limit,
@@ -15,7 +16,7 @@ import (
 // ClickHouse sends small blocks (spilling its sort to disk when large) and
 // only the block being read is held here, so memory stays flat whatever
 // the number of rows. emit's error stops the stream and is returned.
-func (r *Reader) StreamInstances(ctx context.Context, f ListFilter, emit func(api.InstanceSummary) error) error {
+func (r *Reader) StreamInstances(ctx context.Context, f query.ListFilter, emit func(api.InstanceSummary) error) error {
 	f.After = nil
 	inner, args, where, wargs := listConditions(f)
 	q := `SELECT ` + instanceCols + ` FROM (

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // TestStreamInstancesEqualsList checks that the export streams exactly what
@@ -17,7 +18,7 @@ func TestStreamInstancesEqualsList(t *testing.T) {
 	d.project(t, evs)
 	ctx := context.Background()
 	mid := int64(evs[len(evs)/2].TimestampMs)
-	for _, f := range []ListFilter{
+	for _, f := range []query.ListFilter{
 		{},
 		{Statuses: []string{api.StatusRunning, api.StatusFailed}},
 		{Orchestration: "ProcessOrder", CreatedAfter: qPtr(mid)},
@@ -36,7 +37,7 @@ func TestStreamInstancesEqualsList(t *testing.T) {
 			if l.NextPageToken == nil {
 				break
 			}
-			c, err := DecodePageToken(*l.NextPageToken)
+			c, err := query.DecodePageToken(*l.NextPageToken)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +57,7 @@ func TestStreamInstancesEqualsList(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	n := 0
-	err := d.r.StreamInstances(ctx, ListFilter{}, func(api.InstanceSummary) error {
+	err := d.r.StreamInstances(ctx, query.ListFilter{}, func(api.InstanceSummary) error {
 		n++
 		if n == 5 {
 			return stop

@@ -12,6 +12,7 @@ import (
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // qExpected is fixtures/expected.json.
@@ -110,7 +111,7 @@ func TestReaderAnswersFixtures(t *testing.T) {
 		}
 	}
 
-	as, err := d.r.ActivityStats(ctx, ActivityFilter{})
+	as, err := d.r.ActivityStats(ctx, query.ActivityFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestReaderAnswersFixtures(t *testing.T) {
 	qSameJSON(t, "orchestration stats", ost, wo)
 
 	// System calls are left out unless asked for.
-	all, err := d.r.ActivityStats(ctx, ActivityFilter{IncludeSystem: true})
+	all, err := d.r.ActivityStats(ctx, query.ActivityFilter{IncludeSystem: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func TestReaderAnswersFixtures(t *testing.T) {
 	if po.TotalCount == 0 || po.TotalCount >= 9 {
 		t.Errorf("OrchestrationStats(ProcessOrder).total = %d, want a part of 9", po.TotalCount)
 	}
-	pa, err := d.r.ActivityStats(ctx, ActivityFilter{Orchestration: "ImportBatch", IncludeSystem: true})
+	pa, err := d.r.ActivityStats(ctx, query.ActivityFilter{Orchestration: "ImportBatch", IncludeSystem: true})
 	if err != nil {
 		t.Fatal(err)
 	}

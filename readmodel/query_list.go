@@ -2,76 +2,15 @@ package readmodel
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 )
-
-// ListFilter selects and pages GET /v1/instances. Zero values mean "no
-// filter"; the HTTP layer has already validated every field.
-type ListFilter struct {
-	Statuses       []string // Running | Completed | Failed; empty = any
-	Orchestration  string   // orchestration_name; "" = any
-	CreatedAfter   *int64   // epoch ms, created_at >= it
-	CreatedBefore  *int64   // epoch ms, created_at < it
-	ParentInstance string   // "" = any
-	InstancePrefix string   // "" = any
-	Limit          int      // 1..1000
-	Offset         int      // 0..100000; not together with After
-	// After continues after this position (a decoded page_token).
-	After *PageCursor
-}
-
-// PageCursor is a position in the list order (created_at desc, instance_id
-// asc): the last row of a page. The next page is every row strictly after it,
-// so pages neither repeat nor skip an instance that existed when the first
-// page was read, whatever is inserted meanwhile.
-type PageCursor struct {
-	CreatedAtMs int64
-	InstanceID  string
-}
-
-// pageTokenVersion lets the token format change without misreading old
-// tokens.
-const pageTokenVersion = 1
-
-// maxInstanceIDBytes is the contract's bound on instance ids.
-const maxInstanceIDBytes = 1024
-
-// ErrBadPageToken is returned by DecodePageToken for anything it did not make.
-var ErrBadPageToken = errors.New("not a page token returned as next_page_token")
-
-// EncodePageToken renders c as the opaque next_page_token: base64url (no
-// padding) of a version byte, created_at_ms (8 bytes, big endian) and the
-// instance id.
-func EncodePageToken(c PageCursor) string {
-	b := make([]byte, 9, 9+len(c.InstanceID))
-	b[0] = pageTokenVersion
-	binary.BigEndian.PutUint64(b[1:9], uint64(c.CreatedAtMs))
-	b = append(b, c.InstanceID...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// DecodePageToken parses a token made by EncodePageToken.
-func DecodePageToken(s string) (PageCursor, error) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) < 10 || b[0] != pageTokenVersion {
-		return PageCursor{}, ErrBadPageToken
-	}
-	id := b[9:]
-	if len(id) > maxInstanceIDBytes || !utf8.Valid(id) {
-		return PageCursor{}, ErrBadPageToken
-	}
-	return PageCursor{CreatedAtMs: int64(binary.BigEndian.Uint64(b[1:9])), InstanceID: string(id)}, nil
-}
 
 // prefixUpperBound returns the smallest string greater than every string
 // with prefix p (ok=false when there is none: p is all 0xFF bytes). ClickHouse
@@ -104,7 +43,7 @@ type pick struct {
 // instance) and picks at most limit+1 ids; the second reads the full rows of
 // just those ids, at the versions the filters saw. Reading output and error
 // of every instance to show a hundred would cost far more.
-func (r *Reader) ListInstances(ctx context.Context, f ListFilter) (api.InstanceList, error) {
+func (r *Reader) ListInstances(ctx context.Context, f query.ListFilter) (api.InstanceList, error) {
 	if f.Limit <= 0 {
 		return api.InstanceList{}, fmt.Errorf("list instances: limit %d: must be positive", f.Limit)
 	}
@@ -167,12 +106,12 @@ func (r *Reader) ListInstances(ctx context.Context, f ListFilter) (api.InstanceL
 }
 
 // page turns the first phase's picks (up to limit+1) into the answer.
-func (r *Reader) page(ctx context.Context, f ListFilter, picks []pick) (api.InstanceList, error) {
+func (r *Reader) page(ctx context.Context, f query.ListFilter, picks []pick) (api.InstanceList, error) {
 	var next *string
 	if len(picks) > f.Limit {
 		picks = picks[:f.Limit]
 		last := picks[len(picks)-1]
-		tok := EncodePageToken(PageCursor{CreatedAtMs: last.created, InstanceID: last.id})
+		tok := query.EncodePageToken(query.PageCursor{CreatedAtMs: last.created, InstanceID: last.id})
 		next = &tok
 	}
 	sums, err := r.rowsAt(ctx, picks)
@@ -186,7 +125,7 @@ func (r *Reader) page(ctx context.Context, f ListFilter, picks []pick) (api.Inst
 // ones on the key (instance_id), safe inside FINAL, and outer ones on every
 // other column, applied after FINAL's deduplication. ListInstances and
 // StreamInstances share them.
-func listConditions(f ListFilter) (inner []string, args []any, where []string, wargs []any) {
+func listConditions(f query.ListFilter) (inner []string, args []any, where []string, wargs []any) {
 	if f.InstancePrefix != "" {
 		// instance_id is the key: filtering it inside FINAL is safe (every
 		// version of a key has the same id) and uses the index.

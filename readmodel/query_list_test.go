@@ -12,37 +12,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 	"github.com/duroscope/duroscope/projection"
 )
-
-func TestPageTokenRoundTrip(t *testing.T) {
-	for _, c := range []PageCursor{
-		{CreatedAtMs: 0, InstanceID: "a"},
-		{CreatedAtMs: -5, InstanceID: "a/..%2F 日本"},
-		{CreatedAtMs: 1764105600005, InstanceID: strings.Repeat("x", 1024)},
-		{CreatedAtMs: 1 << 62, InstanceID: "\x00'\\"},
-	} {
-		tok := EncodePageToken(c)
-		if strings.ContainsAny(tok, "+/=") {
-			t.Errorf("token %q is not URL-safe", tok)
-		}
-		got, err := DecodePageToken(tok)
-		if err != nil || got != c {
-			t.Errorf("DecodePageToken(EncodePageToken(%+v)) = %+v, %v", c, got, err)
-		}
-	}
-	for _, bad := range []string{"", "a", "!!!!", "AQ", "AQAAAAAAAAAA", // too short: no id
-		EncodePageToken(PageCursor{InstanceID: "a"}) + "=", // padding
-		"AgAAAAAAAAAAYQ", // version 2
-		EncodePageToken(PageCursor{InstanceID: "\xff"}), // not UTF-8
-		EncodePageToken(PageCursor{InstanceID: strings.Repeat("x", 1025)}),
-		"' OR 1=1 --",
-	} {
-		if _, err := DecodePageToken(bad); err == nil {
-			t.Errorf("DecodePageToken(%q) accepted", bad)
-		}
-	}
-}
 
 func TestPrefixUpperBound(t *testing.T) {
 	for _, c := range []struct {
@@ -78,7 +50,7 @@ func qListRef(all []api.InstanceSummary, keep func(api.InstanceSummary) bool) []
 }
 
 // pageAll follows next_page_token (or offsets) to the end.
-func (d *qDB) pageAll(t *testing.T, f ListFilter, useOffset bool) []string {
+func (d *qDB) pageAll(t *testing.T, f query.ListFilter, useOffset bool) []string {
 	t.Helper()
 	ids := []string{}
 	for pages := 0; ; pages++ {
@@ -104,7 +76,7 @@ func (d *qDB) pageAll(t *testing.T, f ListFilter, useOffset bool) []string {
 		if useOffset {
 			f.Offset += len(l.Instances)
 		} else {
-			c, err := DecodePageToken(*l.NextPageToken)
+			c, err := query.DecodePageToken(*l.NextPageToken)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,26 +133,26 @@ func TestListInstancesFiltersAndPaging(t *testing.T) {
 	after, before := int64(1005), int64(1012)
 	cases := []struct {
 		name string
-		f    ListFilter
+		f    query.ListFilter
 		keep func(api.InstanceSummary) bool
 	}{
-		{"all", ListFilter{}, func(api.InstanceSummary) bool { return true }},
-		{"running", ListFilter{Statuses: []string{"Running"}}, func(s api.InstanceSummary) bool { return s.Status == "Running" }},
-		{"completed or failed", ListFilter{Statuses: []string{"Failed", "Completed"}}, func(s api.InstanceSummary) bool { return s.Status != "Running" }},
-		{"orchestration", ListFilter{Orchestration: "C'x"}, func(s api.InstanceSummary) bool { return s.OrchestrationName == "C'x" }},
-		{"created range", ListFilter{CreatedAfter: &after, CreatedBefore: &before}, func(s api.InstanceSummary) bool {
+		{"all", query.ListFilter{}, func(api.InstanceSummary) bool { return true }},
+		{"running", query.ListFilter{Statuses: []string{"Running"}}, func(s api.InstanceSummary) bool { return s.Status == "Running" }},
+		{"completed or failed", query.ListFilter{Statuses: []string{"Failed", "Completed"}}, func(s api.InstanceSummary) bool { return s.Status != "Running" }},
+		{"orchestration", query.ListFilter{Orchestration: "C'x"}, func(s api.InstanceSummary) bool { return s.OrchestrationName == "C'x" }},
+		{"created range", query.ListFilter{CreatedAfter: &after, CreatedBefore: &before}, func(s api.InstanceSummary) bool {
 			return int64(s.CreatedAt) >= after && int64(s.CreatedAt) < before
 		}},
-		{"parent", ListFilter{ParentInstance: "parent-1"}, func(s api.InstanceSummary) bool {
+		{"parent", query.ListFilter{ParentInstance: "parent-1"}, func(s api.InstanceSummary) bool {
 			return s.ParentInstance != nil && *s.ParentInstance == "parent-1"
 		}},
-		{"prefix p-", ListFilter{InstancePrefix: "p-"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "p-") }},
-		{"prefix p%", ListFilter{InstancePrefix: "p%"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "p%") }},
-		{"prefix q_", ListFilter{InstancePrefix: "q_"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "q_") }},
-		{"prefix 日", ListFilter{InstancePrefix: "日"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "日") }},
-		{"prefix quote", ListFilter{InstancePrefix: "a'b\\"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "a'b\\") }},
-		{"prefix none", ListFilter{InstancePrefix: "zz"}, func(api.InstanceSummary) bool { return false }},
-		{"combined", ListFilter{Statuses: []string{"Running", "Failed"}, Orchestration: "A", CreatedAfter: &after}, func(s api.InstanceSummary) bool {
+		{"prefix p-", query.ListFilter{InstancePrefix: "p-"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "p-") }},
+		{"prefix p%", query.ListFilter{InstancePrefix: "p%"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "p%") }},
+		{"prefix q_", query.ListFilter{InstancePrefix: "q_"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "q_") }},
+		{"prefix 日", query.ListFilter{InstancePrefix: "日"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "日") }},
+		{"prefix quote", query.ListFilter{InstancePrefix: "a'b\\"}, func(s api.InstanceSummary) bool { return strings.HasPrefix(s.InstanceID, "a'b\\") }},
+		{"prefix none", query.ListFilter{InstancePrefix: "zz"}, func(api.InstanceSummary) bool { return false }},
+		{"combined", query.ListFilter{Statuses: []string{"Running", "Failed"}, Orchestration: "A", CreatedAfter: &after}, func(s api.InstanceSummary) bool {
 			return s.Status != "Completed" && s.OrchestrationName == "A" && int64(s.CreatedAt) >= after
 		}},
 	}
@@ -218,20 +190,20 @@ func TestListInstancesFiltersAndPaging(t *testing.T) {
 
 	// next_page_token is null exactly when nothing follows.
 	n := len(all)
-	l, err := d.r.ListInstances(ctx, ListFilter{Limit: n})
+	l, err := d.r.ListInstances(ctx, query.ListFilter{Limit: n})
 	if err != nil || len(l.Instances) != n || l.NextPageToken != nil {
 		t.Errorf("limit = total: %d instances, token %v, %v", len(l.Instances), l.NextPageToken, err)
 	}
-	l, err = d.r.ListInstances(ctx, ListFilter{Limit: n - 1})
+	l, err = d.r.ListInstances(ctx, query.ListFilter{Limit: n - 1})
 	if err != nil || len(l.Instances) != n-1 || l.NextPageToken == nil {
 		t.Errorf("limit = total−1: %d instances, token %v, %v", len(l.Instances), l.NextPageToken, err)
 	}
-	l, err = d.r.ListInstances(ctx, ListFilter{Limit: 5, Offset: 100000})
+	l, err = d.r.ListInstances(ctx, query.ListFilter{Limit: 5, Offset: 100000})
 	if err != nil || len(l.Instances) != 0 || l.NextPageToken != nil || l.Instances == nil {
 		t.Errorf("offset past the end: %#v, %v", l, err)
 	}
 	// Full rows, not just ids.
-	l, err = d.r.ListInstances(ctx, ListFilter{Limit: 1000})
+	l, err = d.r.ListInstances(ctx, query.ListFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +228,7 @@ func TestListCursorStableUnderInserts(t *testing.T) {
 		orig[id] = true
 	}
 	d.write(t, rows...)
-	f := ListFilter{Limit: 10}
+	f := query.ListFilter{Limit: 10}
 	seen := map[string]int{}
 	for page := 0; ; page++ {
 		l, err := d.r.ListInstances(ctx, f)
@@ -278,7 +250,7 @@ func TestListCursorStableUnderInserts(t *testing.T) {
 		if l.NextPageToken == nil {
 			break
 		}
-		c, err := DecodePageToken(*l.NextPageToken)
+		c, err := query.DecodePageToken(*l.NextPageToken)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,7 +296,7 @@ func TestHostileInstanceIDs(t *testing.T) {
 		if err != nil || !found || len(h.Events) != 0 {
 			t.Errorf("History(%q) = %v, %v, %v; want found and empty (no history rows)", id, h, found, err)
 		}
-		l, err := d.r.ListInstances(ctx, ListFilter{InstancePrefix: id, Limit: 100})
+		l, err := d.r.ListInstances(ctx, query.ListFilter{InstancePrefix: id, Limit: 100})
 		if err != nil || len(l.Instances) == 0 || l.Instances[len(l.Instances)-1].InstanceID == "" {
 			t.Errorf("ListInstances(prefix %q) = %v, %v", id, l, err)
 		}
@@ -405,16 +377,16 @@ func TestReaderUnderReadonly(t *testing.T) {
 	if _, found, err := d.r.History(ctx, "approval-42", 1); err != nil || !found {
 		t.Errorf("History: %v %v", found, err)
 	}
-	if l, err := d.r.ListInstances(ctx, ListFilter{Limit: 3}); err != nil || len(l.Instances) != 3 {
+	if l, err := d.r.ListInstances(ctx, query.ListFilter{Limit: 3}); err != nil || len(l.Instances) != 3 {
 		t.Errorf("ListInstances: %v %v", l, err)
 	}
 	if _, err := d.r.BulkStatus(ctx, []string{"approval-42"}); err != nil {
 		t.Errorf("BulkStatus: %v", err)
 	}
-	if _, err := d.r.ActivityStats(ctx, ActivityFilter{}); err != nil {
+	if _, err := d.r.ActivityStats(ctx, query.ActivityFilter{}); err != nil {
 		t.Errorf("ActivityStats: %v", err)
 	}
-	if _, err := d.r.Problems(ctx, ProblemsParams{Limit: 5}); err != nil {
+	if _, err := d.r.Problems(ctx, query.ProblemsParams{Limit: 5}); err != nil {
 		t.Errorf("Problems: %v", err)
 	}
 	if _, err := d.r.Queues(ctx); err != nil {
@@ -481,16 +453,16 @@ func TestListTopOfVersionsIsExact(t *testing.T) {
 	used := map[bool]int{}
 	for _, c := range []struct {
 		name string
-		f    ListFilter
+		f    query.ListFilter
 		keep func(api.InstanceSummary) bool
 	}{
-		{"all", ListFilter{}, func(api.InstanceSummary) bool { return true }},
-		{"Running", ListFilter{Statuses: []string{"Running"}}, func(s api.InstanceSummary) bool { return s.Status == "Running" }},
-		{"Completed|Failed", ListFilter{Statuses: []string{"Completed", "Failed"}}, func(s api.InstanceSummary) bool { return s.Status != "Running" }},
-		{"orchestration B", ListFilter{Orchestration: "B"}, func(s api.InstanceSummary) bool { return s.OrchestrationName == "B" }},
-		{"created range", ListFilter{CreatedAfter: qPtr(int64(5000)), CreatedBefore: qPtr(int64(20000))},
+		{"all", query.ListFilter{}, func(api.InstanceSummary) bool { return true }},
+		{"Running", query.ListFilter{Statuses: []string{"Running"}}, func(s api.InstanceSummary) bool { return s.Status == "Running" }},
+		{"Completed|Failed", query.ListFilter{Statuses: []string{"Completed", "Failed"}}, func(s api.InstanceSummary) bool { return s.Status != "Running" }},
+		{"orchestration B", query.ListFilter{Orchestration: "B"}, func(s api.InstanceSummary) bool { return s.OrchestrationName == "B" }},
+		{"created range", query.ListFilter{CreatedAfter: qPtr(int64(5000)), CreatedBefore: qPtr(int64(20000))},
 			func(s api.InstanceSummary) bool { return s.CreatedAt >= 5000 && s.CreatedAt < 20000 }},
-		{"Failed of A since 10000", ListFilter{Statuses: []string{"Failed"}, Orchestration: "A", CreatedAfter: qPtr(int64(10000))},
+		{"Failed of A since 10000", query.ListFilter{Statuses: []string{"Failed"}, Orchestration: "A", CreatedAfter: qPtr(int64(10000))},
 			func(s api.InstanceSummary) bool {
 				return s.Status == "Failed" && s.OrchestrationName == "A" && s.CreatedAt >= 10000
 			}},

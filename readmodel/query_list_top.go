@@ -8,6 +8,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // A page of GET /v1/instances (the first one, a deep one by cursor or
@@ -44,7 +46,7 @@ const topMaxNeed = 2500
 // taken, use the FINAL scan). Offsets deeper than topMaxNeed are not taken,
 // nor a parent filter: parent_instance is Nullable, and
 // argMax skips NULLs, so the newest row's value could not be read by it.
-func (r *Reader) topPicks(ctx context.Context, f ListFilter) (picks []pick, ok bool, err error) {
+func (r *Reader) topPicks(ctx context.Context, f query.ListFilter) (picks []pick, ok bool, err error) {
 	need := f.Offset + f.Limit + 1
 	if f.ParentInstance != "" || need > topMaxNeed {
 		return nil, false, nil

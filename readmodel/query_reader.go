@@ -10,6 +10,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // ReaderConfig configures a Reader.
@@ -75,6 +77,9 @@ type Reader struct {
 	shards    shardCache
 	shardOpts shardOpts
 }
+
+// Reader is the query side's ClickHouse adapter.
+var _ query.ReadModel = (*Reader)(nil)
 
 // NewReader returns a Reader of cfg.Database over conn.
 func NewReader(conn driver.Conn, cfg ReaderConfig) (*Reader, error) {
@@ -191,16 +196,18 @@ func (r *Reader) query(ctx context.Context, o queryOpts, what, q string, args []
 	defer cancel()
 	rows, err := r.conn.Query(qctx, r.sql(q), args...)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, classify(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
+		// Not classified: a scan error is a defect of this code, and an
+		// error of emit (the caller's) goes back as it is.
 		if err := scan(rows); err != nil {
 			return fmt.Errorf("%s: scan: %w", what, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, classify(err))
 	}
 	return nil
 }
@@ -210,7 +217,7 @@ func (r *Reader) Ping(ctx context.Context) error {
 	ctx, cancel := r.ctx(ctx, queryOpts{})
 	defer cancel()
 	if err := r.conn.Ping(ctx); err != nil {
-		return fmt.Errorf("clickhouse ping: %w", err)
+		return fmt.Errorf("clickhouse ping: %w", classify(err))
 	}
 	return nil
 }

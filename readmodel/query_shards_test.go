@@ -7,6 +7,7 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 func TestShardsOfCoverTheKeySpaceOnce(t *testing.T) {
@@ -80,38 +81,40 @@ func TestShardedScansEqualUnsharded(t *testing.T) {
 	}{
 		{"orchestration stats", func(r *Reader) (any, error) { return r.OrchestrationStats(ctx, "") }},
 		{"orchestration stats of one", func(r *Reader) (any, error) { return r.OrchestrationStats(ctx, "ProcessOrder") }},
-		{"activity stats", func(r *Reader) (any, error) { return r.ActivityStats(ctx, ActivityFilter{}) }},
+		{"activity stats", func(r *Reader) (any, error) { return r.ActivityStats(ctx, query.ActivityFilter{}) }},
 		{"activity stats filtered", func(r *Reader) (any, error) {
-			return r.ActivityStats(ctx, ActivityFilter{Orchestration: "ProcessOrder", Since: &since, IncludeSystem: true})
+			return r.ActivityStats(ctx, query.ActivityFilter{Orchestration: "ProcessOrder", Since: &since, IncludeSystem: true})
 		}},
 		{"performance", func(r *Reader) (any, error) {
-			return r.Performance(ctx, PerformanceFilter{Orchestration: "ProcessOrder"})
+			return r.Performance(ctx, query.PerformanceFilter{Orchestration: "ProcessOrder"})
 		}},
 		{"performance since", func(r *Reader) (any, error) {
-			return r.Performance(ctx, PerformanceFilter{Orchestration: "ProcessOrder", Since: &since})
+			return r.Performance(ctx, query.PerformanceFilter{Orchestration: "ProcessOrder", Since: &since})
 		}},
-		{"performance of none", func(r *Reader) (any, error) { return r.Performance(ctx, PerformanceFilter{Orchestration: "Nothing"}) }},
+		{"performance of none", func(r *Reader) (any, error) {
+			return r.Performance(ctx, query.PerformanceFilter{Orchestration: "Nothing"})
+		}},
 		{"health", func(r *Reader) (any, error) {
-			return r.Health(ctx, HealthParams{Now: now, LongRunningAfter: time.Hour, RecentFailureWindow: time.Hour})
+			return r.Health(ctx, query.HealthParams{Now: now, LongRunningAfter: time.Hour, RecentFailureWindow: time.Hour})
 		}},
 		{"problems", func(r *Reader) (any, error) {
-			return r.Problems(ctx, ProblemsParams{Now: now, LongRunningAfter: 2 * time.Hour, StuckAfter: 10 * time.Minute,
+			return r.Problems(ctx, query.ProblemsParams{Now: now, LongRunningAfter: 2 * time.Hour, StuckAfter: 10 * time.Minute,
 				RecentFailureWindow: time.Hour, Limit: 7})
 		}},
 		{"queues", func(r *Reader) (any, error) { return r.Queues(ctx) }},
-		{"list first page", func(r *Reader) (any, error) { return r.ListInstances(ctx, ListFilter{Limit: 50}) }},
-		{"list offset", func(r *Reader) (any, error) { return r.ListInstances(ctx, ListFilter{Limit: 20, Offset: 700}) }},
+		{"list first page", func(r *Reader) (any, error) { return r.ListInstances(ctx, query.ListFilter{Limit: 50}) }},
+		{"list offset", func(r *Reader) (any, error) { return r.ListInstances(ctx, query.ListFilter{Limit: 20, Offset: 700}) }},
 		{"list filtered", func(r *Reader) (any, error) {
-			return r.ListInstances(ctx, ListFilter{Limit: 30, Statuses: []string{"Running", "Failed"}, Orchestration: "ProcessOrder", CreatedAfter: &since})
+			return r.ListInstances(ctx, query.ListFilter{Limit: 30, Statuses: []string{"Running", "Failed"}, Orchestration: "ProcessOrder", CreatedAfter: &since})
 		}},
 		{"list prefix", func(r *Reader) (any, error) {
-			return r.ListInstances(ctx, ListFilter{Limit: 40, InstancePrefix: "order-1"})
+			return r.ListInstances(ctx, query.ListFilter{Limit: 40, InstancePrefix: "order-1"})
 		}},
 		{"list children", func(r *Reader) (any, error) {
-			return r.ListInstances(ctx, ListFilter{Limit: 40, ParentInstance: "batch-12"})
+			return r.ListInstances(ctx, query.ListFilter{Limit: 40, ParentInstance: "batch-12"})
 		}},
 		{"list after cursor", func(r *Reader) (any, error) {
-			return r.ListInstances(ctx, ListFilter{Limit: 25, After: &PageCursor{CreatedAtMs: nowMs - 5_000_000, InstanceID: "m"}})
+			return r.ListInstances(ctx, query.ListFilter{Limit: 25, After: &query.PageCursor{CreatedAtMs: nowMs - 5_000_000, InstanceID: "m"}})
 		}},
 	} {
 		want, err := c.call(d.r)
@@ -126,7 +129,7 @@ func TestShardedScansEqualUnsharded(t *testing.T) {
 	}
 	// The comparison means something only if the answers are not empty.
 	st, _ := d.r.OrchestrationStats(ctx, "")
-	h, _ := d.r.Health(ctx, HealthParams{Now: now, LongRunningAfter: time.Hour, RecentFailureWindow: time.Hour})
+	h, _ := d.r.Health(ctx, query.HealthParams{Now: now, LongRunningAfter: time.Hour, RecentFailureWindow: time.Hour})
 	if st.RunningCount == 0 || st.CompletedCount == 0 || st.FailedCount == 0 || h.LongRunningInstances == 0 || h.RecentFailures == 0 {
 		t.Fatalf("degenerate data set: %+v %+v", st, h)
 	}

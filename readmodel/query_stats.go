@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // Percentiles: ClickHouse's quantilesExact sorts the values and takes the one
@@ -46,21 +47,10 @@ func (r *Reader) OrchestrationStats(ctx context.Context, orchestration string) (
 	return s, err
 }
 
-// ActivityFilter selects the activities of GET /v1/stats/activities.
-type ActivityFilter struct {
-	// Orchestration matches the name of the execution that scheduled the
-	// activity; "" = any.
-	Orchestration string
-	// Since keeps activities scheduled at or after it (epoch ms); nil = all.
-	Since *int64
-	// IncludeSystem keeps __duroxide_syscall: activities.
-	IncludeSystem bool
-}
-
 // ActivityStats answers GET /v1/stats/activities, sorted by activity name.
 // Durations (avg, percentiles) cover Completed and Failed activities only;
 // avg = ⌊sum/n⌋ in integers.
-func (r *Reader) ActivityStats(ctx context.Context, f ActivityFilter) (api.ActivityStatsList, error) {
+func (r *Reader) ActivityStats(ctx context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
 	var (
 		where []string
 		args  []any
@@ -121,15 +111,9 @@ func (r *Reader) ActivityStats(ctx context.Context, f ActivityFilter) (api.Activ
 	return out, nil
 }
 
-// PerformanceFilter selects the instances of GET /v1/stats/performance.
-type PerformanceFilter struct {
-	Orchestration string // required
-	Since         *int64 // created_at >= it (epoch ms); nil = all
-}
-
 // Performance answers GET /v1/stats/performance: the durations of Completed
 // and Failed instances of one orchestration.
-func (r *Reader) Performance(ctx context.Context, f PerformanceFilter) (api.PerformanceMetrics, error) {
+func (r *Reader) Performance(ctx context.Context, f query.PerformanceFilter) (api.PerformanceMetrics, error) {
 	branch := `SELECT count() AS n, sum(d) AS total, min(d) AS lo, max(d) AS hi,
 			quantilesExactState(` + quantileLevels + `)(d) AS qs FROM (
 			SELECT assumeNotNull(duration_ms) AS d FROM (
@@ -178,16 +162,9 @@ func cutoffMs(now time.Time, d time.Duration) int64 {
 	return ms
 }
 
-// HealthParams are GET /v1/health's inputs.
-type HealthParams struct {
-	Now                 time.Time
-	LongRunningAfter    time.Duration // Running and created_at < now − it
-	RecentFailureWindow time.Duration // Failed and updated_at >= now − it
-}
-
 // Health answers GET /v1/health. health_score = max(0, ⌊100·(completed −
 // failed)/total⌋), 0 without instances.
-func (r *Reader) Health(ctx context.Context, p HealthParams) (api.SystemHealth, error) {
+func (r *Reader) Health(ctx context.Context, p query.HealthParams) (api.SystemHealth, error) {
 	branch := `SELECT count() AS c, countIf(status = 'Running') AS run, countIf(status = 'Completed') AS done,
 			countIf(status = 'Failed') AS failed,
 			countIf(status = 'Running' AND created_at_ms < ?) AS long, countIf(status = 'Failed' AND updated_at_ms >= ?) AS recent
@@ -216,20 +193,11 @@ func healthScore(completed, failed, total uint64) int64 {
 	return int64(100 * (completed - failed) / total)
 }
 
-// ProblemsParams are GET /v1/problems' inputs.
-type ProblemsParams struct {
-	Now                 time.Time
-	LongRunningAfter    time.Duration // Running and created_at < now − it
-	StuckAfter          time.Duration // Running, not long-running, updated_at < now − it
-	RecentFailureWindow time.Duration // Failed and updated_at >= now − it
-	Limit               int           // per list
-}
-
 // Problems answers GET /v1/problems: three lists, each newest updated_at
 // first (then instance_id), at most Limit long. One query categorizes every
 // instance (the categories exclude each other) and keeps the first Limit of
 // each (LIMIT n BY); a second reads the chosen rows in full.
-func (r *Reader) Problems(ctx context.Context, p ProblemsParams) (api.ProblematicInstances, error) {
+func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.ProblematicInstances, error) {
 	if p.Limit <= 0 {
 		return api.ProblematicInstances{}, fmt.Errorf("problems: limit %d: must be positive", p.Limit)
 	}

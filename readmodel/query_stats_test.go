@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 	"github.com/duroscope/duroscope/projection"
 )
 
@@ -95,7 +96,7 @@ func TestStatsPercentilesAndAverages(t *testing.T) {
 	add("OS", "__duroxide_syscall:x", []int64{1}, "Completed", true)
 	d.write(t, rows...)
 
-	as, err := d.r.ActivityStats(ctx, ActivityFilter{})
+	as, err := d.r.ActivityStats(ctx, query.ActivityFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,42 +109,42 @@ func TestStatsPercentilesAndAverages(t *testing.T) {
 	}
 	qSameJSON(t, "activity stats", as.Activities, want)
 
-	perf, err := d.r.Performance(ctx, PerformanceFilter{Orchestration: "O100"})
+	perf, err := d.r.Performance(ctx, query.PerformanceFilter{Orchestration: "O100"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	qSameJSON(t, "performance O100", perf, api.PerformanceMetrics{Count: 100, AvgDurationMs: 50, MinDurationMs: 1,
 		MaxDurationMs: 100, P50DurationMs: 51, P95DurationMs: 96, P99DurationMs: 100})
-	perf, err = d.r.Performance(ctx, PerformanceFilter{Orchestration: "ON"})
+	perf, err = d.r.Performance(ctx, query.PerformanceFilter{Orchestration: "ON"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	qSameJSON(t, "performance ON", perf, api.PerformanceMetrics{Count: 2, AvgDurationMs: -3, MinDurationMs: -3,
 		MaxDurationMs: -2, P50DurationMs: -2, P95DurationMs: -2, P99DurationMs: -2})
-	perf, err = d.r.Performance(ctx, PerformanceFilter{Orchestration: "nothing"})
+	perf, err = d.r.Performance(ctx, query.PerformanceFilter{Orchestration: "nothing"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	qSameJSON(t, "performance of nothing", perf, api.PerformanceMetrics{})
 	// since on created_at (all were created at 1000).
-	perf, err = d.r.Performance(ctx, PerformanceFilter{Orchestration: "O3", Since: qPtr[int64](1001)})
+	perf, err = d.r.Performance(ctx, query.PerformanceFilter{Orchestration: "O3", Since: qPtr[int64](1001)})
 	if err != nil || perf.Count != 0 {
 		t.Errorf("performance since 1001 = %+v, %v; want none", perf, err)
 	}
-	perf, err = d.r.Performance(ctx, PerformanceFilter{Orchestration: "O3", Since: qPtr[int64](1000)})
+	perf, err = d.r.Performance(ctx, query.PerformanceFilter{Orchestration: "O3", Since: qPtr[int64](1000)})
 	if err != nil || perf.Count != 3 {
 		t.Errorf("performance since 1000 = %+v, %v; want 3", perf, err)
 	}
 	// since on the activity's scheduled time, >=: A3 was scheduled at 1000, 1001, 1002.
-	as, err = d.r.ActivityStats(ctx, ActivityFilter{Orchestration: "O3", Since: qPtr[int64](1001)})
+	as, err = d.r.ActivityStats(ctx, query.ActivityFilter{Orchestration: "O3", Since: qPtr[int64](1001)})
 	if err != nil || len(as.Activities) != 1 || as.Activities[0].TotalScheduled != 2 {
 		t.Errorf("activity stats since 1001 = %+v, %v; want A3 with 2", as, err)
 	}
-	as, err = d.r.ActivityStats(ctx, ActivityFilter{Orchestration: "OS", IncludeSystem: true})
+	as, err = d.r.ActivityStats(ctx, query.ActivityFilter{Orchestration: "OS", IncludeSystem: true})
 	if err != nil || len(as.Activities) != 1 || as.Activities[0].ActivityName != "__duroxide_syscall:x" {
 		t.Errorf("activity stats with system = %+v, %v", as, err)
 	}
-	as, err = d.r.ActivityStats(ctx, ActivityFilter{Orchestration: "none"})
+	as, err = d.r.ActivityStats(ctx, query.ActivityFilter{Orchestration: "none"})
 	if err != nil || as.Activities == nil || len(as.Activities) != 0 {
 		t.Errorf("activity stats of nothing = %#v, %v; want an empty list", as, err)
 	}
@@ -179,7 +180,7 @@ func TestHealthProblemsQueues(t *testing.T) {
 	mk("done", "Completed", nowMs-3*h, nowMs-3*h, 9)
 	d.write(t, rows...)
 
-	hl, err := d.r.Health(ctx, HealthParams{Now: now, LongRunningAfter: 24 * time.Hour, RecentFailureWindow: time.Hour})
+	hl, err := d.r.Health(ctx, query.HealthParams{Now: now, LongRunningAfter: 24 * time.Hour, RecentFailureWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestHealthProblemsQueues(t *testing.T) {
 	qSameJSON(t, "health", hl, api.SystemHealth{TotalInstances: 10, RunningInstances: 6, CompletedInstances: 1,
 		FailedInstances: 3, LongRunningInstances: 2, RecentFailures: 1, HealthScore: 0})
 
-	p, err := d.r.Problems(ctx, ProblemsParams{Now: now, LongRunningAfter: 24 * time.Hour, StuckAfter: time.Hour,
+	p, err := d.r.Problems(ctx, query.ProblemsParams{Now: now, LongRunningAfter: 24 * time.Hour, StuckAfter: time.Hour,
 		RecentFailureWindow: 24 * time.Hour, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +203,7 @@ func TestHealthProblemsQueues(t *testing.T) {
 	qSameJSON(t, "long_running", ids(p.LongRunning), []string{"lr-1", "lr-2"})
 	qSameJSON(t, "potentially_stuck", ids(p.PotentiallyStuck), []string{"stuck-1", "stuck-2"})
 	qSameJSON(t, "recent_failures", ids(p.RecentFailures), []string{"fail-new", "fail-edge"})
-	p, err = d.r.Problems(ctx, ProblemsParams{Now: now, LongRunningAfter: 24 * time.Hour, StuckAfter: time.Hour,
+	p, err = d.r.Problems(ctx, query.ProblemsParams{Now: now, LongRunningAfter: 24 * time.Hour, StuckAfter: time.Hour,
 		RecentFailureWindow: 24 * time.Hour, Limit: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +212,7 @@ func TestHealthProblemsQueues(t *testing.T) {
 		[][]string{{"lr-1"}, {"stuck-1"}, {"fail-new"}})
 
 	// Sub-millisecond cutoffs: now−d = x.5 ms; created x ms is before it.
-	hl, err = d.r.Health(ctx, HealthParams{Now: now.Add(500 * time.Microsecond), LongRunningAfter: 24 * time.Hour, RecentFailureWindow: time.Hour})
+	hl, err = d.r.Health(ctx, query.HealthParams{Now: now.Add(500 * time.Microsecond), LongRunningAfter: 24 * time.Hour, RecentFailureWindow: time.Hour})
 	if err != nil || hl.LongRunningInstances != 3 {
 		t.Errorf("health at now+0.5ms: long running %d, %v; want 3 (not-lr created before now+0.5ms−24h)", hl.LongRunningInstances, err)
 	}

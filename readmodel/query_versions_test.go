@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 	"github.com/duroscope/duroscope/projection"
 )
 
@@ -95,7 +96,7 @@ func TestReaderSeesOnlyNewestVersion(t *testing.T) {
 
 	list := func(st ...string) []string {
 		t.Helper()
-		l, err := d.r.ListInstances(ctx, ListFilter{Statuses: st, Limit: 10})
+		l, err := d.r.ListInstances(ctx, query.ListFilter{Statuses: st, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,14 +123,14 @@ func TestReaderSeesOnlyNewestVersion(t *testing.T) {
 	qSameJSON(t, "orchestration stats", ost, api.OrchestrationStats{TotalCount: 2, RunningCount: 1, CompletedCount: 1})
 
 	now := time.UnixMilli(10_000)
-	h, err := d.r.Health(ctx, HealthParams{Now: now, LongRunningAfter: time.Second, RecentFailureWindow: time.Hour})
+	h, err := d.r.Health(ctx, query.HealthParams{Now: now, LongRunningAfter: time.Second, RecentFailureWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	qSameJSON(t, "health", h, api.SystemHealth{TotalInstances: 2, RunningInstances: 1, CompletedInstances: 1,
 		LongRunningInstances: 1, HealthScore: 50})
 
-	p, err := d.r.Problems(ctx, ProblemsParams{Now: now, LongRunningAfter: time.Second, StuckAfter: time.Second,
+	p, err := d.r.Problems(ctx, query.ProblemsParams{Now: now, LongRunningAfter: time.Second, StuckAfter: time.Second,
 		RecentFailureWindow: time.Hour, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -144,14 +145,14 @@ func TestReaderSeesOnlyNewestVersion(t *testing.T) {
 	}
 	qSameJSON(t, "queues", q, api.QueueMetrics{PendingActivities: 1})
 
-	perf, err := d.r.Performance(ctx, PerformanceFilter{Orchestration: "Orch"})
+	perf, err := d.r.Performance(ctx, query.PerformanceFilter{Orchestration: "Orch"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	qSameJSON(t, "performance", perf, api.PerformanceMetrics{Count: 1, AvgDurationMs: 4000, MinDurationMs: 4000,
 		MaxDurationMs: 4000, P50DurationMs: 4000, P95DurationMs: 4000, P99DurationMs: 4000})
 
-	as, err := d.r.ActivityStats(ctx, ActivityFilter{})
+	as, err := d.r.ActivityStats(ctx, query.ActivityFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

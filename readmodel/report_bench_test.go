@@ -9,6 +9,7 @@ import (
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/internal/query"
 	"github.com/duroscope/duroscope/projection"
 )
 
@@ -49,8 +50,8 @@ func BenchmarkReports(b *testing.B) {
 	from := gen.DefaultStartMs
 	const day = 86400000
 	ts := func(bucket, groupBy string, f, t int64) func() error {
-		q := TimeseriesQuery{Bucket: bucket, GroupBy: groupBy}
-		q.FromMs, q.ToMs = AlignRange(bucket, f, t)
+		q := query.TimeseriesQuery{Bucket: bucket, GroupBy: groupBy}
+		q.FromMs, q.ToMs = query.AlignRange(bucket, f, t)
 		return func() error { return d.r.Timeseries(ctx, q, func(api.ReportRow) error { return nil }) }
 	}
 	for _, c := range []struct {
@@ -65,7 +66,7 @@ func BenchmarkReports(b *testing.B) {
 		{"1dMinuteByActivity", ts(api.BucketMinute, api.GroupByActivity, from+40*day, from+41*day)},
 		{"10000MinutesByOrchestration", ts(api.BucketMinute, api.GroupByOrchestration, from+40*day, from+40*day+10000*60000)},
 		{"90dErrors", func() error {
-			_, err := d.r.Errors(ctx, ErrorsQuery{FromMs: from, ToMs: from + 90*day, Limit: 20})
+			_, err := d.r.Errors(ctx, query.ErrorsQuery{FromMs: from, ToMs: from + 90*day, Limit: 20})
 			return err
 		}},
 	} {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // binValues are durations around every bin-width change and the extremes.
@@ -141,4 +143,12 @@ func TestHistogramPercentiles(t *testing.T) {
 // addValue adds one value to a histogram (kept sorted).
 func addValue(h *histogram, v int64) {
 	h.add([]int32{DurationBin(v)}, []uint64{1})
+}
+
+// The bound the bins achieve is the one the port announces in every
+// approximate report (query.TimeseriesHeader).
+func TestBinsMeetThePortsErrorBound(t *testing.T) {
+	if PercentileMaxRelativeError != query.PercentileMaxRelativeError {
+		t.Fatalf("bins give %g, the port announces %g", PercentileMaxRelativeError, query.PercentileMaxRelativeError)
+	}
 }

@@ -8,109 +8,14 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 )
-
-// Report buckets. Week buckets start on Monday 00:00 UTC; the Unix epoch was
-// a Thursday, so week starts are ≡ −3 days (mod 7 days).
-const (
-	minuteMs     = 60000
-	weekMs       = 7 * grainDayMs
-	weekOffsetMs = 3 * grainDayMs
-)
-
-// MaxReportBuckets bounds the buckets of one timeseries report.
-const MaxReportBuckets = 10000
-
-// BucketSize returns the length of a bucket in ms, or false for an unknown
-// bucket name.
-func BucketSize(bucket string) (int64, bool) {
-	switch bucket {
-	case api.BucketMinute:
-		return minuteMs, true
-	case api.BucketHour:
-		return grainHourMs, true
-	case api.BucketDay:
-		return grainDayMs, true
-	case api.BucketWeek:
-		return weekMs, true
-	}
-	return 0, false
-}
-
-// bucketOffset is what is added before flooring to a bucket (weeks start on
-// Mondays).
-func bucketOffset(bucket string) int64 {
-	if bucket == api.BucketWeek {
-		return weekOffsetMs
-	}
-	return 0
-}
-
-// BucketStart returns the start of the bucket holding ms.
-func BucketStart(bucket string, ms int64) int64 {
-	size, _ := BucketSize(bucket)
-	off := bucketOffset(bucket)
-	return floorDivInt(ms+off, size)*size - off
-}
-
-// AlignRange widens [from, to) to whole buckets: from down to its bucket's
-// start, to up to the next bucket boundary (unless it is one).
-func AlignRange(bucket string, from, to int64) (int64, int64) {
-	size, _ := BucketSize(bucket)
-	f := BucketStart(bucket, from)
-	t := BucketStart(bucket, to)
-	if t < to {
-		t += size
-	}
-	return f, t
-}
-
-// BucketCount is the number of buckets of an aligned range.
-func BucketCount(bucket string, from, to int64) int64 {
-	size, _ := BucketSize(bucket)
-	return (to - from) / size
-}
-
-func floorDivInt(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-// TimeseriesQuery selects GET /v1/reports/timeseries. The HTTP layer has
-// validated it: FromMs < ToMs, both aligned to Bucket (AlignRange), at most
-// MaxReportBuckets buckets; Statuses only for instance groupings, Activity
-// and IncludeSystem only for group_by=activity.
-type TimeseriesQuery struct {
-	Bucket        string // api.BucketMinute ...
-	FromMs, ToMs  int64
-	GroupBy       string   // api.GroupByOrchestration ...
-	Orchestration string   // "" = any
-	Activity      string   // "" = any
-	Statuses      []string // Running|Completed|Failed; empty = all
-	IncludeSystem bool
-}
-
-// TimeseriesHeader is the answer's metadata: minute buckets are computed
-// from the facts with exact percentiles, the others from the cells'
-// histograms (docs/reports.md).
-func TimeseriesHeader(q TimeseriesQuery) api.Timeseries {
-	t := api.Timeseries{Bucket: q.Bucket, From: api.Time(q.FromMs), To: api.Time(q.ToMs), GroupBy: q.GroupBy,
-		Percentiles: api.PercentilesExact, Rows: []api.ReportRow{}}
-	if q.Bucket != api.BucketMinute {
-		t.Percentiles = api.PercentilesApproximate
-		t.PercentileMaxRelativeError = PercentileMaxRelativeError
-	}
-	return t
-}
 
 // Timeseries answers GET /v1/reports/timeseries: emit is called for every
 // non-empty (bucket, group), ordered by bucket start, then group. Rows are
 // read from ClickHouse as a stream, so emit can write them out as they come.
-func (r *Reader) Timeseries(ctx context.Context, q TimeseriesQuery, emit func(api.ReportRow) error) error {
-	if _, ok := BucketSize(q.Bucket); !ok || q.FromMs >= q.ToMs {
+func (r *Reader) Timeseries(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
+	if _, ok := query.BucketSize(q.Bucket); !ok || q.FromMs >= q.ToMs {
 		return fmt.Errorf("timeseries: bucket %q over [%d, %d): not a valid report range", q.Bucket, q.FromMs, q.ToMs)
 	}
 	if q.GroupBy == api.GroupByActivity {
@@ -134,9 +39,9 @@ func grainOf(bucket string) int64 {
 }
 
 // bucketExpr floors the column col to the query's bucket in SQL (col >= 0).
-func bucketExpr(q TimeseriesQuery, col string) string {
-	size, _ := BucketSize(q.Bucket)
-	off := bucketOffset(q.Bucket)
+func bucketExpr(q query.TimeseriesQuery, col string) string {
+	size, _ := query.BucketSize(q.Bucket)
+	off := query.BucketOffset(q.Bucket)
 	if off == 0 {
 		return fmt.Sprintf("intDiv(%s, %d) * %d", col, size, size)
 	}
@@ -191,7 +96,7 @@ func finishRow(row *api.ReportRow, sum int64, n uint64) {
 // group) are merged here: merging sorted histograms in Go is linear, while
 // ClickHouse 18.16's sumMap was the dominant cost of the query (measured:
 // 0.7 s CPU for 90 days of hour cells).
-func (r *Reader) instanceCells(ctx context.Context, q TimeseriesQuery, emit func(api.ReportRow) error) error {
+func (r *Reader) instanceCells(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
 	inner := []string{"grain_ms = ?", "bucket_ms >= ?", "bucket_ms < ?"}
 	args := []any{uint32(grainOf(q.Bucket)), q.FromMs, q.ToMs}
 	if q.Orchestration != "" {
@@ -321,7 +226,7 @@ func (g *instanceGroup) emit(groupBy string, keep statusSet, emit func(api.Repor
 }
 
 // instanceMinutes reads the facts (minute buckets): exact percentiles.
-func (r *Reader) instanceMinutes(ctx context.Context, q TimeseriesQuery, emit func(api.ReportRow) error) error {
+func (r *Reader) instanceMinutes(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
 	inner := []string{"hour_ms >= ?", "hour_ms < ?"}
 	args := []any{floorTo(q.FromMs, grainHourMs), q.ToMs}
 	if q.Orchestration != "" {
@@ -371,7 +276,7 @@ func (r *Reader) instanceMinutes(ctx context.Context, q TimeseriesQuery, emit fu
 
 // activityFilters are the conditions of an activity report: on the cells'
 // (or facts') key columns, safe inside FINAL, and is_system, applied after.
-func activityFilters(q TimeseriesQuery) (inner []string, args []any, outer []string) {
+func activityFilters(q query.TimeseriesQuery) (inner []string, args []any, outer []string) {
 	if q.Activity != "" {
 		inner = append(inner, "activity_name = ?")
 		args = append(args, q.Activity)
@@ -386,7 +291,7 @@ func activityFilters(q TimeseriesQuery) (inner []string, args []any, outer []str
 	return inner, args, outer
 }
 
-func (r *Reader) activityCells(ctx context.Context, q TimeseriesQuery, emit func(api.ReportRow) error) error {
+func (r *Reader) activityCells(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
 	inner := []string{"grain_ms = ?", "bucket_ms >= ?", "bucket_ms < ?"}
 	args := []any{uint32(grainOf(q.Bucket)), q.FromMs, q.ToMs}
 	fi, fa, outer := activityFilters(q)
@@ -450,7 +355,7 @@ func (r *Reader) activityCells(ctx context.Context, q TimeseriesQuery, emit func
 	return flush()
 }
 
-func (r *Reader) activityMinutes(ctx context.Context, q TimeseriesQuery, emit func(api.ReportRow) error) error {
+func (r *Reader) activityMinutes(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
 	inner := []string{"hour_ms >= ?", "hour_ms < ?"}
 	args := []any{floorTo(q.FromMs, grainHourMs), q.ToMs}
 	fi, fa, outer := activityFilters(q)
@@ -488,16 +393,6 @@ func (r *Reader) activityMinutes(ctx context.Context, q TimeseriesQuery, emit fu
 	})
 }
 
-// ErrorsQuery selects GET /v1/reports/errors: FromMs < ToMs, both whole
-// hours.
-type ErrorsQuery struct {
-	FromMs, ToMs  int64
-	Orchestration string // "" = any (instances: their name; activities: the scheduling execution's)
-	Activity      string // "" = any
-	IncludeSystem bool
-	Limit         int // errors per group, > 0
-}
-
 // cellRange is the condition selecting [from, to) (whole hours) from a cell
 // table: whole days from the day cells, the hours before the first and after
 // the last whole day from the hour cells.
@@ -513,7 +408,7 @@ func cellRange(from, to int64) (string, []any) {
 }
 
 // Errors answers GET /v1/reports/errors.
-func (r *Reader) Errors(ctx context.Context, q ErrorsQuery) (api.ErrorsReport, error) {
+func (r *Reader) Errors(ctx context.Context, q query.ErrorsQuery) (api.ErrorsReport, error) {
 	if q.FromMs >= q.ToMs || q.FromMs%grainHourMs != 0 || q.ToMs%grainHourMs != 0 || q.Limit <= 0 {
 		return api.ErrorsReport{}, fmt.Errorf("errors report: [%d, %d) limit %d: want whole hours and a positive limit", q.FromMs, q.ToMs, q.Limit)
 	}
@@ -533,7 +428,7 @@ func (r *Reader) Errors(ctx context.Context, q ErrorsQuery) (api.ErrorsReport, e
 	out.Orchestrations = orchs
 
 	inner, args = []string{rng}, append([]any(nil), rargs...)
-	fi, fa, outer := activityFilters(TimeseriesQuery{Activity: q.Activity, Orchestration: q.Orchestration, IncludeSystem: q.IncludeSystem})
+	fi, fa, outer := activityFilters(query.TimeseriesQuery{Activity: q.Activity, Orchestration: q.Orchestration, IncludeSystem: q.IncludeSystem})
 	inner = append(inner, fi...)
 	args = append(args, fa...)
 	acts, err := r.errorGroups(ctx, "report_activity_cells", "activity_name", inner, outer, args, q.Limit)

@@ -14,6 +14,7 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/query"
 	"github.com/duroscope/duroscope/projection"
 )
 
@@ -98,8 +99,8 @@ func reportQueries(from, to int64, orch, act string) []oracle.ReportQuery {
 // readTimeseries runs q through the Reader the way the HTTP layer does.
 func readTimeseries(t testing.TB, r *Reader, q oracle.ReportQuery) api.Timeseries {
 	t.Helper()
-	from, to := AlignRange(q.Bucket, q.FromMs, q.ToMs)
-	rq := TimeseriesQuery{Bucket: q.Bucket, FromMs: from, ToMs: to, GroupBy: q.GroupBy, Statuses: q.Statuses,
+	from, to := query.AlignRange(q.Bucket, q.FromMs, q.ToMs)
+	rq := query.TimeseriesQuery{Bucket: q.Bucket, FromMs: from, ToMs: to, GroupBy: q.GroupBy, Statuses: q.Statuses,
 		IncludeSystem: q.IncludeSystem}
 	if q.Orchestration != nil {
 		rq.Orchestration = *q.Orchestration
@@ -107,7 +108,7 @@ func readTimeseries(t testing.TB, r *Reader, q oracle.ReportQuery) api.Timeserie
 	if q.Activity != nil {
 		rq.Activity = *q.Activity
 	}
-	ts := TimeseriesHeader(rq)
+	ts := query.TimeseriesHeader(rq)
 	if err := r.Timeseries(context.Background(), rq, func(row api.ReportRow) error {
 		ts.Rows = append(ts.Rows, row)
 		return nil
@@ -157,8 +158,8 @@ func compareReports(t *testing.T, r *Reader, o *oracle.Oracle, from, to int64) {
 		{FromMs: from, ToMs: to, Limit: 5, Activity: &act},
 	} {
 		want := o.ErrorsReport(q)
-		f, tt := AlignRange(api.BucketHour, q.FromMs, q.ToMs)
-		rq := ErrorsQuery{FromMs: f, ToMs: tt, Limit: q.Limit, IncludeSystem: q.IncludeSystem}
+		f, tt := query.AlignRange(api.BucketHour, q.FromMs, q.ToMs)
+		rq := query.ErrorsQuery{FromMs: f, ToMs: tt, Limit: q.Limit, IncludeSystem: q.IncludeSystem}
 		if q.Orchestration != nil {
 			rq.Orchestration = *q.Orchestration
 		}

@@ -6,17 +6,17 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // healthGetter answers GET /v1/health.
 type healthGetter interface {
-	Health(ctx context.Context, p readmodel.HealthParams) (api.SystemHealth, error)
+	Health(ctx context.Context, p query.HealthParams) (api.SystemHealth, error)
 }
 
 // parseHealthParams parses /v1/health's query; now is the service's clock.
-func parseHealthParams(raw string, now time.Time) (readmodel.HealthParams, *apiError) {
-	hp := readmodel.HealthParams{Now: now}
+func parseHealthParams(raw string, now time.Time) (query.HealthParams, *apiError) {
+	hp := query.HealthParams{Now: now}
 	p, e := parseParams(raw, "long_running_after", "recent_failure_window")
 	if e != nil {
 		return hp, e

@@ -7,20 +7,20 @@ import (
 	"strconv"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // instanceStreamer streams every instance matching a list filter, in the
 // list order (readmodel.Reader).
 type instanceStreamer interface {
-	StreamInstances(ctx context.Context, f readmodel.ListFilter, emit func(api.InstanceSummary) error) error
+	StreamInstances(ctx context.Context, f query.ListFilter, emit func(api.InstanceSummary) error) error
 }
 
 // parseListRequest parses GET /v1/instances: the list's parameters plus
 // format (json, the default paged answer, or csv / ndjson, a streamed export
 // of every matching instance). An export has no pages: limit, offset and
 // page_token are refused with it rather than silently ignored.
-func parseListRequest(raw string) (readmodel.ListFilter, string, *apiError) {
+func parseListRequest(raw string) (query.ListFilter, string, *apiError) {
 	v, err := url.ParseQuery(raw)
 	fv, has := v["format"]
 	if err != nil || !has {
@@ -29,13 +29,13 @@ func parseListRequest(raw string) (readmodel.ListFilter, string, *apiError) {
 	}
 	format, e := exportFormat(params{v: url.Values{"format": fv}})
 	if e != nil {
-		return readmodel.ListFilter{}, "", e
+		return query.ListFilter{}, "", e
 	}
 	delete(v, "format")
 	if format != formatJSON {
 		for _, name := range []string{"limit", "offset", "page_token"} {
 			if _, paged := v[name]; paged {
-				return readmodel.ListFilter{}, "", badParam(name, "not allowed with format=%s: the export streams every matching instance, in the list's order", format)
+				return query.ListFilter{}, "", badParam(name, "not allowed with format=%s: the export streams every matching instance, in the list's order", format)
 			}
 		}
 	}
@@ -44,7 +44,7 @@ func parseListRequest(raw string) (readmodel.ListFilter, string, *apiError) {
 }
 
 // exportInstances streams the instances matching f as CSV or NDJSON.
-func (s *server) exportInstances(w http.ResponseWriter, r *http.Request, f readmodel.ListFilter, format string) {
+func (s *server) exportInstances(w http.ResponseWriter, r *http.Request, f query.ListFilter, format string) {
 	if s.cfg.Export == nil {
 		s.unavailable(w, "exports are not configured in this service")
 		return

@@ -6,12 +6,12 @@ import (
 	"strings"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // instanceLister answers GET /v1/instances.
 type instanceLister interface {
-	ListInstances(ctx context.Context, f readmodel.ListFilter) (api.InstanceList, error)
+	ListInstances(ctx context.Context, f query.ListFilter) (api.InstanceList, error)
 }
 
 // List bounds (API.md).
@@ -25,8 +25,8 @@ var instanceStatuses = []string{api.StatusRunning, api.StatusCompleted, api.Stat
 
 // parseListParams parses GET /v1/instances' query string into the reader's
 // filter. Every field of the result is within the contract's bounds.
-func parseListParams(raw string) (readmodel.ListFilter, *apiError) {
-	var f readmodel.ListFilter
+func parseListParams(raw string) (query.ListFilter, *apiError) {
+	var f query.ListFilter
 	p, e := parseParams(raw, "status", "orchestration", "created_after", "created_before",
 		"parent_instance", "instance_prefix", "limit", "offset", "page_token")
 	if e != nil {
@@ -70,7 +70,7 @@ func parseListParams(raw string) (readmodel.ListFilter, *apiError) {
 		if _, hasOffset := p.v["offset"]; hasOffset {
 			return f, badParam("offset", "not allowed together with page_token")
 		}
-		c, err := readmodel.DecodePageToken(tok)
+		c, err := query.DecodePageToken(tok)
 		if err != nil {
 			return f, badParam("page_token", "want a next_page_token returned by GET /v1/instances, got %s", quoteVal(tok))
 		}

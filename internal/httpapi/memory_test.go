@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // memBackend is an in-memory implementation of the handlers' narrow
@@ -33,11 +33,11 @@ type memBackend struct {
 	entered   chan struct{} // signalled when a call starts (if set)
 	lastID    string
 	lastExec  uint64
-	lastList  *readmodel.ListFilter
-	lastAct   *readmodel.ActivityFilter
-	lastPerf  *readmodel.PerformanceFilter
-	lastHP    *readmodel.HealthParams
-	lastPP    *readmodel.ProblemsParams
+	lastList  *query.ListFilter
+	lastAct   *query.ActivityFilter
+	lastPerf  *query.PerformanceFilter
+	lastHP    *query.HealthParams
+	lastPP    *query.ProblemsParams
 	lastOrch  *string
 	lastBulk  []string
 	pingError error
@@ -101,7 +101,7 @@ func (m *memBackend) History(ctx context.Context, id string, exec uint64) (api.H
 	return api.History{Events: h}, ok, err
 }
 
-func (m *memBackend) ListInstances(ctx context.Context, f readmodel.ListFilter) (api.InstanceList, error) {
+func (m *memBackend) ListInstances(ctx context.Context, f query.ListFilter) (api.InstanceList, error) {
 	if err := m.enter(); err != nil {
 		return api.InstanceList{}, err
 	}
@@ -139,7 +139,7 @@ func (m *memBackend) OrchestrationStats(ctx context.Context, o string) (api.Orch
 	return api.OrchestrationStats{TotalCount: uint64(len(m.instances))}, nil
 }
 
-func (m *memBackend) ActivityStats(ctx context.Context, f readmodel.ActivityFilter) (api.ActivityStatsList, error) {
+func (m *memBackend) ActivityStats(ctx context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
 	if err := m.enter(); err != nil {
 		return api.ActivityStatsList{}, err
 	}
@@ -149,7 +149,7 @@ func (m *memBackend) ActivityStats(ctx context.Context, f readmodel.ActivityFilt
 	return api.ActivityStatsList{}, nil
 }
 
-func (m *memBackend) Performance(ctx context.Context, f readmodel.PerformanceFilter) (api.PerformanceMetrics, error) {
+func (m *memBackend) Performance(ctx context.Context, f query.PerformanceFilter) (api.PerformanceMetrics, error) {
 	if err := m.enter(); err != nil {
 		return api.PerformanceMetrics{}, err
 	}
@@ -159,7 +159,7 @@ func (m *memBackend) Performance(ctx context.Context, f readmodel.PerformanceFil
 	return api.PerformanceMetrics{}, nil
 }
 
-func (m *memBackend) Health(ctx context.Context, p readmodel.HealthParams) (api.SystemHealth, error) {
+func (m *memBackend) Health(ctx context.Context, p query.HealthParams) (api.SystemHealth, error) {
 	if err := m.enter(); err != nil {
 		return api.SystemHealth{}, err
 	}
@@ -169,7 +169,7 @@ func (m *memBackend) Health(ctx context.Context, p readmodel.HealthParams) (api.
 	return api.SystemHealth{}, nil
 }
 
-func (m *memBackend) Problems(ctx context.Context, p readmodel.ProblemsParams) (api.ProblematicInstances, error) {
+func (m *memBackend) Problems(ctx context.Context, p query.ProblemsParams) (api.ProblematicInstances, error) {
 	if err := m.enter(); err != nil {
 		return api.ProblematicInstances{}, err
 	}

@@ -7,37 +7,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 func i64(v int64) *int64 { return &v }
 
 func TestParseListParams(t *testing.T) {
-	tok := readmodel.EncodePageToken(readmodel.PageCursor{CreatedAtMs: 1764105600005, InstanceID: "a/.."})
+	tok := query.EncodePageToken(query.PageCursor{CreatedAtMs: 1764105600005, InstanceID: "a/.."})
 	long := strings.Repeat("x", 10000)
 	ok := []struct {
 		raw  string
-		want readmodel.ListFilter
+		want query.ListFilter
 	}{
-		{"", readmodel.ListFilter{Limit: 100}},
-		{"status=Running", readmodel.ListFilter{Statuses: []string{"Running"}, Limit: 100}},
-		{"status=Running,Failed&status=Completed&status=Running", readmodel.ListFilter{Statuses: []string{"Running", "Failed", "Completed"}, Limit: 100}},
-		{"status=Running%2CFailed", readmodel.ListFilter{Statuses: []string{"Running", "Failed"}, Limit: 100}},
-		{"orchestration=ProcessOrder&parent_instance=p%2F1&instance_prefix=order-", readmodel.ListFilter{
+		{"", query.ListFilter{Limit: 100}},
+		{"status=Running", query.ListFilter{Statuses: []string{"Running"}, Limit: 100}},
+		{"status=Running,Failed&status=Completed&status=Running", query.ListFilter{Statuses: []string{"Running", "Failed", "Completed"}, Limit: 100}},
+		{"status=Running%2CFailed", query.ListFilter{Statuses: []string{"Running", "Failed"}, Limit: 100}},
+		{"orchestration=ProcessOrder&parent_instance=p%2F1&instance_prefix=order-", query.ListFilter{
 			Orchestration: "ProcessOrder", ParentInstance: "p/1", InstancePrefix: "order-", Limit: 100}},
-		{"orchestration=%27%20OR%201%3D1%20--", readmodel.ListFilter{Orchestration: "' OR 1=1 --", Limit: 100}},
-		{"instance_prefix=%E6%97%A5%E6%9C%AC", readmodel.ListFilter{InstancePrefix: "日本", Limit: 100}},
-		{"limit=1&offset=0", readmodel.ListFilter{Limit: 1}},
-		{"limit=1000&offset=100000", readmodel.ListFilter{Limit: 1000, Offset: 100000}},
-		{"limit=007", readmodel.ListFilter{Limit: 7}},
+		{"orchestration=%27%20OR%201%3D1%20--", query.ListFilter{Orchestration: "' OR 1=1 --", Limit: 100}},
+		{"instance_prefix=%E6%97%A5%E6%9C%AC", query.ListFilter{InstancePrefix: "日本", Limit: 100}},
+		{"limit=1&offset=0", query.ListFilter{Limit: 1}},
+		{"limit=1000&offset=100000", query.ListFilter{Limit: 1000, Offset: 100000}},
+		{"limit=007", query.ListFilter{Limit: 7}},
 		{"created_after=2026-11-25T21:38:00Z&created_before=2026-11-25T21:38:00.123Z",
-			readmodel.ListFilter{CreatedAfter: i64(1795642680000), CreatedBefore: i64(1795642680123), Limit: 100}},
-		{"created_after=2026-11-25T22:38:00%2B01:00", readmodel.ListFilter{CreatedAfter: i64(1795642680000), Limit: 100}},
-		{"created_after=2026-11-25T21:38:00.0001Z", readmodel.ListFilter{CreatedAfter: i64(1795642680001), Limit: 100}},
-		{"created_after=0&created_before=1", readmodel.ListFilter{CreatedAfter: i64(0), CreatedBefore: i64(1), Limit: 100}},
-		{"created_before=1764105600005", readmodel.ListFilter{CreatedBefore: i64(1764105600005), Limit: 100}},
-		{"page_token=" + tok + "&limit=5", readmodel.ListFilter{Limit: 5, After: &readmodel.PageCursor{CreatedAtMs: 1764105600005, InstanceID: "a/.."}}},
-		{"instance_prefix=" + strings.Repeat("%C3%A9", 512), readmodel.ListFilter{InstancePrefix: strings.Repeat("é", 512), Limit: 100}},
+			query.ListFilter{CreatedAfter: i64(1795642680000), CreatedBefore: i64(1795642680123), Limit: 100}},
+		{"created_after=2026-11-25T22:38:00%2B01:00", query.ListFilter{CreatedAfter: i64(1795642680000), Limit: 100}},
+		{"created_after=2026-11-25T21:38:00.0001Z", query.ListFilter{CreatedAfter: i64(1795642680001), Limit: 100}},
+		{"created_after=0&created_before=1", query.ListFilter{CreatedAfter: i64(0), CreatedBefore: i64(1), Limit: 100}},
+		{"created_before=1764105600005", query.ListFilter{CreatedBefore: i64(1764105600005), Limit: 100}},
+		{"page_token=" + tok + "&limit=5", query.ListFilter{Limit: 5, After: &query.PageCursor{CreatedAtMs: 1764105600005, InstanceID: "a/.."}}},
+		{"instance_prefix=" + strings.Repeat("%C3%A9", 512), query.ListFilter{InstancePrefix: strings.Repeat("é", 512), Limit: 100}},
 	}
 	for _, c := range ok {
 		got, e := parseListParams(c.raw)
@@ -142,38 +142,38 @@ func TestParseOtherParams(t *testing.T) {
 		{"history unknown", func() res { p, e := parseHistoryParams("event_id=1"); return res{p, e} }, nil, "event_id"},
 		{"orch stats", func() res { p, e := parseOrchestrationStatsParams("orchestration=A%20B"); return res{p, e} }, orchestrationStatsParams{orchestration: "A B"}, ""},
 		{"orch stats empty", func() res { p, e := parseOrchestrationStatsParams("orchestration="); return res{p, e} }, nil, "orchestration"},
-		{"activities defaults", func() res { p, e := parseActivityStatsParams(""); return res{p, e} }, readmodel.ActivityFilter{}, ""},
+		{"activities defaults", func() res { p, e := parseActivityStatsParams(""); return res{p, e} }, query.ActivityFilter{}, ""},
 		{"activities all", func() res {
 			p, e := parseActivityStatsParams("orchestration=X&since=1764105600005&include_system=true")
 			return res{p, e}
-		}, readmodel.ActivityFilter{Orchestration: "X", Since: i64(1764105600005), IncludeSystem: true}, ""},
+		}, query.ActivityFilter{Orchestration: "X", Since: i64(1764105600005), IncludeSystem: true}, ""},
 		{"activities bool case", func() res { p, e := parseActivityStatsParams("include_system=True"); return res{p, e} }, nil, "include_system"},
 		{"activities bool 1", func() res { p, e := parseActivityStatsParams("include_system=1"); return res{p, e} }, nil, "include_system"},
 		{"activities since", func() res { p, e := parseActivityStatsParams("since=now"); return res{p, e} }, nil, "since"},
 		{"performance", func() res {
 			p, e := parsePerformanceParams("orchestration=X&since=2026-11-25T21:38:00.5Z")
 			return res{p, e}
-		}, readmodel.PerformanceFilter{Orchestration: "X", Since: i64(1795642680500)}, ""},
+		}, query.PerformanceFilter{Orchestration: "X", Since: i64(1795642680500)}, ""},
 		{"performance needs orchestration", func() res { p, e := parsePerformanceParams("since=5"); return res{p, e} }, nil, "orchestration"},
 		{"health defaults", func() res { p, e := parseHealthParams("", testNow); return res{p, e} },
-			readmodel.HealthParams{Now: testNow, LongRunningAfter: 24 * time.Hour, RecentFailureWindow: time.Hour}, ""},
+			query.HealthParams{Now: testNow, LongRunningAfter: 24 * time.Hour, RecentFailureWindow: time.Hour}, ""},
 		{"health set", func() res {
 			p, e := parseHealthParams("long_running_after=90s&recent_failure_window=1h30m", testNow)
 			return res{p, e}
-		}, readmodel.HealthParams{Now: testNow, LongRunningAfter: 90 * time.Second, RecentFailureWindow: 90 * time.Minute}, ""},
+		}, query.HealthParams{Now: testNow, LongRunningAfter: 90 * time.Second, RecentFailureWindow: 90 * time.Minute}, ""},
 		{"health zero", func() res { p, e := parseHealthParams("long_running_after=0s", testNow); return res{p, e} },
-			readmodel.HealthParams{Now: testNow, RecentFailureWindow: time.Hour}, ""},
+			query.HealthParams{Now: testNow, RecentFailureWindow: time.Hour}, ""},
 		{"health negative", func() res { p, e := parseHealthParams("long_running_after=-1h", testNow); return res{p, e} }, nil, "long_running_after"},
 		{"health no unit", func() res { p, e := parseHealthParams("recent_failure_window=60", testNow); return res{p, e} }, nil, "recent_failure_window"},
 		{"health days", func() res { p, e := parseHealthParams("long_running_after=1d", testNow); return res{p, e} }, nil, "long_running_after"},
 		{"health huge", func() res { p, e := parseHealthParams("long_running_after=9999999999h", testNow); return res{p, e} }, nil, "long_running_after"},
 		{"health stuck", func() res { p, e := parseHealthParams("stuck_after=1h", testNow); return res{p, e} }, nil, "stuck_after"},
 		{"problems defaults", func() res { p, e := parseProblemsParams("", testNow); return res{p, e} },
-			readmodel.ProblemsParams{Now: testNow, LongRunningAfter: 24 * time.Hour, StuckAfter: time.Hour, RecentFailureWindow: 24 * time.Hour, Limit: 100}, ""},
+			query.ProblemsParams{Now: testNow, LongRunningAfter: 24 * time.Hour, StuckAfter: time.Hour, RecentFailureWindow: 24 * time.Hour, Limit: 100}, ""},
 		{"problems set", func() res {
 			p, e := parseProblemsParams("long_running_after=2h&stuck_after=5m&recent_failure_window=10m&limit=1000", testNow)
 			return res{p, e}
-		}, readmodel.ProblemsParams{Now: testNow, LongRunningAfter: 2 * time.Hour, StuckAfter: 5 * time.Minute, RecentFailureWindow: 10 * time.Minute, Limit: 1000}, ""},
+		}, query.ProblemsParams{Now: testNow, LongRunningAfter: 2 * time.Hour, StuckAfter: 5 * time.Minute, RecentFailureWindow: 10 * time.Minute, Limit: 1000}, ""},
 		{"problems limit 0", func() res { p, e := parseProblemsParams("limit=0", testNow); return res{p, e} }, nil, "limit"},
 		{"problems limit big", func() res { p, e := parseProblemsParams("limit=1001", testNow); return res{p, e} }, nil, "limit"},
 		{"problems stuck empty", func() res { p, e := parseProblemsParams("stuck_after=", testNow); return res{p, e} }, nil, "stuck_after"},
@@ -254,7 +254,7 @@ func TestQuoteVal(t *testing.T) {
 // answers a 400 naming a parameter or returns a filter inside the
 // contract's bounds; it never panics.
 func FuzzParseListParams(f *testing.F) {
-	tok := readmodel.EncodePageToken(readmodel.PageCursor{CreatedAtMs: 5, InstanceID: "x"})
+	tok := query.EncodePageToken(query.PageCursor{CreatedAtMs: 5, InstanceID: "x"})
 	for _, s := range []string{
 		"", "status=Running", "status=Running,Failed&status=Completed", "limit=1000&offset=100000",
 		"created_after=2026-11-25T21:38:00Z&created_before=2026-11-25T21:38:00.123Z",

@@ -6,17 +6,17 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // problemsGetter answers GET /v1/problems.
 type problemsGetter interface {
-	Problems(ctx context.Context, p readmodel.ProblemsParams) (api.ProblematicInstances, error)
+	Problems(ctx context.Context, p query.ProblemsParams) (api.ProblematicInstances, error)
 }
 
 // parseProblemsParams parses /v1/problems' query; now is the service's clock.
-func parseProblemsParams(raw string, now time.Time) (readmodel.ProblemsParams, *apiError) {
-	pp := readmodel.ProblemsParams{Now: now}
+func parseProblemsParams(raw string, now time.Time) (query.ProblemsParams, *apiError) {
+	pp := query.ProblemsParams{Now: now}
 	p, e := parseParams(raw, "long_running_after", "stuck_after", "recent_failure_window", "limit")
 	if e != nil {
 		return pp, e

@@ -5,12 +5,12 @@ import (
 	"net/http"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // errorsReader answers GET /v1/reports/errors (readmodel.Reader).
 type errorsReader interface {
-	Errors(ctx context.Context, q readmodel.ErrorsQuery) (api.ErrorsReport, error)
+	Errors(ctx context.Context, q query.ErrorsQuery) (api.ErrorsReport, error)
 }
 
 // Errors report bounds: errors listed per orchestration / activity.
@@ -21,8 +21,8 @@ const (
 
 // parseErrorsParams parses GET /v1/reports/errors' query string; from and
 // to are widened to whole hours (the report's cells are hours and days).
-func parseErrorsParams(raw string) (readmodel.ErrorsQuery, *apiError) {
-	var q readmodel.ErrorsQuery
+func parseErrorsParams(raw string) (query.ErrorsQuery, *apiError) {
+	var q query.ErrorsQuery
 	p, e := parseParams(raw, "from", "to", "orchestration", "activity", "include_system", "limit")
 	if e != nil {
 		return q, e
@@ -31,7 +31,7 @@ func parseErrorsParams(raw string) (readmodel.ErrorsQuery, *apiError) {
 	if e != nil {
 		return q, e
 	}
-	q.FromMs, q.ToMs = readmodel.AlignRange(api.BucketHour, from, to)
+	q.FromMs, q.ToMs = query.AlignRange(api.BucketHour, from, to)
 	if q.Orchestration, _, e = p.text("orchestration"); e != nil {
 		return q, e
 	}

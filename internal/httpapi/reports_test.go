@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // reportBackend is an in-memory report and export backend: these tests are
@@ -25,16 +25,16 @@ import (
 // asked and answers with set rows (failing after failAfter of them when set).
 type reportBackend struct {
 	mu        sync.Mutex
-	lastTS    *readmodel.TimeseriesQuery
-	lastErr   *readmodel.ErrorsQuery
-	lastList  *readmodel.ListFilter
+	lastTS    *query.TimeseriesQuery
+	lastErr   *query.ErrorsQuery
+	lastList  *query.ListFilter
 	rows      []api.ReportRow
 	instances []api.InstanceSummary
 	failAfter int // emit this many rows, then fail (0 = never)
 	err       error
 }
 
-func (b *reportBackend) Timeseries(ctx context.Context, q readmodel.TimeseriesQuery, emit func(api.ReportRow) error) error {
+func (b *reportBackend) Timeseries(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
 	b.mu.Lock()
 	b.lastTS = &q
 	b.mu.Unlock()
@@ -49,7 +49,7 @@ func (b *reportBackend) Timeseries(ctx context.Context, q readmodel.TimeseriesQu
 	return b.err
 }
 
-func (b *reportBackend) Errors(ctx context.Context, q readmodel.ErrorsQuery) (api.ErrorsReport, error) {
+func (b *reportBackend) Errors(ctx context.Context, q query.ErrorsQuery) (api.ErrorsReport, error) {
 	b.mu.Lock()
 	b.lastErr = &q
 	b.mu.Unlock()
@@ -57,7 +57,7 @@ func (b *reportBackend) Errors(ctx context.Context, q readmodel.ErrorsQuery) (ap
 		Activities: []api.ErrorGroup{}}, b.err
 }
 
-func (b *reportBackend) StreamInstances(ctx context.Context, f readmodel.ListFilter, emit func(api.InstanceSummary) error) error {
+func (b *reportBackend) StreamInstances(ctx context.Context, f query.ListFilter, emit func(api.InstanceSummary) error) error {
 	b.mu.Lock()
 	b.lastList = &f
 	b.mu.Unlock()
@@ -93,22 +93,22 @@ func TestTimeseriesParams(t *testing.T) {
 	base := "from=" + tsFrom + "&to=" + tsTo
 	for _, c := range []struct {
 		raw  string
-		want readmodel.TimeseriesQuery
+		want query.TimeseriesQuery
 	}{
-		{base, readmodel.TimeseriesQuery{Bucket: "hour", FromMs: ms("2026-11-25T10:00:00Z"), ToMs: ms("2026-11-25T14:00:00Z"),
+		{base, query.TimeseriesQuery{Bucket: "hour", FromMs: ms("2026-11-25T10:00:00Z"), ToMs: ms("2026-11-25T14:00:00Z"),
 			GroupBy: "orchestration"}},
 		{base + "&bucket=minute&group_by=status&status=Running,Failed&orchestration=Order",
-			readmodel.TimeseriesQuery{Bucket: "minute", FromMs: ms("2026-11-25T10:17:00Z"), ToMs: ms("2026-11-25T13:01:00Z"),
+			query.TimeseriesQuery{Bucket: "minute", FromMs: ms("2026-11-25T10:17:00Z"), ToMs: ms("2026-11-25T13:01:00Z"),
 				GroupBy: "status", Statuses: []string{"Running", "Failed"}, Orchestration: "Order"}},
 		{"from=1795601820000&to=1795601880000&bucket=day&group_by=activity&activity=Charge&include_system=true",
-			readmodel.TimeseriesQuery{Bucket: "day", FromMs: ms("2026-11-25T00:00:00Z"), ToMs: ms("2026-11-26T00:00:00Z"),
+			query.TimeseriesQuery{Bucket: "day", FromMs: ms("2026-11-25T00:00:00Z"), ToMs: ms("2026-11-26T00:00:00Z"),
 				GroupBy: "activity", Activity: "Charge", IncludeSystem: true}},
 		// 2026-11-25 is a Wednesday: its week starts Monday the 23rd.
 		{base + "&bucket=week&group_by=version",
-			readmodel.TimeseriesQuery{Bucket: "week", FromMs: ms("2026-11-23T00:00:00Z"), ToMs: ms("2026-11-30T00:00:00Z"),
+			query.TimeseriesQuery{Bucket: "week", FromMs: ms("2026-11-23T00:00:00Z"), ToMs: ms("2026-11-30T00:00:00Z"),
 				GroupBy: "version"}},
 		// Exactly 10000 buckets is allowed.
-		{"bucket=minute&from=0&to=600000000", readmodel.TimeseriesQuery{Bucket: "minute", FromMs: 0, ToMs: 600000000, GroupBy: "orchestration"}},
+		{"bucket=minute&from=0&to=600000000", query.TimeseriesQuery{Bucket: "minute", FromMs: 0, ToMs: 600000000, GroupBy: "orchestration"}},
 	} {
 		got, e := parseTimeseriesParams(c.raw)
 		if e != nil {
@@ -151,7 +151,7 @@ func TestTimeseriesParams(t *testing.T) {
 
 func TestErrorsReportParams(t *testing.T) {
 	got, e := parseErrorsParams("from=" + tsFrom + "&to=" + tsTo + "&orchestration=O&activity=A&include_system=true&limit=3")
-	want := readmodel.ErrorsQuery{FromMs: ms("2026-11-25T10:00:00Z"), ToMs: ms("2026-11-25T14:00:00Z"), Orchestration: "O",
+	want := query.ErrorsQuery{FromMs: ms("2026-11-25T10:00:00Z"), ToMs: ms("2026-11-25T14:00:00Z"), Orchestration: "O",
 		Activity: "A", IncludeSystem: true, Limit: 3}
 	if e != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v %v, want %+v", got, e, want)
@@ -190,7 +190,7 @@ func TestTimeseriesAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := api.Timeseries{Bucket: "hour", From: api.Time(ms("2026-11-25T10:00:00Z")), To: api.Time(ms("2026-11-25T14:00:00Z")),
-		GroupBy: "orchestration", Percentiles: "approximate", PercentileMaxRelativeError: readmodel.PercentileMaxRelativeError,
+		GroupBy: "orchestration", Percentiles: "approximate", PercentileMaxRelativeError: query.PercentileMaxRelativeError,
 		Rows: b.rows}
 	if !reflect.DeepEqual(ts, want) {
 		t.Errorf("json answer:\n got %+v\nwant %+v", ts, want)
@@ -292,7 +292,7 @@ func TestInstancesExport(t *testing.T) {
 	if rec.Code != 200 || rec.Header().Get("Content-Disposition") != `attachment; filename="instances.csv"` {
 		t.Fatalf("csv: %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
-	wantF := readmodel.ListFilter{Statuses: []string{"Failed", "Running"}, Orchestration: "O", InstancePrefix: "a", Limit: 100}
+	wantF := query.ListFilter{Statuses: []string{"Failed", "Running"}, Orchestration: "O", InstancePrefix: "a", Limit: 100}
 	if !reflect.DeepEqual(*b.lastList, wantF) {
 		t.Errorf("filter %+v, want %+v", *b.lastList, wantF)
 	}

@@ -6,24 +6,24 @@ import (
 	"strconv"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // timeseriesReader answers GET /v1/reports/timeseries, calling emit for each
 // row in order (readmodel.Reader).
 type timeseriesReader interface {
-	Timeseries(ctx context.Context, q readmodel.TimeseriesQuery, emit func(api.ReportRow) error) error
+	Timeseries(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error
 }
 
 // timeseriesParams are GET /v1/reports/timeseries' parsed parameters.
 type timeseriesParams struct {
-	q      readmodel.TimeseriesQuery
+	q      query.TimeseriesQuery
 	format string // json | csv | ndjson
 }
 
 // parseTimeseriesParams parses the query string. from/to are widened to
 // whole buckets (the answer says which range it covers); a range of more
-// than readmodel.MaxReportBuckets buckets is refused.
+// than query.MaxReportBuckets buckets is refused.
 func parseTimeseriesParams(raw string) (timeseriesParams, *apiError) {
 	var tp timeseriesParams
 	p, e := parseParams(raw, "bucket", "from", "to", "group_by", "orchestration", "activity", "status",
@@ -39,7 +39,7 @@ func parseTimeseriesParams(raw string) (timeseriesParams, *apiError) {
 	if !ok {
 		bucket = api.BucketHour
 	}
-	if _, valid := readmodel.BucketSize(bucket); !valid {
+	if _, valid := query.BucketSize(bucket); !valid {
 		return tp, badParam("bucket", "want minute, hour, day or week, got %s", quoteVal(bucket))
 	}
 	q.Bucket = bucket
@@ -47,10 +47,10 @@ func parseTimeseriesParams(raw string) (timeseriesParams, *apiError) {
 	if e != nil {
 		return tp, e
 	}
-	q.FromMs, q.ToMs = readmodel.AlignRange(bucket, from, to)
-	if n := readmodel.BucketCount(bucket, q.FromMs, q.ToMs); n > readmodel.MaxReportBuckets {
+	q.FromMs, q.ToMs = query.AlignRange(bucket, from, to)
+	if n := query.BucketCount(bucket, q.FromMs, q.ToMs); n > query.MaxReportBuckets {
 		return tp, badParam("from", "the range from..to spans %d %s buckets; at most %d per report: narrow the range or use a larger bucket",
-			n, bucket, readmodel.MaxReportBuckets)
+			n, bucket, query.MaxReportBuckets)
 	}
 	groupBy, ok, e := p.single("group_by")
 	if e != nil {
@@ -122,7 +122,7 @@ func (s *server) timeseries(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, "reports are not configured in this service")
 		return
 	}
-	head := readmodel.TimeseriesHeader(tp.q)
+	head := query.TimeseriesHeader(tp.q)
 	if tp.format == formatJSON {
 		err := s.cfg.Timeseries.Timeseries(r.Context(), tp.q, func(row api.ReportRow) error {
 			head.Rows = append(head.Rows, row)

@@ -5,16 +5,16 @@ import (
 	"net/http"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // activityStatsGetter answers GET /v1/stats/activities.
 type activityStatsGetter interface {
-	ActivityStats(ctx context.Context, f readmodel.ActivityFilter) (api.ActivityStatsList, error)
+	ActivityStats(ctx context.Context, f query.ActivityFilter) (api.ActivityStatsList, error)
 }
 
-func parseActivityStatsParams(raw string) (readmodel.ActivityFilter, *apiError) {
-	var f readmodel.ActivityFilter
+func parseActivityStatsParams(raw string) (query.ActivityFilter, *apiError) {
+	var f query.ActivityFilter
 	p, e := parseParams(raw, "orchestration", "since", "include_system")
 	if e != nil {
 		return f, e

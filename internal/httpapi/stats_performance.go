@@ -5,16 +5,16 @@ import (
 	"net/http"
 
 	"github.com/duroscope/duroscope/api"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // performanceGetter answers GET /v1/stats/performance.
 type performanceGetter interface {
-	Performance(ctx context.Context, f readmodel.PerformanceFilter) (api.PerformanceMetrics, error)
+	Performance(ctx context.Context, f query.PerformanceFilter) (api.PerformanceMetrics, error)
 }
 
-func parsePerformanceParams(raw string) (readmodel.PerformanceFilter, *apiError) {
-	var f readmodel.PerformanceFilter
+func parsePerformanceParams(raw string) (query.PerformanceFilter, *apiError) {
+	var f query.PerformanceFilter
 	p, e := parseParams(raw, "orchestration", "since")
 	if e != nil {
 		return f, e

@@ -1,0 +1,81 @@
+package query
+
+import (
+	"context"
+
+	"github.com/duroscope/duroscope/api"
+)
+
+// ReadModel answers every read of the query API (API.md). Implementations
+// are safe for concurrent use.
+type ReadModel interface {
+	InstanceReader
+	InstanceLister
+	StatsReader
+	MonitorReader
+	ReportReader
+	Pinger
+}
+
+// InstanceReader looks instances up by id (primary-key reads). found=false
+// means no such instance (or, for History, no such execution).
+type InstanceReader interface {
+	// Instance answers GET /v1/instances/{id}.
+	Instance(ctx context.Context, id string) (s api.InstanceSummary, found bool, err error)
+	// Details answers GET /v1/instances/{id}/details.
+	Details(ctx context.Context, id string) (d api.InstanceDetails, found bool, err error)
+	// Executions answers GET /v1/instances/{id}/executions.
+	Executions(ctx context.Context, id string) (l api.ExecutionList, found bool, err error)
+	// History answers GET /v1/instances/{id}/history: the stored payloads,
+	// one copy per (execution_id, event_id), in that order. executionID 0
+	// means every execution; a given execution without events is not found.
+	History(ctx context.Context, id string, executionID uint64) (h api.History, found bool, err error)
+	// BulkStatus answers POST /v1/bulk/status: one entry per id, in order,
+	// duplicates included; unknown ids are NotFound.
+	BulkStatus(ctx context.Context, ids []string) (api.BulkStatusResponse, error)
+}
+
+// InstanceLister lists instances in the list order (created_at desc, then
+// instance_id asc).
+type InstanceLister interface {
+	// ListInstances answers GET /v1/instances: one page.
+	ListInstances(ctx context.Context, f ListFilter) (api.InstanceList, error)
+	// StreamInstances calls emit for every instance matching f (Limit,
+	// Offset and After are ignored), in the list order: the streamed export
+	// (format=csv|ndjson).
+	StreamInstances(ctx context.Context, f ListFilter, emit func(api.InstanceSummary) error) error
+}
+
+// StatsReader aggregates over instances and activities.
+type StatsReader interface {
+	// OrchestrationStats answers GET /v1/stats/orchestrations; "" = all.
+	OrchestrationStats(ctx context.Context, orchestration string) (api.OrchestrationStats, error)
+	// ActivityStats answers GET /v1/stats/activities, sorted by name.
+	ActivityStats(ctx context.Context, f ActivityFilter) (api.ActivityStatsList, error)
+	// Performance answers GET /v1/stats/performance.
+	Performance(ctx context.Context, f PerformanceFilter) (api.PerformanceMetrics, error)
+}
+
+// MonitorReader answers the operational views: health, problems, queues.
+type MonitorReader interface {
+	// Health answers GET /v1/health.
+	Health(ctx context.Context, p HealthParams) (api.SystemHealth, error)
+	// Problems answers GET /v1/problems.
+	Problems(ctx context.Context, p ProblemsParams) (api.ProblematicInstances, error)
+	// Queues answers GET /v1/queues.
+	Queues(ctx context.Context) (api.QueueMetrics, error)
+}
+
+// ReportReader answers the reports (docs/reports.md).
+type ReportReader interface {
+	// Timeseries answers GET /v1/reports/timeseries: emit is called for
+	// every non-empty (bucket, group), ordered by bucket start, then group.
+	Timeseries(ctx context.Context, q TimeseriesQuery, emit func(api.ReportRow) error) error
+	// Errors answers GET /v1/reports/errors.
+	Errors(ctx context.Context, q ErrorsQuery) (api.ErrorsReport, error)
+}
+
+// Pinger checks that the store answers (/readyz).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
