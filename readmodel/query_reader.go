@@ -12,6 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/internal/query"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 )
 
 // ReaderConfig configures a Reader.
@@ -179,15 +180,15 @@ func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, cont
 	if o.maxBytes > 0 {
 		settings["max_result_bytes"] = int(o.maxBytes)
 	}
-	opts := []clickhouse.QueryOption{clickhouse.WithSettings(settings)}
-	if len(o.external) > 0 {
-		opts = append(opts, clickhouse.WithExternalTable(o.external...))
-	}
 	// The client-side deadline ends a request even when the server or the
 	// network stalls. (The driver then sends max_execution_time as the
 	// deadline plus a few seconds, which the deadline makes moot.)
 	ctx, cancel := context.WithTimeout(parent, timeout)
-	return clickhouse.Context(ctx, opts...), cancel
+	ctx = chconn.WithSettings(ctx, settings)
+	if len(o.external) > 0 {
+		ctx = chconn.WithExternalTables(ctx, o.external...)
+	}
+	return ctx, cancel
 }
 
 // query runs q and calls scan for every row.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/projection"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 )
 
 // maxReportMessageChars bounds the error messages kept in report facts (and
@@ -264,7 +265,7 @@ func (w *Writer) recount(ctx context.Context, st recountStep) error {
 		return err
 	}
 	q := strings.ReplaceAll(strings.ReplaceAll(st.sql, "{cells}", st.filter), "{db}", w.db)
-	if err := w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(t), clickhouse.WithSettings(clickhouse.Settings{"priority": priorityRecount})), q); err != nil {
+	if err := w.conn.Exec(chconn.WithExternalTables(chconn.WithSettings(ctx, clickhouse.Settings{"priority": priorityRecount}), t), q); err != nil {
 		return fmt.Errorf("recount %d %s in %s: %w", len(st.cells), st.what, w.db, err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/projection"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 )
 
 // WriterConfig configures a Writer.
@@ -82,7 +83,7 @@ func (w *Writer) insert(ctx context.Context, table string, rows int, cols []inse
 		names[i] = c.name
 	}
 	q := "INSERT INTO " + w.db + "." + table + " (" + strings.Join(names, ", ") + ")"
-	b, err := w.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"priority": priorityRows})), q)
+	b, err := w.conn.PrepareBatch(chconn.WithSettings(ctx, clickhouse.Settings{"priority": priorityRows}), q)
 	if err != nil {
 		return fmt.Errorf("insert into %s.%s: prepare: %w", w.db, table, err)
 	}
