@@ -31,7 +31,8 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // Child modes.
@@ -162,7 +163,7 @@ func childMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := readmodel.Open(ctx, readmodel.ConnConfig{
+	conn, err := chconn.Open(ctx, chconn.ConnConfig{
 		Addrs: splitAddrs(c.chAddr), Database: c.db, User: c.chUser, Password: c.chPassword,
 	})
 	if err != nil {
@@ -176,7 +177,7 @@ func childMain(args []string) error {
 		// parent before the child starts).
 		p, err := projector.New(projector.Config{
 			JS: js, NC: nc,
-			Store:         readmodel.NewWriter(conn, readmodel.WriterConfig{Database: c.db}),
+			Store:         chwrite.NewWriter(conn, chwrite.WriterConfig{Database: c.db}),
 			Stream:        c.stream,
 			BatchSize:     c.batchSize,
 			FlushInterval: c.flushInterval,
@@ -217,7 +218,7 @@ const childStatsPrefix = "BENCH-CHILD-STATS"
 // instance the database may already hold. Watermill's logging is off (its
 // subscriber logs every message at info level, which would dominate).
 func runWatermill(ctx context.Context, c *childConfig, nc *nats.Conn, conn driverConn, log zerolog.Logger) error {
-	w := readmodel.NewWriter(conn, readmodel.WriterConfig{Database: c.db})
+	w := chwrite.NewWriter(conn, chwrite.WriterConfig{Database: c.db})
 	known := map[string]bool{}
 	if err := w.ScanInstanceIDs(ctx, func(id string) error { known[id] = true; return nil }); err != nil {
 		return err
@@ -271,7 +272,7 @@ func runWatermill(ctx context.Context, c *childConfig, nc *nats.Conn, conn drive
 			}
 			cache[ev.InstanceID] = ci
 		}
-		if err := w.WriteHistory(m.Context(), []readmodel.HistoryRow{{Event: &ev}}); err != nil {
+		if err := w.WriteHistory(m.Context(), []chwrite.HistoryRow{{Event: &ev}}); err != nil {
 			return err
 		}
 		if ci.keys[ev.EventKey()] {

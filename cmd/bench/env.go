@@ -22,7 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroscope/duroscope/internal/natsembed"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 	"github.com/duroscope/duroscope/schema"
 )
 
@@ -53,7 +53,7 @@ func newEnv(ctx context.Context, cfg *config) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	e.ch, err = readmodel.Open(ctx, readmodel.ConnConfig{
+	e.ch, err = chconn.Open(ctx, chconn.ConnConfig{
 		Addrs: cfg.clickHouseAddrs, Database: "default", User: cfg.clickHouseUser, Password: cfg.clickHousePassword,
 		MaxOpenConns: 32,
 	})

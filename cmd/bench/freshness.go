@@ -18,7 +18,7 @@ import (
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/httpapi"
 	"github.com/duroscope/duroscope/internal/projector"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chread"
 )
 
 // freshnessResult is the freshness section's outcome.
@@ -44,7 +44,7 @@ const freshnessPoll = 20 * time.Millisecond
 // serveAPI serves the query API of db on a loopback port, as cmd/query
 // would, until the returned stop is called.
 func (b *bench) serveAPI(db string) (base string, stop func(), err error) {
-	reader, err := readmodel.NewReader(b.env.ch, readmodel.ReaderConfig{Database: db, ScanShards: b.cfg.scanShards})
+	reader, err := chread.NewReader(b.env.ch, chread.ReaderConfig{Database: db, ScanShards: b.cfg.scanShards})
 	if err != nil {
 		return "", nil, err
 	}

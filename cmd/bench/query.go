@@ -15,7 +15,7 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/oracle"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // endpointResult is one endpoint's latency over repeated requests.
@@ -103,7 +103,7 @@ func (b *bench) endpoints(ids []string, deepToken string) []endpoint {
 // runQueries measures every endpoint over a read model of about n
 // instances: pre (built by the scale section through the projector) or,
 // when nil, a fresh database loaded directly (gen → projection.DeriveAll →
-// readmodel.Writer, no NATS).
+// chwrite.Writer, no NATS).
 func (b *bench) runQueries(ctx context.Context, n int64, pre *preloaded) (*queryResult, error) {
 	res := &queryResult{Parts: map[string]int{}}
 	var db string
@@ -117,9 +117,9 @@ func (b *bench) runQueries(ctx context.Context, n int64, pre *preloaded) (*query
 		defer b.env.dropDatabase(context.WithoutCancel(ctx), db)
 		m := measureMix(genConfig(b.cfg.seed+3, 0, 24*time.Hour, b.nowMs, ""))
 		wl := &workload{cfg: genConfig(b.cfg.seed+3, m.topForInstances(n), 24*time.Hour, b.nowMs, "")}
-		logf("queries: loading ~%s instances directly (gen → projection.DeriveAll → readmodel.Writer; NATS and the projector bypassed)", groupThousands(n))
+		logf("queries: loading ~%s instances directly (gen → projection.DeriveAll → chwrite.Writer; NATS and the projector bypassed)", groupThousands(n))
 		start := time.Now()
-		w := readmodel.NewWriter(b.env.ch, readmodel.WriterConfig{Database: db})
+		w := chwrite.NewWriter(b.env.ch, chwrite.WriterConfig{Database: db})
 		ids, err = directLoad(ctx, w, wl, 5000, n)
 		if err != nil {
 			return nil, fmt.Errorf("load: %w", err)
@@ -251,7 +251,7 @@ func call(ctx context.Context, client *http.Client, base, method, path string, b
 
 // writeQueueSnapshots stores a minute of queue-depth snapshots, so /v1/queues
 // reads a real newest snapshot.
-func writeQueueSnapshots(ctx context.Context, w *readmodel.Writer, nowMs int64) error {
+func writeQueueSnapshots(ctx context.Context, w *chwrite.Writer, nowMs int64) error {
 	walk := gen.NewQueueWalk(1)
 	var snaps []events.QueueSnapshot
 	for t := nowMs - 60_000; t <= nowMs; t += 1000 {

@@ -14,7 +14,7 @@ import (
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // workload describes one generated data set.
@@ -100,10 +100,10 @@ func prefill(ctx context.Context, js jetstream.JetStream, stream string, w *work
 
 // directLoad writes the workload's read model without NATS or the
 // projector: each complete history is derived once (projection.DeriveAll)
-// and written with readmodel.Writer, as the projector would have left it.
+// and written with chwrite.Writer, as the projector would have left it.
 // It is how the query benchmark gets millions of instances in minutes. It
 // returns a sample of instance ids (about sampleSize, spread over the set).
-func directLoad(ctx context.Context, w *readmodel.Writer, wl *workload, sampleSize int, estInstances int64) ([]string, error) {
+func directLoad(ctx context.Context, w *chwrite.Writer, wl *workload, sampleSize int, estInstances int64) ([]string, error) {
 	const chunkEvents = 100_000
 	every := max(1, int(estInstances/int64(max(sampleSize, 1))))
 	var (
@@ -170,10 +170,10 @@ func directLoad(ctx context.Context, w *readmodel.Writer, wl *workload, sampleSi
 	return sample, ctx.Err()
 }
 
-func writeChunk(ctx context.Context, w *readmodel.Writer, evs []events.Event) error {
-	hist := make([]readmodel.HistoryRow, len(evs))
+func writeChunk(ctx context.Context, w *chwrite.Writer, evs []events.Event) error {
+	hist := make([]chwrite.HistoryRow, len(evs))
 	for i := range evs {
-		hist[i] = readmodel.HistoryRow{Event: &evs[i]}
+		hist[i] = chwrite.HistoryRow{Event: &evs[i]}
 	}
 	if err := w.WriteHistory(ctx, hist); err != nil {
 		return err

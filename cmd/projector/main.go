@@ -26,7 +26,8 @@ import (
 	"github.com/duroscope/duroscope/internal/config"
 	"github.com/duroscope/duroscope/internal/natsembed"
 	"github.com/duroscope/duroscope/internal/projector"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 	"github.com/duroscope/duroscope/schema"
 )
 
@@ -186,7 +187,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 	p, err := projector.New(projector.Config{
 		JS:              js,
 		NC:              nc,
-		Store:           readmodel.NewWriter(conn, readmodel.WriterConfig{Database: s.ClickHouseDatabase}),
+		Store:           chwrite.NewWriter(conn, chwrite.WriterConfig{Database: s.ClickHouseDatabase}),
 		Stream:          s.Stream,
 		Partition:       s.Partition,
 		Partitions:      s.Partitions,
@@ -217,7 +218,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 func openClickHouse(ctx context.Context, s *settings, log zerolog.Logger) (driver.Conn, error) {
 	backoff := 500 * time.Millisecond
 	for {
-		conn, err := readmodel.Open(ctx, readmodel.ConnConfig{
+		conn, err := chconn.Open(ctx, chconn.ConnConfig{
 			Addrs:    s.ClickHouseAddrs,
 			Database: s.ClickHouseDatabase,
 			User:     s.ClickHouseUser,

@@ -28,7 +28,8 @@ import (
 	"github.com/duroscope/duroscope/internal/httpapi"
 	"github.com/duroscope/duroscope/internal/watermark"
 	"github.com/duroscope/duroscope/internal/web"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chread"
 )
 
 // defaultNATSURL is where the projector's embedded server listens when no
@@ -67,7 +68,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 	if err := s.Finish(); err != nil {
 		return nil, err
 	}
-	if !readmodel.ValidIdentifier(s.ClickHouseDatabase) {
+	if !chconn.ValidIdentifier(s.ClickHouseDatabase) {
 		return nil, fmt.Errorf("clickhouse-database: want letters, digits and _ only, got %q", s.ClickHouseDatabase)
 	}
 	if s.HTTPAddr == "" {
@@ -151,8 +152,8 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 
 	// ClickHouse: connect in the background; until then every query fails
 	// fast (503) and /readyz says 503.
-	ch := readmodel.OpenLazy(readmodel.LazyConnConfig{
-		Conn: readmodel.ConnConfig{
+	ch := chconn.OpenLazy(chconn.LazyConnConfig{
+		Conn: chconn.ConnConfig{
 			Addrs: s.ClickHouseAddrs, Database: s.ClickHouseDatabase,
 			User: s.ClickHouseUser, Password: s.ClickHousePassword,
 			TLS:          s.ClickHouseTLSConfig,
@@ -168,7 +169,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		OnConnect: func() { log.Info().Msg("connected to ClickHouse") },
 	})
 	defer ch.Close()
-	reader, err := readmodel.NewReader(ch, readmodel.ReaderConfig{Database: s.ClickHouseDatabase, MaxExecutionTime: s.QueryTimeout})
+	reader, err := chread.NewReader(ch, chread.ReaderConfig{Database: s.ClickHouseDatabase, MaxExecutionTime: s.QueryTimeout})
 	if err != nil {
 		return err
 	}

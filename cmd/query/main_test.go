@@ -17,7 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/internal/natsembed"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 	"github.com/duroscope/duroscope/schema"
 )
 
@@ -211,7 +211,7 @@ func TestRunServes(t *testing.T) {
 	_, _ = rand.Read(rnd[:])
 	db := "dstest_cmdquery_" + hex.EncodeToString(rnd[:])
 	ctx := context.Background()
-	conn, err := readmodel.Open(ctx, readmodel.ConnConfig{Addrs: []string{addr}, Database: db, User: "default"})
+	conn, err := chconn.Open(ctx, chconn.ConnConfig{Addrs: []string{addr}, Database: db, User: "default"})
 	if err != nil {
 		t.Fatalf("clickhouse at %s: %v", addr, err)
 	}

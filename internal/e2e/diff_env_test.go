@@ -19,7 +19,8 @@ import (
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/internal/watermark"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chread"
 )
 
 // diffEnv is the real pipeline under a differential test: events published
@@ -77,17 +78,17 @@ func diffSetup(t *testing.T, name string, pub []events.Event, snaps []events.Que
 }
 
 // newQueryHandler wires the query service's HTTP stack the way cmd/query's
-// run does (a lazily connecting ClickHouse pool, readmodel.Reader behind
+// run does (a lazily connecting ClickHouse pool, chread.Reader behind
 // every endpoint, the JetStream watermark), with the clock replaced. There
 // is no exported constructor to share with package main, so the wiring is
 // repeated here; httpapi.New panics if a backend is left out.
 func newQueryHandler(t *testing.T, n *testenv.NATS, db *testenv.Database, now func() time.Time) http.Handler {
 	t.Helper()
-	ch := readmodel.OpenLazy(readmodel.LazyConnConfig{
-		Conn: readmodel.ConnConfig{Addrs: []string{db.Addr}, Database: db.Name, User: "default", MaxOpenConns: 8},
+	ch := chconn.OpenLazy(chconn.LazyConnConfig{
+		Conn: chconn.ConnConfig{Addrs: []string{db.Addr}, Database: db.Name, User: "default", MaxOpenConns: 8},
 	})
 	t.Cleanup(func() { ch.Close() })
-	reader, err := readmodel.NewReader(ch, readmodel.ReaderConfig{Database: db.Name, MaxExecutionTime: 30 * time.Second})
+	reader, err := chread.NewReader(ch, chread.ReaderConfig{Database: db.Name, MaxExecutionTime: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

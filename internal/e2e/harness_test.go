@@ -19,7 +19,7 @@ import (
 	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 const fixturesDir = "../../../shared/contract/fixtures"
@@ -158,7 +158,7 @@ func startProjector(t testing.TB, n *testenv.NATS, db *testenv.Database, mod fun
 	cfg := projector.Config{
 		JS:            n.JS,
 		NC:            n.NC,
-		Store:         readmodel.NewWriter(db.Conn, readmodel.WriterConfig{Database: db.Name}),
+		Store:         chwrite.NewWriter(db.Conn, chwrite.WriterConfig{Database: db.Name}),
 		BatchSize:     5000,
 		FlushInterval: 50 * time.Millisecond,
 		AckWait:       5 * time.Second,

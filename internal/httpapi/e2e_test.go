@@ -27,14 +27,16 @@ import (
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/internal/watermark"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chread"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 const e2eFixtures = "../../../shared/contract/fixtures"
 
 // e2eReadModel projects the contract fixtures into a private database and
 // returns a Reader over it.
-func e2eReadModel(t *testing.T) (*readmodel.Reader, [][]byte) {
+func e2eReadModel(t *testing.T) (*chread.Reader, [][]byte) {
 	t.Helper()
 	tdb := testenv.NewDatabase(t, "httpapi")
 	conn, db := tdb.Conn, tdb.Name
@@ -68,10 +70,10 @@ func e2eReadModel(t *testing.T) (*readmodel.Reader, [][]byte) {
 			lines = append(lines, l)
 		}
 	}
-	w := readmodel.NewWriter(conn, readmodel.WriterConfig{Database: db})
-	hr := make([]readmodel.HistoryRow, len(evs))
+	w := chwrite.NewWriter(conn, chwrite.WriterConfig{Database: db})
+	hr := make([]chwrite.HistoryRow, len(evs))
 	for i := range evs {
-		hr[i] = readmodel.HistoryRow{Event: &evs[i], StreamSeq: uint64(i + 1)}
+		hr[i] = chwrite.HistoryRow{Event: &evs[i], StreamSeq: uint64(i + 1)}
 	}
 	if err := w.WriteHistory(ctx, hr); err != nil {
 		t.Fatal(err)
@@ -83,7 +85,7 @@ func e2eReadModel(t *testing.T) (*readmodel.Reader, [][]byte) {
 	if err := w.WriteDerived(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
-	r, err := readmodel.NewReader(conn, readmodel.ReaderConfig{Database: db})
+	r, err := chread.NewReader(conn, chread.ReaderConfig{Database: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,9 +271,9 @@ func TestEndToEndClickHouseDown(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	lc := readmodel.OpenLazy(readmodel.LazyConnConfig{Conn: readmodel.ConnConfig{Addrs: []string{dead}, Database: "duroscope", DialTimeout: 200 * time.Millisecond}})
+	lc := chconn.OpenLazy(chconn.LazyConnConfig{Conn: chconn.ConnConfig{Addrs: []string{dead}, Database: "duroscope", DialTimeout: 200 * time.Millisecond}})
 	defer lc.Close()
-	r, err := readmodel.NewReader(lc, readmodel.ReaderConfig{Database: "duroscope"})
+	r, err := chread.NewReader(lc, chread.ReaderConfig{Database: "duroscope"})
 	if err != nil {
 		t.Fatal(err)
 	}

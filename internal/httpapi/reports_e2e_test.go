@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"github.com/duroscope/duroscope/internal/testenv"
 	"hash"
 	"io"
 	"net/http"
@@ -21,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duroscope/duroscope/internal/testenv"
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/rs/zerolog"
 
@@ -29,7 +30,8 @@ import (
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chread"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // reportsDB creates a private database with the schema, dropped at the end.
@@ -42,7 +44,7 @@ func reportsDB(t *testing.T) (driver.Conn, string) {
 // readerServer serves the API over a Reader of db.
 func readerServer(t *testing.T, conn driver.Conn, db string) *httptest.Server {
 	t.Helper()
-	r, err := readmodel.NewReader(conn, readmodel.ReaderConfig{Database: db})
+	r, err := chread.NewReader(conn, chread.ReaderConfig{Database: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +112,7 @@ func exportRows(n, from int) []projection.Rows {
 func TestExportStreamsWithFlatMemory(t *testing.T) {
 	conn, db := reportsDB(t)
 	ctx := context.Background()
-	w := readmodel.NewWriter(conn, readmodel.WriterConfig{Database: db})
+	w := chwrite.NewWriter(conn, chwrite.WriterConfig{Database: db})
 	const total, batch = 100000, 10000
 	for from := 0; from < total; from += batch {
 		if err := w.WriteDerived(ctx, exportRows(batch, from)); err != nil {
@@ -256,7 +258,7 @@ func TestReportsOverHTTP(t *testing.T) {
 	for h := range gen.Histories(gen.Config{Seed: 5, Instances: 300, SpreadMs: 2 * 86400000, RunningFraction: 0.1}) {
 		evs = append(evs, h...)
 	}
-	w := readmodel.NewWriter(conn, readmodel.WriterConfig{Database: db})
+	w := chwrite.NewWriter(conn, chwrite.WriterConfig{Database: db})
 	rows, err := projection.DeriveAll(evs)
 	if err != nil {
 		t.Fatal(err)

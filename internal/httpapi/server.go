@@ -1,7 +1,7 @@
 // Package httpapi serves the query API (../shared/contract/API.md) over
 // HTTP/JSON. Each endpoint lives in its own file with its parameters, their
 // parser, its handler and the narrow interface of the backend it needs;
-// readmodel.Reader implements all of them.
+// chread.Reader implements all of them.
 package httpapi
 
 import (
@@ -172,7 +172,7 @@ func isNil(v any) bool {
 	if v == nil {
 		return true
 	}
-	// A typed nil (e.g. a nil *readmodel.Reader) is missing too.
+	// A typed nil (e.g. a nil *chread.Reader) is missing too.
 	switch rv := reflect.ValueOf(v); rv.Kind() {
 	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
 		return rv.IsNil()

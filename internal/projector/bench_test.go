@@ -12,7 +12,7 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // BenchmarkProjectorDrain times the projector (in process) draining a
@@ -50,7 +50,7 @@ func BenchmarkProjectorDrain(b *testing.B) {
 		if err := n.JS.DeleteConsumer(ctx, events.DefaultStream, ConsumerName(0, 1)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			b.Fatal(err)
 		}
-		p, err := New(Config{JS: n.JS, Store: readmodel.NewWriter(db.Conn, readmodel.WriterConfig{Database: db.Name}),
+		p, err := New(Config{JS: n.JS, Store: chwrite.NewWriter(db.Conn, chwrite.WriterConfig{Database: db.Name}),
 			Logger: zerolog.Nop()})
 		if err != nil {
 			b.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // TestConsumerLagMetrics reads the lag gauges from a real JetStream stream
@@ -21,7 +21,7 @@ import (
 func TestConsumerLagMetrics(t *testing.T) {
 	n := testenv.StartNATS(t)
 	db := testenv.NewDatabase(t, "projlag")
-	p, err := New(Config{JS: n.JS, Store: readmodel.NewWriter(db.Conn, readmodel.WriterConfig{Database: db.Name})})
+	p, err := New(Config{JS: n.JS, Store: chwrite.NewWriter(db.Conn, chwrite.WriterConfig{Database: db.Name})})
 	if err != nil {
 		t.Fatal(err)
 	}

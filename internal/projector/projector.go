@@ -37,15 +37,16 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/recount"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
-// Store is what the projector needs of the read model (readmodel.Writer).
+// Store is what the projector needs of the read model (chwrite.Writer).
 type Store interface {
-	WriteHistory(ctx context.Context, rows []readmodel.HistoryRow) error
-	WriteRows(ctx context.Context, rows []projection.Rows) (readmodel.ReportCells, error)
-	Recount(ctx context.Context, cells readmodel.ReportCells) error
+	WriteHistory(ctx context.Context, rows []chwrite.HistoryRow) error
+	WriteRows(ctx context.Context, rows []projection.Rows) (recount.Cells, error)
+	Recount(ctx context.Context, cells recount.Cells) error
 	LoadHistories(ctx context.Context, instanceIDs []string) (map[string][]events.Event, error)
 	ScanInstanceIDs(ctx context.Context, fn func(id string) error) error
 	WriteQueueSnapshots(ctx context.Context, snaps []events.QueueSnapshot) error
@@ -400,7 +401,7 @@ func (p *Projector) seedKnown(ctx context.Context) error {
 // batch is one unit of work: everything is acked together after it is
 // written.
 type batch struct {
-	good []readmodel.HistoryRow
+	good []chwrite.HistoryRow
 	// goodMsgs[i] is the message good[i] came from, to dead-letter it if
 	// the store refuses it.
 	goodMsgs []msgRef
@@ -528,7 +529,7 @@ func (p *Projector) add(b *batch, msg jetstream.Msg) {
 	if !ev.Known {
 		p.stats.Unknown.Add(1)
 	}
-	b.good = append(b.good, readmodel.HistoryRow{Event: &ev, StreamSeq: seq})
+	b.good = append(b.good, chwrite.HistoryRow{Event: &ev, StreamSeq: seq})
 	b.goodMsgs = append(b.goodMsgs, ref)
 }
 
@@ -589,7 +590,7 @@ func (p *Projector) finish(ctx context.Context, pj *pending) error {
 	b, rows := pj.b, pj.rows
 	var (
 		tDerived time.Duration
-		cells    readmodel.ReportCells
+		cells    recount.Cells
 	)
 	if len(b.good) > 0 {
 		t := time.Now()

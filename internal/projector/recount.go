@@ -9,10 +9,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/recount"
 )
 
-// Report cells (readmodel.Writer.Recount) are recounted off the ingest
+// Report cells (chwrite.Writer.Recount) are recounted off the ingest
 // path. A recount reads every fact of each cell it touches, so it costs what
 // the cells hold (a whole hour of facts), not what a batch brought: done for
 // every batch, it was about half of all ClickHouse time at ingest, and it
@@ -65,7 +65,7 @@ const (
 
 // recordCells stores cells on the recount stream; it returns once the
 // stream has them.
-func (p *Projector) recordCells(ctx context.Context, cells readmodel.ReportCells) error {
+func (p *Projector) recordCells(ctx context.Context, cells recount.Cells) error {
 	for _, part := range cells.Split(maxCellsPerMessage) {
 		b, err := json.Marshal(part)
 		if err != nil {
@@ -155,10 +155,10 @@ func (r *recounter) recount(ctx context.Context) error {
 		r.took = 0
 		return nil
 	}
-	var cells readmodel.ReportCells
+	var cells recount.Cells
 	kept := msgs[:0]
 	for _, m := range msgs {
-		var c readmodel.ReportCells
+		var c recount.Cells
 		if err := json.Unmarshal(m.Data(), &c); err != nil {
 			// Only projectors publish here; a message they did not write
 			// names nothing to recount.

@@ -12,7 +12,7 @@ import (
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // TestRecounterRecountsRecordedCellsAcrossRestarts drives the recounter
@@ -28,7 +28,7 @@ func TestRecounterRecountsRecordedCellsAcrossRestarts(t *testing.T) {
 	if err := EnsureStreams(ctx, n.JS, events.DefaultStream); err != nil {
 		t.Fatal(err)
 	}
-	w := readmodel.NewWriter(db.Conn, readmodel.WriterConfig{Database: db.Name})
+	w := chwrite.NewWriter(db.Conn, chwrite.WriterConfig{Database: db.Name})
 	var hists [][]events.Event
 	for h := range gen.Histories(gen.Config{Seed: 5, Instances: 60, SpreadMs: 3 * 3_600_000}) {
 		hists = append(hists, h)

@@ -18,7 +18,7 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 )
 
 // weirdIDs are instance ids that stress encoding: unicode, path syntax,
@@ -67,7 +67,7 @@ var sqlInjections = []string{
 func TestHostileInputRealStack(t *testing.T) {
 	evs := append(workload(41, 300), weirdEvents(t)...)
 	db := testenv.NewDatabase(t, "relhostile")
-	writeReadModel(t, readmodel.ConnConfig{Addrs: []string{db.Addr}, Database: db.Name, User: "default"}, db.Name, evs)
+	writeReadModel(t, chconn.ConnConfig{Addrs: []string{db.Addr}, Database: db.Name, User: "default"}, db.Name, evs)
 	o := oracle.New(evs)
 	n := testenv.StartNATS(t)
 	q := startQuery(t, n.URL, db.Addr, db.Name)

@@ -16,7 +16,7 @@ import (
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // TestMalformedCorpus mixes more than 10,000 generated malformed messages
@@ -74,7 +74,7 @@ func TestMalformedCorpus(t *testing.T) {
 	refN := testenv.StartNATS(t)
 	refDB := testenv.NewDatabase(t, "relcorpusref")
 	publishEvents(t, refN.JS, clean)
-	stopRef := startProjector(t, refN, readmodel.NewWriter(refDB.Conn, readmodel.WriterConfig{Database: refDB.Name}), nil)
+	stopRef := startProjector(t, refN, chwrite.NewWriter(refDB.Conn, chwrite.WriterConfig{Database: refDB.Name}), nil)
 	projtest.WaitCaughtUp(t, refN.JS, 3*time.Minute)
 	stopRef()
 	want, err := refDB.Digest(context.Background())

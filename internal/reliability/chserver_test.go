@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 	"github.com/duroscope/duroscope/schema"
 )
 
@@ -121,7 +121,7 @@ func (c *chServer) Start() {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		conn, err := readmodel.Open(ctx, readmodel.ConnConfig{Addrs: []string{c.Addr()}, Database: "default", User: "default", DialTimeout: time.Second})
+		conn, err := chconn.Open(ctx, chconn.ConnConfig{Addrs: []string{c.Addr()}, Database: "default", User: "default", DialTimeout: time.Second})
 		cancel()
 		if err == nil {
 			conn.Close()
@@ -186,7 +186,7 @@ func (c *chServer) logs() string {
 func (c *chServer) database(name string) *testenv.Database {
 	c.t.Helper()
 	ctx := context.Background()
-	conn, err := readmodel.Open(ctx, readmodel.ConnConfig{Addrs: []string{c.Addr()}, Database: name, User: "default"})
+	conn, err := chconn.Open(ctx, chconn.ConnConfig{Addrs: []string{c.Addr()}, Database: name, User: "default"})
 	if err != nil {
 		c.t.Fatal(err)
 	}

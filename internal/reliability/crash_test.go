@@ -24,7 +24,7 @@ import (
 	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 )
 
 // TestProjectorSurvivesSIGKILLs kills the projector process with SIGKILL at
@@ -124,7 +124,7 @@ func TestQueryKillUnderLoad(t *testing.T) {
 	// kernel's socket buffers, so a kill can land mid-body.
 	evs := append(workload(22, 1500), hugeInstance(t, "huge-history", 10)...)
 	db := testenv.NewDatabase(t, "relqkill")
-	writeReadModel(t, readmodel.ConnConfig{Addrs: []string{db.Addr}, Database: db.Name, User: "default"}, db.Name, evs)
+	writeReadModel(t, chconn.ConnConfig{Addrs: []string{db.Addr}, Database: db.Name, User: "default"}, db.Name, evs)
 	o := oracle.New(evs)
 	all := o.ListInstances(oracle.ListFilter{})
 	// The instances with the longest histories give the largest answers.

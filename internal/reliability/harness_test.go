@@ -28,7 +28,9 @@ import (
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chread"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // heavy reports whether the long variants were asked for.
@@ -416,21 +418,21 @@ func startProjector(t testing.TB, n *testenv.NATS, store projector.Store, mod fu
 
 // writeReadModel projects evs straight into db (no JetStream): for tests
 // about the query side.
-func writeReadModel(t testing.TB, conn readmodel.ConnConfig, db string, evs []events.Event) {
+func writeReadModel(t testing.TB, conn chconn.ConnConfig, db string, evs []events.Event) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := readmodel.Open(ctx, conn)
+	c, err := chconn.Open(ctx, conn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	w := readmodel.NewWriter(c, readmodel.WriterConfig{Database: db})
+	w := chwrite.NewWriter(c, chwrite.WriterConfig{Database: db})
 	const chunk = 200_000
 	for lo := 0; lo < len(evs); lo += chunk {
 		part := evs[lo:min(lo+chunk, len(evs))]
-		rows := make([]readmodel.HistoryRow, len(part))
+		rows := make([]chwrite.HistoryRow, len(part))
 		for i := range part {
-			rows[i] = readmodel.HistoryRow{Event: &part[i], StreamSeq: uint64(lo + i + 1)}
+			rows[i] = chwrite.HistoryRow{Event: &part[i], StreamSeq: uint64(lo + i + 1)}
 		}
 		if err := w.WriteHistory(ctx, rows); err != nil {
 			t.Fatal(err)
@@ -454,11 +456,11 @@ func writeReadModel(t testing.TB, conn readmodel.ConnConfig, db string, evs []ev
 // endpoint). It returns the base URL of a real HTTP server.
 func apiServer(t testing.TB, chAddr, db string, nowMs int64) string {
 	t.Helper()
-	ch := readmodel.OpenLazy(readmodel.LazyConnConfig{
-		Conn: readmodel.ConnConfig{Addrs: []string{chAddr}, Database: db, User: "default", MaxOpenConns: 8},
+	ch := chconn.OpenLazy(chconn.LazyConnConfig{
+		Conn: chconn.ConnConfig{Addrs: []string{chAddr}, Database: db, User: "default", MaxOpenConns: 8},
 	})
 	t.Cleanup(func() { ch.Close() })
-	reader, err := readmodel.NewReader(ch, readmodel.ReaderConfig{Database: db, MaxExecutionTime: 60 * time.Second})
+	reader, err := chread.NewReader(ch, chread.ReaderConfig{Database: db, MaxExecutionTime: 60 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // loadReadModel writes the read model of a generated workload of n
@@ -34,7 +34,7 @@ import (
 func loadReadModel(t testing.TB, db *testenv.Database, instances int) (ids, names []string) {
 	t.Helper()
 	ctx := context.Background()
-	w := readmodel.NewWriter(db.Conn, readmodel.WriterConfig{Database: db.Name})
+	w := chwrite.NewWriter(db.Conn, chwrite.WriterConfig{Database: db.Name})
 	seenName := map[string]bool{}
 	rng := rand.New(rand.NewPCG(51, 52))
 	var chunk []events.Event
@@ -44,10 +44,10 @@ func loadReadModel(t testing.TB, db *testenv.Database, instances int) (ids, name
 		if len(chunk) == 0 {
 			return
 		}
-		rows := make([]readmodel.HistoryRow, len(chunk))
+		rows := make([]chwrite.HistoryRow, len(chunk))
 		for i := range chunk {
 			seq++
-			rows[i] = readmodel.HistoryRow{Event: &chunk[i], StreamSeq: seq}
+			rows[i] = chwrite.HistoryRow{Event: &chunk[i], StreamSeq: seq}
 		}
 		if err := w.WriteHistory(ctx, rows); err != nil {
 			t.Fatal(err)

@@ -18,9 +18,10 @@ import (
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
+	"github.com/duroscope/duroscope/internal/recount"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
 // refusingStore is the real read-model writer with a fault injected: while
@@ -36,7 +37,7 @@ import (
 // (memory limits, too many parts) are about the whole block and the server's
 // state, not about a row. See RELIABILITY.md.
 type refusingStore struct {
-	*readmodel.Writer
+	*chwrite.Writer
 	poison         map[events.Key]bool
 	refuseInstance string
 	on             atomic.Bool
@@ -45,7 +46,7 @@ type refusingStore struct {
 	refusals       atomic.Int64
 }
 
-func (s *refusingStore) WriteHistory(ctx context.Context, rows []readmodel.HistoryRow) error {
+func (s *refusingStore) WriteHistory(ctx context.Context, rows []chwrite.HistoryRow) error {
 	s.historyWrites.Add(1)
 	if s.on.Load() {
 		for i, r := range rows {
@@ -59,13 +60,13 @@ func (s *refusingStore) WriteHistory(ctx context.Context, rows []readmodel.Histo
 	return s.Writer.WriteHistory(ctx, rows)
 }
 
-func (s *refusingStore) WriteRows(ctx context.Context, rows []projection.Rows) (readmodel.ReportCells, error) {
+func (s *refusingStore) WriteRows(ctx context.Context, rows []projection.Rows) (recount.Cells, error) {
 	s.derivedWrites.Add(1)
 	if s.on.Load() {
 		for i, r := range rows {
 			if r.Instance.InstanceID == s.refuseInstance {
 				s.refusals.Add(1)
-				return readmodel.ReportCells{}, fmt.Errorf("insert into instances: row %d (instance %s): value refused by the server (injected fault): %w",
+				return recount.Cells{}, fmt.Errorf("insert into instances: row %d (instance %s): value refused by the server (injected fault): %w",
 					i, r.Instance.InstanceID, projector.ErrRejected)
 			}
 		}
@@ -133,7 +134,7 @@ func TestRefusedEventsIsolatedThenRedriven(t *testing.T) {
 
 	n := testenv.StartNATS(t)
 	db := testenv.NewDatabase(t, "relrefuse")
-	store := &refusingStore{Writer: readmodel.NewWriter(db.Conn, readmodel.WriterConfig{Database: db.Name}),
+	store := &refusingStore{Writer: chwrite.NewWriter(db.Conn, chwrite.WriterConfig{Database: db.Name}),
 		poison: poison, refuseInstance: refuseInstance}
 	store.on.Store(true)
 	startProjector(t, n, store, nil)

@@ -21,7 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroscope/duroscope/internal/natsembed"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 	"github.com/duroscope/duroscope/schema"
 )
 
@@ -99,7 +100,7 @@ func NewDatabase(tb testing.TB, prefix string) *Database {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	name := fmt.Sprintf("dstest_%s_%s", prefix, hex.EncodeToString(rnd[:]))
-	conn, err := readmodel.Open(ctx, readmodel.ConnConfig{Addrs: []string{ClickHouseAddr()}, Database: name, User: "default"})
+	conn, err := chconn.Open(ctx, chconn.ConnConfig{Addrs: []string{ClickHouseAddr()}, Database: name, User: "default"})
 	if err != nil {
 		tb.Fatalf("ClickHouse at %s (start it with scripts/clickhouse.sh start): %v", ClickHouseAddr(), err)
 	}
@@ -151,7 +152,7 @@ func (db *Database) Digest(ctx context.Context) (TableDigest, error) {
 		}
 		out[table] = d
 	}
-	w := readmodel.NewWriter(db.Conn, readmodel.WriterConfig{Database: db.Name})
+	w := chwrite.NewWriter(db.Conn, chwrite.WriterConfig{Database: db.Name})
 	if err := w.RecountAll(ctx); err != nil {
 		return nil, err
 	}

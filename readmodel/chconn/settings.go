@@ -68,3 +68,15 @@ func SettingsFrom(ctx context.Context) clickhouse.Settings { return extrasOf(ctx
 // ExternalTablesFrom returns the external tables attached to ctx by
 // WithExternalTables (nil: none).
 func ExternalTablesFrom(ctx context.Context) []*ext.Table { return extrasOf(ctx).tables }
+
+// ClickHouse query priorities (setting "priority": 1 is the highest, 0
+// means none). While a query of a higher priority runs, the server pauses
+// lower-priority ones between blocks: row inserts and the query service's
+// reads (what freshness and latency are measured on) run at PriorityRows,
+// report recounts (long INSERT ... SELECT over whole hours, whose result
+// may lag) at PriorityRecount, so a recount yields the CPU instead of
+// delaying a batch.
+const (
+	PriorityRows    = 1
+	PriorityRecount = 10
+)

@@ -1,0 +1,389 @@
+package chread
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/duroscope/duroscope/api"
+)
+
+// instanceCols are the columns of an InstanceSummary, in scanInstance's order.
+const instanceCols = `instance_id, orchestration_name, orchestration_version, status,
+	created_at_ms, updated_at_ms, execution_count, current_execution_id,
+	parent_instance, parent_id, output, error, custom_status`
+
+// instanceRow receives one row of instanceCols.
+type instanceRow struct {
+	id, name, version, status string
+	created, updated          int64
+	execCount, currentExec    uint64
+	parentInstance            *string
+	parentID                  *uint64
+	output, errJSON, custom   *string
+}
+
+func (x *instanceRow) dest() []any {
+	return []any{&x.id, &x.name, &x.version, &x.status, &x.created, &x.updated,
+		&x.execCount, &x.currentExec, &x.parentInstance, &x.parentID, &x.output, &x.errJSON, &x.custom}
+}
+
+func (x *instanceRow) summary() (api.InstanceSummary, error) {
+	e, err := parseError(x.errJSON)
+	if err != nil {
+		return api.InstanceSummary{}, fmt.Errorf("instance %q: %w", x.id, err)
+	}
+	return api.InstanceSummary{
+		InstanceID:         x.id,
+		OrchestrationName:  x.name,
+		Version:            x.version,
+		Status:             x.status,
+		CreatedAt:          api.Time(x.created),
+		UpdatedAt:          api.Time(x.updated),
+		ExecutionCount:     x.execCount,
+		CurrentExecutionID: x.currentExec,
+		ParentInstance:     x.parentInstance,
+		ParentID:           x.parentID,
+		Output:             x.output,
+		Error:              e,
+		CustomStatus:       x.custom,
+	}, nil
+}
+
+// parseError decodes an `error` column ({"category","kind","message","retryable"}).
+func parseError(s *string) (*api.Error, error) {
+	if s == nil {
+		return nil, nil
+	}
+	var e api.Error
+	if err := json.Unmarshal([]byte(*s), &e); err != nil {
+		return nil, fmt.Errorf("error column %q: %w", *s, err)
+	}
+	return &e, nil
+}
+
+// Instance answers GET /v1/instances/{id}: the newest version of the
+// instance's row, found by primary key.
+func (r *Reader) Instance(ctx context.Context, id string) (api.InstanceSummary, bool, error) {
+	var (
+		row   instanceRow
+		found bool
+	)
+	err := r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("instance %q", id),
+		`SELECT `+instanceCols+` FROM {db}.instances WHERE instance_id = ? ORDER BY row_version DESC LIMIT 1`,
+		[]any{id}, func(rows driver.Rows) error {
+			found = true
+			return rows.Scan(row.dest()...)
+		})
+	if err != nil || !found {
+		return api.InstanceSummary{}, false, err
+	}
+	s, err := row.summary()
+	return s, err == nil, err
+}
+
+// instanceExists reports whether the instance has a row.
+func (r *Reader) instanceExists(ctx context.Context, id string) (bool, error) {
+	found := false
+	err := r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("instance %q exists", id),
+		`SELECT 1 FROM {db}.instances WHERE instance_id = ? LIMIT 1`,
+		[]any{id}, func(driver.Rows) error { found = true; return nil })
+	return found, err
+}
+
+// executionsQuery reads the newest version of each execution of one
+// instance, in executionRow.dest's order.
+const executionsQuery = `SELECT execution_id, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8 FROM (
+	SELECT execution_id,
+		argMax(tuple(status, started_at_ms, completed_at_ms, last_event_at_ms, event_count,
+			duration_ms, output, error), row_version) AS t
+	FROM {db}.executions
+	WHERE instance_id = ?
+	GROUP BY execution_id)
+ORDER BY execution_id`
+
+type executionRow struct {
+	id          uint64
+	status      string
+	started     int64
+	completed   *int64
+	lastEvent   int64
+	eventCount  uint64
+	duration    *int64
+	output, err *string
+}
+
+func (x *executionRow) dest() []any {
+	return []any{&x.id, &x.status, &x.started, &x.completed, &x.lastEvent, &x.eventCount, &x.duration, &x.output, &x.err}
+}
+
+func (r *Reader) executions(ctx context.Context, id string) ([]executionRow, error) {
+	var out []executionRow
+	err := r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("executions of %q", id),
+		executionsQuery, []any{id}, func(rows driver.Rows) error {
+			var x executionRow
+			if err := rows.Scan(x.dest()...); err != nil {
+				return err
+			}
+			out = append(out, x)
+			return nil
+		})
+	return out, err
+}
+
+func (x *executionRow) summary(instance string) (api.ExecutionSummary, error) {
+	e, err := parseError(x.err)
+	if err != nil {
+		return api.ExecutionSummary{}, fmt.Errorf("instance %q execution %d: %w", instance, x.id, err)
+	}
+	s := api.ExecutionSummary{
+		ExecutionID: x.id,
+		Status:      x.status,
+		StartedAt:   api.Time(x.started),
+		EventCount:  x.eventCount,
+		DurationMs:  x.duration,
+		Output:      x.output,
+		Error:       e,
+	}
+	if x.completed != nil {
+		t := api.Time(*x.completed)
+		s.CompletedAt = &t
+	}
+	return s, nil
+}
+
+func summaries(instance string, xs []executionRow) ([]api.ExecutionSummary, error) {
+	out := make([]api.ExecutionSummary, 0, len(xs))
+	for i := range xs {
+		s, err := xs[i].summary(instance)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Executions answers GET /v1/instances/{id}/executions, ascending.
+func (r *Reader) Executions(ctx context.Context, id string) (api.ExecutionList, bool, error) {
+	xs, err := r.executions(ctx, id)
+	if err != nil {
+		return api.ExecutionList{}, false, err
+	}
+	if len(xs) == 0 {
+		// The projector writes executions before instances, so an instance
+		// without execution rows is one that does not exist (yet).
+		ok, err := r.instanceExists(ctx, id)
+		if err != nil || !ok {
+			return api.ExecutionList{}, false, err
+		}
+	}
+	s, err := summaries(id, xs)
+	if err != nil {
+		return api.ExecutionList{}, false, err
+	}
+	return api.ExecutionList{Executions: s}, true, nil
+}
+
+// Details answers GET /v1/instances/{id}/details.
+func (r *Reader) Details(ctx context.Context, id string) (api.InstanceDetails, bool, error) {
+	// The instance row and the executions are independent point reads:
+	// issue them together (one round trip of latency instead of two).
+	var (
+		xs   []executionRow
+		xerr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		xs, xerr = r.executions(ctx, id)
+	}()
+	sum, found, err := r.Instance(ctx, id)
+	<-done
+	if err != nil || !found {
+		return api.InstanceDetails{}, found, err
+	}
+	if xerr != nil {
+		return api.InstanceDetails{}, false, xerr
+	}
+	// Executions newer than the instance row belong to a derivation whose
+	// instance row is not written yet (the writer writes instances last):
+	// leave them out so that the answer agrees with its own summary.
+	n := 0
+	for _, x := range xs {
+		if x.id <= sum.CurrentExecutionID {
+			xs[n] = x
+			n++
+		}
+	}
+	xs = xs[:n]
+	execs, err := summaries(id, xs)
+	if err != nil {
+		return api.InstanceDetails{}, false, err
+	}
+	d := api.InstanceDetails{Summary: sum, Executions: execs}
+	if sum.Status != api.StatusRunning {
+		return d, true, nil
+	}
+	var cur *executionRow
+	for i := range xs {
+		if xs[i].id == sum.CurrentExecutionID {
+			cur = &xs[i]
+		}
+	}
+	if cur == nil {
+		return api.InstanceDetails{}, false, fmt.Errorf("instance %q: current execution %d has no executions row", id, sum.CurrentExecutionID)
+	}
+	ce := &api.ExecutionDetails{
+		ExecutionID:              cur.id,
+		Status:                   cur.status,
+		LastEventAt:              api.Time(cur.lastEvent),
+		PendingActivities:        []api.PendingActivity{},
+		PendingTimers:            []api.PendingTimer{},
+		PendingEvents:            []api.PendingEvent{},
+		PendingSubOrchestrations: []api.PendingSubOrchestration{},
+	}
+	// Pending work exists only while the execution runs: one that ended with
+	// ContinuedAsNew (the next has not started yet) has none (EVENTS.md).
+	if cur.status == api.StatusRunning {
+		if err := r.pending(ctx, id, cur.id, ce); err != nil {
+			return api.InstanceDetails{}, false, err
+		}
+	}
+	d.CurrentExecution = ce
+	return d, true, nil
+}
+
+// pendingQuery deduplicates the work items of one execution by key and keeps
+// those whose newest version is pending. (A pending=1 row superseded by a
+// newer pending=0 row must not show; filtering pending before deduplicating
+// would show it.)
+const pendingQuery = `SELECT kind, correlation_id, t.2, t.3, t.4, t.5, t.6, t.7, t.8, t.9 FROM (
+	SELECT kind, correlation_id,
+		argMax(tuple(pending, name, input, tag, child_instance, persistent,
+			scheduled_at_ms, fire_at_ms, delay_ms), row_version) AS t
+	FROM {db}.pending_work
+	WHERE instance_id = ? AND execution_id = ?
+	GROUP BY kind, correlation_id)
+WHERE t.1 = 1
+ORDER BY correlation_id, kind`
+
+func (r *Reader) pending(ctx context.Context, id string, exec uint64, ce *api.ExecutionDetails) error {
+	return r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("pending work of %q execution %d", id, exec),
+		pendingQuery, []any{id, exec}, func(rows driver.Rows) error {
+			var (
+				kind, name, input, child string
+				corr                     uint64
+				tag                      *string
+				persistent               uint8
+				scheduled, fireAt, delay int64
+			)
+			if err := rows.Scan(&kind, &corr, &name, &input, &tag, &child, &persistent, &scheduled, &fireAt, &delay); err != nil {
+				return err
+			}
+			switch kind {
+			case "activity":
+				ce.PendingActivities = append(ce.PendingActivities, api.PendingActivity{
+					CorrelationID: corr, Name: name, Input: input, Tag: tag, ScheduledAt: api.Time(scheduled)})
+			case "timer":
+				ce.PendingTimers = append(ce.PendingTimers, api.PendingTimer{
+					CorrelationID: corr, DelayMs: delay, ScheduledAt: api.Time(scheduled), FireAt: api.Time(fireAt)})
+			case "event":
+				ce.PendingEvents = append(ce.PendingEvents, api.PendingEvent{
+					CorrelationID: corr, Name: name, Persistent: persistent != 0, SubscribedAt: api.Time(scheduled)})
+			case "sub_orchestration":
+				ce.PendingSubOrchestrations = append(ce.PendingSubOrchestrations, api.PendingSubOrchestration{
+					CorrelationID: corr, Name: name, Instance: child, ScheduledAt: api.Time(scheduled)})
+			default:
+				return fmt.Errorf("unknown work kind %q (correlation id %d)", kind, corr)
+			}
+			return nil
+		})
+}
+
+// History answers GET /v1/instances/{id}/history: the stored payloads,
+// verbatim, one copy per (execution_id, event_id) — the history table keeps
+// re-delivered copies until its merge collapses them — ordered by that key.
+// executionID 0 means every execution; a given execution without events is
+// not found.
+func (r *Reader) History(ctx context.Context, id string, executionID uint64) (api.History, bool, error) {
+	q := `SELECT payload FROM {db}.history WHERE instance_id = ?`
+	args := []any{id}
+	if executionID != 0 {
+		q += ` AND execution_id = ?`
+		args = append(args, executionID)
+	}
+	q += ` ORDER BY execution_id, event_id LIMIT 1 BY execution_id, event_id`
+	evs := []json.RawMessage{}
+	err := r.query(ctx, queryOpts{pointLookup: true, maxBytes: r.historyBytes}, fmt.Sprintf("history of %q", id), q, args,
+		func(rows driver.Rows) error {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				return err
+			}
+			evs = append(evs, json.RawMessage(p))
+			return nil
+		})
+	if err != nil {
+		return api.History{}, false, err
+	}
+	if len(evs) == 0 {
+		if executionID != 0 {
+			return api.History{}, false, nil
+		}
+		ok, err := r.instanceExists(ctx, id)
+		if err != nil || !ok {
+			return api.History{}, false, err
+		}
+	}
+	return api.History{Events: evs}, true, nil
+}
+
+// BulkStatus answers POST /v1/bulk/status: one status per requested id, in
+// request order, duplicates included; NotFound for unknown ids. The ids
+// travel as an external table (10,000 ids of up to 1 KiB would not fit in a
+// query text).
+func (r *Reader) BulkStatus(ctx context.Context, ids []string) (api.BulkStatusResponse, error) {
+	uniq := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	status := make(map[string]string, len(uniq))
+	if len(uniq) > 0 {
+		t, err := idTable(uniq)
+		if err != nil {
+			return api.BulkStatusResponse{}, err
+		}
+		err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{t}, maxRows: uint64(len(uniq))},
+			fmt.Sprintf("bulk status of %d ids", len(uniq)),
+			`SELECT instance_id, argMax(status, row_version) FROM {db}.instances
+			WHERE instance_id IN (SELECT id FROM _ids) GROUP BY instance_id`,
+			nil, func(rows driver.Rows) error {
+				var id, st string
+				if err := rows.Scan(&id, &st); err != nil {
+					return err
+				}
+				status[id] = st
+				return nil
+			})
+		if err != nil {
+			return api.BulkStatusResponse{}, err
+		}
+	}
+	out := make([]api.InstanceStatus, len(ids))
+	for i, id := range ids {
+		st, ok := status[id]
+		if !ok {
+			st = api.StatusNotFound
+		}
+		out[i] = api.InstanceStatus{InstanceID: id, Status: st}
+	}
+	return api.BulkStatusResponse{Statuses: out}, nil
+}

@@ -1,0 +1,153 @@
+package chread
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/duroscope/duroscope/internal/query"
+)
+
+// A page of GET /v1/instances (the first one, a deep one by cursor or
+// offset) is the top, in the list order (created_at desc, instance_id asc),
+// of the instances whose newest version passes the filters. The FINAL scan
+// that deduplicates 1M instances is single-threaded on ClickHouse 18.16
+// (~90 ms); the top of the raw table — every stored version of every
+// instance — is a parallel partial sort of two columns (~25 ms). topPicks
+// answers from that top and falls back to the FINAL scan only when the top is
+// inconclusive.
+//
+// Why it is exact: the filters (and the cursor) are conditions on a row's own
+// columns. Take the first m rows, in the list order, of all versions that
+// pass them; θ is the m-th. An instance none of whose passing rows is among
+// them has every passing row after θ, so its newest row, if it passes, is
+// after θ (a row equal to θ is a version of θ's own instance). So among
+// instances whose newest row passes and is at or before θ, ranking the
+// candidates' newest rows ranks everything: if at least offset+limit+1
+// candidates have a newest row that passes and is at or before θ, those give
+// the page. When fewer than m rows pass, the candidates are every instance
+// with a passing row.
+
+// topFactor is how many raw rows per row needed the top reads: versions of
+// one instance not yet merged take several rows of it.
+const topFactor = 4
+
+// topMaxNeed bounds offset+limit+1 for the top: a deep offset page (up to
+// 101,001 rows) would pull topFactor times that many ids into the service
+// and back as an external table, where the FINAL scan skips them in
+// ClickHouse.
+const topMaxNeed = 2500
+
+// topPicks returns the picks of a page (ok=false: inconclusive or not
+// taken, use the FINAL scan). Offsets deeper than topMaxNeed are not taken,
+// nor a parent filter: parent_instance is Nullable, and
+// argMax skips NULLs, so the newest row's value could not be read by it.
+func (r *Reader) topPicks(ctx context.Context, f query.ListFilter) (picks []pick, ok bool, err error) {
+	need := f.Offset + f.Limit + 1
+	if f.ParentInstance != "" || need > topMaxNeed {
+		return nil, false, nil
+	}
+	m := max(topFactor*need, 256)
+	inner, args, where, wargs := listConditions(f)
+	conds := append(append([]string{}, inner...), where...)
+	args = append(append([]any{}, args...), wargs...)
+	q := `SELECT instance_id, created_at_ms FROM {db}.instances`
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += ` ORDER BY created_at_ms DESC, instance_id ASC LIMIT ?`
+	args = append(args, m)
+	var top []pick
+	err = r.query(ctx, queryOpts{maxRows: uint64(m)}, "list instances (top)", q, args, func(rows driver.Rows) error {
+		var p pick
+		if err := rows.Scan(&p.id, &p.created); err != nil {
+			return err
+		}
+		top = append(top, p)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	complete := len(top) < m
+	var theta pick
+	if !complete {
+		theta = top[len(top)-1]
+	}
+	seen := make(map[string]bool, len(top))
+	var ids []string
+	for _, p := range top {
+		if !seen[p.id] {
+			seen[p.id] = true
+			ids = append(ids, p.id)
+		}
+	}
+	// The candidates whose newest row passes the filters and the cursor.
+	newest, err := r.newestPicks(ctx, ids, where, wargs)
+	if err != nil {
+		return nil, false, err
+	}
+	cands := newest[:0]
+	for _, p := range newest {
+		if !complete && listOrder(p, theta) > 0 {
+			continue // moved after θ: ranked among the unseen
+		}
+		cands = append(cands, p)
+	}
+	if !complete && len(cands) < need {
+		return nil, false, nil
+	}
+	slices.SortFunc(cands, listOrder)
+	if f.Offset >= len(cands) {
+		return []pick{}, true, nil
+	}
+	return cands[f.Offset:min(len(cands), need)], true, nil
+}
+
+// listOrder compares picks in the list order: created_at desc, id asc.
+func listOrder(a, b pick) int {
+	if c := cmp.Compare(b.created, a.created); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// newestPicks reads the newest version (row_version, created_at) of each id
+// whose newest row satisfies where (conditions on status,
+// orchestration_name, created_at_ms and instance_id, as listConditions
+// writes them).
+func (r *Reader) newestPicks(ctx context.Context, ids []string, where []string, args []any) ([]pick, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	t, err := idTable(ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]pick, 0, len(ids))
+	// The innermost query renames the columns so that the aggregates can take
+	// their names (ClickHouse resolves an alias before a column). scan: the
+	// filters must stay outside the aggregation (no predicate push-down).
+	q := `SELECT instance_id, row_version, created_at_ms FROM (
+		SELECT instance_id, max(rv) AS row_version, argMax(c, rv) AS created_at_ms,
+			argMax(s, rv) AS status, argMax(o, rv) AS orchestration_name
+		FROM (SELECT instance_id, row_version AS rv, created_at_ms AS c, status AS s, orchestration_name AS o
+			FROM {db}.instances WHERE instance_id IN (SELECT id FROM _ids))
+		GROUP BY instance_id)`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	err = r.query(ctx, queryOpts{pointLookup: true, scan: true, external: []*ext.Table{t}}, "newest instance versions", q, args, func(rows driver.Rows) error {
+		var p pick
+		if err := rows.Scan(&p.id, &p.version, &p.created); err != nil {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}

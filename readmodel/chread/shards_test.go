@@ -1,0 +1,155 @@
+package chread
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/internal/query"
+)
+
+func TestShardsOfCoverTheKeySpaceOnce(t *testing.T) {
+	if got := shardsOf(nil); len(got) != 1 || got[0].cond != "" {
+		t.Fatalf("no boundaries: %+v, want one unrestricted shard", got)
+	}
+	got := shardsOf([]string{"b", "m"})
+	want := []shard{
+		{"instance_id < ?", []any{"b"}},
+		{"instance_id >= ? AND instance_id < ?", []any{"b", "m"}},
+		{"instance_id >= ?", []any{"m"}},
+	}
+	qSameJSON(t, "shards", got, want)
+	q, args := unionShards(got, "SELECT ? FROM t FINAL {shard} WHERE x = ?", []any{1, shardArgs{}, 2})
+	wantQ := "SELECT ? FROM t FINAL WHERE instance_id < ? WHERE x = ?\nUNION ALL\n" +
+		"SELECT ? FROM t FINAL WHERE instance_id >= ? AND instance_id < ? WHERE x = ?\nUNION ALL\n" +
+		"SELECT ? FROM t FINAL WHERE instance_id >= ? WHERE x = ?"
+	if q != wantQ {
+		t.Fatalf("union:\n%s\nwant:\n%s", q, wantQ)
+	}
+	qSameJSON(t, "args", args, []any{1, "b", 2, 1, "b", "m", 2, 1, "m", 2})
+	q, _ = unionShards(shardsOf(nil), "SELECT 1 FROM t FINAL {shard}", nil)
+	if q != "SELECT 1 FROM t FINAL " {
+		t.Fatalf("unrestricted shard: %q", q)
+	}
+	q, _ = unionShards(shardsOf([]string{"b"}), "SELECT 1 FROM t FINAL WHERE {shardcond} AND k > 0", []any{shardArgs{}})
+	if q != "SELECT 1 FROM t FINAL WHERE instance_id < ? AND k > 0\nUNION ALL\nSELECT 1 FROM t FINAL WHERE instance_id >= ? AND k > 0" {
+		t.Fatalf("shardcond: %q", q)
+	}
+}
+
+// TestShardedScansEqualUnsharded answers every scan query over a read model
+// holding stale versions (merges stopped), split into five shards and not
+// split at all: the answers must be identical.
+func TestShardedScansEqualUnsharded(t *testing.T) {
+	d := qTestDB(t, nil)
+	d.stopMerges(t)
+	const nowMs = 1764115200000 + 3*3_600_000
+	var half, full []events.Event
+	for h := range gen.Histories(gen.Config{Seed: 9, Instances: 1500, SpreadMs: 3 * 3_600_000, NowMs: nowMs, RunningFraction: 0.3}) {
+		half = append(half, h[:(len(h)+1)/2]...)
+		full = append(full, h...)
+	}
+	d.project(t, half) // older versions, left unmerged next to the newer ones
+	d.project(t, full)
+
+	sharded, err := NewReader(d.r.conn, ReaderConfig{Database: d.name, ScanShards: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharded.shardOpts.minRows = 1 // split even this small table
+	ctx := context.Background()
+	if b := sharded.shardBounds(ctx); len(b) < 3 {
+		t.Fatalf("sharded reader split into %d boundaries, want 4", len(b))
+	}
+	if b := d.r.shardBounds(ctx); len(b) != 0 {
+		t.Fatalf("default reader split its scans: %v", b)
+	}
+	auto, err := NewReader(d.r.conn, ReaderConfig{Database: d.name, ScanShards: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := auto.shardBounds(ctx); len(b) != 0 {
+		t.Fatalf("automatic sharding split a table of %d instances (below %d): %v", 1500, defaultShardOpts.minRows, b)
+	}
+	now := time.UnixMilli(nowMs)
+	since := int64(nowMs - 3_600_000)
+	for _, c := range []struct {
+		name string
+		call func(r *Reader) (any, error)
+	}{
+		{"orchestration stats", func(r *Reader) (any, error) { return r.OrchestrationStats(ctx, "") }},
+		{"orchestration stats of one", func(r *Reader) (any, error) { return r.OrchestrationStats(ctx, "ProcessOrder") }},
+		{"activity stats", func(r *Reader) (any, error) { return r.ActivityStats(ctx, query.ActivityFilter{}) }},
+		{"activity stats filtered", func(r *Reader) (any, error) {
+			return r.ActivityStats(ctx, query.ActivityFilter{Orchestration: "ProcessOrder", Since: &since, IncludeSystem: true})
+		}},
+		{"performance", func(r *Reader) (any, error) {
+			return r.Performance(ctx, query.PerformanceFilter{Orchestration: "ProcessOrder"})
+		}},
+		{"performance since", func(r *Reader) (any, error) {
+			return r.Performance(ctx, query.PerformanceFilter{Orchestration: "ProcessOrder", Since: &since})
+		}},
+		{"performance of none", func(r *Reader) (any, error) {
+			return r.Performance(ctx, query.PerformanceFilter{Orchestration: "Nothing"})
+		}},
+		{"health", func(r *Reader) (any, error) {
+			return r.Health(ctx, query.HealthParams{Now: now, LongRunningAfter: time.Hour, RecentFailureWindow: time.Hour})
+		}},
+		{"problems", func(r *Reader) (any, error) {
+			return r.Problems(ctx, query.ProblemsParams{Now: now, LongRunningAfter: 2 * time.Hour, StuckAfter: 10 * time.Minute,
+				RecentFailureWindow: time.Hour, Limit: 7})
+		}},
+		{"queues", func(r *Reader) (any, error) { return r.Queues(ctx) }},
+		{"list first page", func(r *Reader) (any, error) { return r.ListInstances(ctx, query.ListFilter{Limit: 50}) }},
+		{"list offset", func(r *Reader) (any, error) { return r.ListInstances(ctx, query.ListFilter{Limit: 20, Offset: 700}) }},
+		{"list filtered", func(r *Reader) (any, error) {
+			return r.ListInstances(ctx, query.ListFilter{Limit: 30, Statuses: []string{"Running", "Failed"}, Orchestration: "ProcessOrder", CreatedAfter: &since})
+		}},
+		{"list prefix", func(r *Reader) (any, error) {
+			return r.ListInstances(ctx, query.ListFilter{Limit: 40, InstancePrefix: "order-1"})
+		}},
+		{"list children", func(r *Reader) (any, error) {
+			return r.ListInstances(ctx, query.ListFilter{Limit: 40, ParentInstance: "batch-12"})
+		}},
+		{"list after cursor", func(r *Reader) (any, error) {
+			return r.ListInstances(ctx, query.ListFilter{Limit: 25, After: &query.PageCursor{CreatedAtMs: nowMs - 5_000_000, InstanceID: "m"}})
+		}},
+	} {
+		want, err := c.call(d.r)
+		if err != nil {
+			t.Fatalf("%s unsharded: %v", c.name, err)
+		}
+		got, err := c.call(sharded)
+		if err != nil {
+			t.Fatalf("%s sharded: %v", c.name, err)
+		}
+		qSameJSON(t, c.name, got, want)
+	}
+	// The comparison means something only if the answers are not empty.
+	st, _ := d.r.OrchestrationStats(ctx, "")
+	h, _ := d.r.Health(ctx, query.HealthParams{Now: now, LongRunningAfter: time.Hour, RecentFailureWindow: time.Hour})
+	if st.RunningCount == 0 || st.CompletedCount == 0 || st.FailedCount == 0 || h.LongRunningInstances == 0 || h.RecentFailures == 0 {
+		t.Fatalf("degenerate data set: %+v %+v", st, h)
+	}
+}
+
+// TestParseMaxThreads covers the forms system.settings answers: 18.16
+// says a number, current servers "auto(N)" (the sharded scans failed on
+// them before this parser, issue 10).
+func TestParseMaxThreads(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		err  bool
+	}{
+		{"8", 8, false}, {"auto(2)", 2, false}, {"'auto(16)'", 16, false}, {" 4 ", 4, false},
+		{"auto", 0, true}, {"auto(x)", 0, true}, {"", 0, true}, {"0", 0, true}, {"auto(2", 0, true},
+	} {
+		got, err := parseMaxThreads(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("parseMaxThreads(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package chwrite
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/projection"
+	"github.com/duroscope/duroscope/readmodel/reportcells"
+)
+
+// reportTables are the tables of migration 0002.
+var reportTables = []string{"report_instance_facts", "report_activity_facts", "report_instance_cells", "report_activity_cells"}
+
+// reportEvents is a gen workload over three days (running instances,
+// cancellations, failures, sub-orchestrations, continue-as-new) plus the
+// contract's fixtures (edge cases).
+func reportEvents(t *testing.T, instances int) []events.Event {
+	t.Helper()
+	var evs []events.Event
+	for h := range gen.Histories(gen.Config{Seed: 11, Instances: instances, SpreadMs: 3 * 86400000,
+		RunningFraction: 0.15, UnknownTypeFraction: 0.02}) {
+		evs = append(evs, h...)
+	}
+	fx := loadHistoryFixtures(t)
+	return append(evs, fx...)
+}
+
+// projectInBatches stores evs the way the projector does, but in a random
+// order cut into batches: after each batch every instance it touched is
+// re-derived from all of its events so far and written. Instances therefore
+// go through partial states (no OrchestrationStarted yet, outcomes before
+// their scheduling event, ...) before the last batch completes them.
+func projectInBatches(t testing.TB, d *testDB, evs []events.Event, batches int, seed uint64) {
+	t.Helper()
+	ctx := context.Background()
+	order := slices.Clone(evs)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	seen := map[string][]events.Event{}
+	size := (len(order) + batches - 1) / batches
+	for lo := 0; lo < len(order); lo += size {
+		batch := order[lo:min(lo+size, len(order))]
+		hr := make([]HistoryRow, len(batch))
+		touched := map[string]bool{}
+		for i := range batch {
+			hr[i] = HistoryRow{Event: &batch[i], StreamSeq: uint64(lo + i + 1)}
+			id := batch[i].InstanceID
+			seen[id] = append(seen[id], batch[i])
+			touched[id] = true
+		}
+		if err := d.w.WriteHistory(ctx, hr); err != nil {
+			t.Fatalf("WriteHistory: %v", err)
+		}
+		var rows []projection.Rows
+		for id := range touched {
+			r, err := projection.Derive(seen[id])
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, r)
+		}
+		if err := d.w.WriteDerived(ctx, rows); err != nil {
+			t.Fatalf("WriteDerived: %v", err)
+		}
+	}
+}
+
+// reportDigest is the deduplicated content of the cell tables.
+func (d *testDB) reportDigest(t testing.TB) string {
+	t.Helper()
+	var out []string
+	for _, tb := range []string{"report_instance_cells", "report_activity_cells"} {
+		var n uint64
+		var sum string
+		err := d.conn.QueryRow(context.Background(), strings.ReplaceAll(
+			`SELECT count(), hex(cityHash64(toString(groupArray(cityHash64(toString(tuple(*))))))) FROM (
+				SELECT * FROM {db}.`+tb+` FINAL ORDER BY grain_ms, bucket_ms, 3, 4)`, "{db}", d.name)).Scan(&n, &sum)
+		if err != nil {
+			t.Fatalf("digest %s: %v", tb, err)
+		}
+		out = append(out, fmt.Sprintf("%s: %d rows %s", tb, n, sum))
+	}
+	return strings.Join(out, "; ")
+}
+
+// migrationStatements returns the statements of a migration file the way
+// the schema package splits them (a statement ends with a line ending in
+// ';'; "--" lines are comments).
+func migrationStatements(t testing.TB, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	var cur []string
+	for _, line := range strings.Split(string(b), "\n") {
+		tl := strings.TrimSpace(line)
+		if strings.HasPrefix(tl, "--") || (tl == "" && len(cur) == 0) {
+			continue
+		}
+		cur = append(cur, line)
+		if strings.HasSuffix(tl, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(strings.Join(cur, "\n")), ";"))
+			cur = nil
+		}
+	}
+	return out
+}
+
+var spaceRe = regexp.MustCompile(`\s+`)
+
+func normalizeSQL(s string) string { return strings.TrimSpace(spaceRe.ReplaceAllString(s, " ")) }
+
+const reportMigration = "../../schema/migrations/0002_reports.sql"
+
+// TestReportBackfillStatementsMatch keeps the migration's cell backfill
+// identical to the writer's recount statements (minus the cell filter).
+func TestReportBackfillStatementsMatch(t *testing.T) {
+	stmts := map[string]bool{}
+	for _, s := range migrationStatements(t, reportMigration) {
+		stmts[normalizeSQL(s)] = true
+	}
+	for name, q := range map[string]string{"instance hours": instanceHourRecount, "instance days": instanceDayRecount,
+		"activity hours": activityHourRecount, "activity days": activityDayRecount} {
+		if !stmts[normalizeSQL(strings.ReplaceAll(q, "{cells}", ""))] {
+			t.Errorf("%s: migration 0002 has no statement equal to the writer's recount without its cell filter", name)
+		}
+	}
+}
+
+// TestReportBackfillEqualsLive projects a workload with the live writer,
+// then empties the report tables and runs the migration's backfill
+// statements over the version-1 tables: facts and cells must come out the
+// same, so a store upgraded in place answers like one projected afresh.
+func TestReportBackfillEqualsLive(t *testing.T) {
+	d := newTestDB(t)
+	evs := reportEvents(t, 300)
+	projectInBatches(t, d, evs, 4, 2)
+	digest := func() string {
+		var out []string
+		for _, tb := range []string{"report_instance_facts", "report_activity_facts"} {
+			var n uint64
+			var sum string
+			if err := d.conn.QueryRow(context.Background(), strings.ReplaceAll(`SELECT count(), hex(cityHash64(toString(groupArray(cityHash64(toString(tuple(*))))))) FROM (
+				SELECT * FROM {db}.`+tb+` FINAL ORDER BY hour_ms, 2, 3, 4)`, "{db}", d.name)).Scan(&n, &sum); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s: %d rows %s", tb, n, sum))
+		}
+		return strings.Join(out, "; ") + "; " + d.reportDigest(t)
+	}
+	live := digest()
+	for _, tb := range reportTables {
+		d.exec(t, "TRUNCATE TABLE {db}."+tb)
+	}
+	n := 0
+	for _, s := range migrationStatements(t, reportMigration) {
+		if strings.HasPrefix(s, "INSERT") {
+			d.exec(t, s)
+			n++
+		}
+	}
+	if n != 6 {
+		t.Fatalf("migration 0002 has %d INSERT statements, want 6 (2 facts, 4 cells)", n)
+	}
+	if got := digest(); got != live {
+		t.Fatalf("backfill differs from the live writer:\nlive     %s\nbackfill %s", live, got)
+	}
+}
+
+// binSQL is the migration's duration_bin expression over a column d.
+const binSQL = `toInt32(if(d < 0, -1, 1) * if(x < 64, x, 64 + (e - 6) * 32 + (bitShiftRight(x, e - 5) - 32)))`
+
+// TestDurationBinSQL evaluates the migration's SQL binning (used by the
+// backfill) on the same values as DurationBin and requires equal bins.
+func TestDurationBinSQL(t *testing.T) {
+	mig, err := os.ReadFile(reportMigration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{binSQL,
+		`toInt64(least(abs(ifNull(duration_ms, 0)), 4611686018427387903)) AS x`,
+		`toInt64(arraySum(arrayMap(i -> toUInt64(bitShiftRight(x, i + 1) > 0), range(62)))) AS e`} {
+		if strings.Count(string(mig), part) != 2 {
+			t.Fatalf("migration 0002 should use %q for both fact tables", part)
+		}
+	}
+	d := newTestDB(t)
+	vals := binValues()
+	// As decimal strings: an array literal mixing MaxInt64 and negative
+	// numbers has no common type in ClickHouse.
+	strs := make([]string, len(vals))
+	for i, v := range vals {
+		strs[i] = strconv.FormatInt(v, 10)
+	}
+	var got []int32
+	err = d.conn.QueryRow(context.Background(), `SELECT groupArray(`+binSQL+`) FROM (
+		SELECT d, x, toInt64(arraySum(arrayMap(i -> toUInt64(bitShiftRight(x, i + 1) > 0), range(62)))) AS e FROM (
+			SELECT d, toInt64(least(abs(d), 4611686018427387903)) AS x FROM (
+				SELECT toInt64(arrayJoin(?)) AS d)))`, strs).Scan(&got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(vals) {
+		t.Fatalf("%d bins for %d values", len(got), len(vals))
+	}
+	for i, v := range vals {
+		if want := reportcells.DurationBin(v); got[i] != want {
+			t.Errorf("bin of %d: SQL %d, Go %d", v, got[i], want)
+		}
+	}
+}
+
+// binValues are durations around every bin-width change and the extremes.
+func binValues() []int64 {
+	vals := []int64{0, 1, -1, 63, -63, 64, -64, 65, 127, 128, 129, 1000, -1000, 123456789,
+		math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, math.MinInt64 + 1, 1<<62 - 1, 1 << 62, -(1 << 62)}
+	for e := 6; e < 63; e++ {
+		p := int64(1) << e
+		vals = append(vals, p-1, p, p+1, -p, -p+1, p+p/3)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		vals = append(vals, rng.Int64N(1<<40)-1<<20)
+	}
+	return vals
+}
+
+// TestDurationBin checks the Histogram bins: monotone in the duration,
+// every duration inside its bin's range, bins below 64 exact, and the
+// reported midpoint within PercentileMaxRelativeError of any value of the
+// bin.
