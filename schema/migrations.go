@@ -33,12 +33,22 @@ type statement struct {
 	Requires serverVersion
 	// Line is the 1-based line where the statement's chunk starts, for errors.
 	Line int
+	// Step, when not "", makes this a Go step ("-- step: NAME") instead of
+	// SQL: Apply runs Config.Steps[Step].
+	Step string
 }
 
 var fileNameRe = regexp.MustCompile(`^([0-9]+)_[A-Za-z0-9_.-]+\.sql$`)
 
 // requiresRe matches the per-statement version gate `-- requires: 20.1`.
 var requiresRe = regexp.MustCompile(`^--\s*requires:\s*(\S+)\s*$`)
+
+// stepNearMissRe matches what looks like a misspelled Go step ("step x",
+// "Step: X"), which would otherwise silently be a comment.
+var stepNearMissRe = regexp.MustCompile(`^step\s*:|^step\s+\S+$`)
+
+// stepRe matches a Go step `-- step: reports_backfill`.
+var stepRe = regexp.MustCompile(`^--\s*step:\s*([a-z0-9_]+)\s*$`)
 
 // loadMigrations parses every embedded migration, ordered by version.
 func loadMigrations() ([]migration, error) {
@@ -95,6 +105,8 @@ func loadMigrationsFrom(fsys fs.FS, dir string) ([]migration, error) {
 //   - A comment line "-- requires: MAJOR.MINOR" gates the statement that
 //     follows it: the statement runs only on servers >= MAJOR.MINOR and is
 //     skipped (and remembered as skipped) on older ones.
+//   - A comment line "-- step: NAME" between statements is a Go step (see
+//     the package comment); it cannot be gated.
 //   - Text after the last ';' that is not only comments is a statement too.
 func splitStatements(body string) ([]statement, error) {
 	var (
@@ -122,6 +134,16 @@ func splitStatements(body string) ([]statement, error) {
 		line := sc.Text()
 		trimmed := strings.TrimSpace(line)
 		if strings.HasPrefix(trimmed, "--") {
+			if m := stepRe.FindStringSubmatch(trimmed); m != nil {
+				if haveReq || len(strings.TrimSpace(strings.Join(sqlLines, ""))) > 0 {
+					return nil, fmt.Errorf("line %d: %q must stand between statements, ungated", lineNo, trimmed)
+				}
+				out = append(out, statement{Step: m[1], Line: lineNo})
+				continue
+			}
+			if stepNearMissRe.MatchString(strings.ToLower(strings.TrimSpace(strings.TrimPrefix(trimmed, "--")))) {
+				return nil, fmt.Errorf("line %d: %q: write a Go step as \"-- step: name\" (lower case, digits, _)", lineNo, trimmed)
+			}
 			if m := requiresRe.FindStringSubmatch(trimmed); m != nil {
 				v, err := parseServerVersion(m[1])
 				if err != nil {

@@ -15,8 +15,15 @@
 //   - A backfill (INSERT INTO {db}.t (...) SELECT ...) is idempotent when t
 //     is a ReplacingMergeTree whose rows carry the version they were derived
 //     at: running it again only adds copies that the version collapses
-//     (TestEmbeddedMigrations checks the engine). 0002_reports backfills its
-//     tables this way.
+//     (TestEmbeddedMigrations checks the engine).
+//   - Go steps: a comment line "-- step: NAME" runs, at that point of the
+//     migration, the function the caller supplies as Config.Steps[NAME]
+//     (Apply fails when it is missing). A step is for work whose SQL has its
+//     home elsewhere: 0002_reports backfills the report tables with the
+//     writer's own statements (chwrite), so the backfill can never drift
+//     from the live writer, and the shipped file never needs editing for it.
+//     This package imports none of its callers; they supply the function.
+//     A step must be idempotent like every statement.
 //   - Version gates: a comment line "-- requires: 20.1" directly before a
 //     statement runs that statement only on ClickHouse >= 20.1. The reference
 //     server is 18.16, so features newer than that (TTL, DateTime64, ...) go
@@ -50,7 +57,23 @@ type Config struct {
 	// Logger receives one line per applied migration and skipped statement.
 	// The zero value logs nothing.
 	Logger zerolog.Logger
+	// Steps supplies the Go steps that migrations name ("-- step: NAME"),
+	// by name (StepReportsBackfill, ...). Apply fails when a migration it
+	// has to run names a step missing here; nil is enough for a database
+	// whose migrations with steps are all recorded.
+	Steps map[string]Step
 }
+
+// Step is the Go part of a migration (see "Go steps" above). It runs with
+// Apply's context, on the database Apply manages.
+type Step func(ctx context.Context) error
+
+// The Go steps the embedded migrations name.
+const (
+	// StepReportsBackfill (0002_reports) fills the report fact tables from
+	// the version-1 tables and counts every report cell from the facts.
+	StepReportsBackfill = "reports_backfill"
+)
 
 // Versions returns the versions of the embedded migrations in ascending
 // order. It panics if an embedded file is malformed: that is a build defect,
@@ -136,6 +159,16 @@ ORDER BY version`); err != nil {
 		}
 		var skipped []string
 		for _, st := range m.Statements {
+			if st.Step != "" {
+				fn := cfg.Steps[st.Step]
+				if fn == nil {
+					return applied, fmt.Errorf("schema: migration %s (line %d) runs the Go step %q, which Config.Steps does not supply", m.Name, st.Line, st.Step)
+				}
+				if err := fn(ctx); err != nil {
+					return applied, fmt.Errorf("schema: migration %s (line %d), step %s: %w", m.Name, st.Line, st.Step, err)
+				}
+				continue
+			}
 			if !st.Requires.IsZero() && !server.AtLeast(st.Requires) {
 				skipped = append(skipped, st.Requires.String())
 				log.Info().Int("migration", m.Version).Int("line", st.Line).

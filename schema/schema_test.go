@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"reflect"
 	"regexp"
@@ -63,6 +64,14 @@ func TestSplitStatements(t *testing.T) {
 		{name: "requires twice", body: "-- requires: 20.1\n-- requires: 21.1\nSELECT 1;", wantErr: "once"},
 		{name: "requires inside a statement", body: "SELECT\n-- requires: 20.1\n1;", wantErr: "before its statement"},
 		{name: "requires at end of file", body: "SELECT 1;\n-- requires: 20.1\n", wantErr: "gates no statement"},
+		{
+			name: "a Go step between statements",
+			body: "SELECT 1;\n-- step: fill_it\n-- a comment about the step\nSELECT 2;\n",
+			want: []statement{{SQL: "SELECT 1", Line: 1}, {Step: "fill_it", Line: 2}, {SQL: "SELECT 2", Line: 4}},
+		},
+		{name: "misspelled step", body: "-- Step: Fill\nSELECT 1;", wantErr: "write a Go step"},
+		{name: "step inside a statement", body: "SELECT\n-- step: x\n1;", wantErr: "between statements"},
+		{name: "gated step", body: "-- requires: 20.1\n-- step: x\nSELECT 1;", wantErr: "ungated"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,6 +168,12 @@ func TestEmbeddedMigrations(t *testing.T) {
 			t.Errorf("%s has no statements", m.Name)
 		}
 		for _, st := range m.Statements {
+			if st.Step != "" {
+				if st.Step != StepReportsBackfill {
+					t.Errorf("%s line %d names the Go step %q, which this package does not declare", m.Name, st.Line, st.Step)
+				}
+				continue
+			}
 			// A statement without {db} would act on the connection's default
 			// database, not the configured one.
 			if !strings.Contains(st.SQL, "{db}.") {
@@ -305,7 +320,7 @@ func TestApplyTwice(t *testing.T) {
 	conn, db := testConn(t)
 	ctx := context.Background()
 
-	applied, err := Apply(ctx, conn, Config{Database: db})
+	applied, err := Apply(ctx, conn, Config{Database: db, Steps: skipSteps})
 	if err != nil {
 		t.Fatalf("first Apply: %v", err)
 	}
@@ -315,7 +330,7 @@ func TestApplyTwice(t *testing.T) {
 	if got := tablesOf(t, conn, db); !slices.Equal(got, wantTables) {
 		t.Fatalf("tables = %v, want %v", got, wantTables)
 	}
-	applied, err = Apply(ctx, conn, Config{Database: db})
+	applied, err = Apply(ctx, conn, Config{Database: db, Steps: skipSteps})
 	if err != nil {
 		t.Fatalf("second Apply: %v", err)
 	}
@@ -338,7 +353,7 @@ func TestApplyConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = Apply(ctx, conn, Config{Database: db})
+			_, errs[i] = Apply(ctx, conn, Config{Database: db, Steps: skipSteps})
 		}()
 	}
 	wg.Wait()
@@ -353,7 +368,7 @@ func TestApplyConcurrent(t *testing.T) {
 	if got := recordedVersions(t, conn, db); !slices.Equal(got, Versions()) {
 		t.Fatalf("recorded versions = %v, want %v", got, Versions())
 	}
-	applied, err := Apply(ctx, conn, Config{Database: db})
+	applied, err := Apply(ctx, conn, Config{Database: db, Steps: skipSteps})
 	if err != nil || len(applied) != 0 {
 		t.Fatalf("Apply after the concurrent ones = %v, %v; want nothing to do", applied, err)
 	}
@@ -429,5 +444,57 @@ func TestApplyErrors(t *testing.T) {
 	}
 	if got := recordedVersions(t, conn, db); !slices.Equal(got, []int{1}) {
 		t.Fatalf("recorded = %v, want [1]: a failed migration must not be recorded", got)
+	}
+}
+
+// skipSteps supplies every Go step of the embedded migrations as a no-op:
+// these tests are about the DDL (the report backfill itself is tested
+// against the live writer in readmodel/chwrite).
+var skipSteps = map[string]Step{StepReportsBackfill: func(context.Context) error { return nil }}
+
+// TestApplyRunsGoSteps: a Go step runs once, in its place in the migration
+// (after the statements before it), is not run again once the migration is
+// recorded, and a missing or failing step fails Apply without recording
+// the migration.
+func TestApplyRunsGoSteps(t *testing.T) {
+	conn, db := testConn(t)
+	ctx := context.Background()
+	ms, err := loadMigrationsFrom(fstest.MapFS{
+		"m/0001_base.sql": {Data: []byte("CREATE TABLE IF NOT EXISTS {db}.base (x UInt8) ENGINE = Memory;")},
+		"m/0002_fill.sql": {Data: []byte("CREATE TABLE IF NOT EXISTS {db}.filled (x UInt8) ENGINE = Memory;\n-- step: fill\n")},
+	}, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apply(ctx, conn, Config{Database: db}, ms); err == nil || !strings.Contains(err.Error(), `"fill"`) {
+		t.Fatalf("missing step: err = %v, want one naming the step", err)
+	}
+	if got := recordedVersions(t, conn, db); !slices.Equal(got, []int{1}) {
+		t.Fatalf("recorded = %v, want [1]: a migration whose step did not run must not be recorded", got)
+	}
+	boom := errors.New("boom")
+	fail := map[string]Step{"fill": func(context.Context) error { return boom }}
+	if _, err := apply(ctx, conn, Config{Database: db, Steps: fail}, ms); !errors.Is(err, boom) {
+		t.Fatalf("failing step: err = %v, want it wrapped", err)
+	}
+	runs := 0
+	steps := map[string]Step{"fill": func(ctx context.Context) error {
+		runs++
+		// The statements before the step have run.
+		return conn.Exec(ctx, "INSERT INTO "+db+".filled (x) SELECT 7")
+	}}
+	if applied, err := apply(ctx, conn, Config{Database: db, Steps: steps}, ms); err != nil || !slices.Equal(applied, []int{2}) {
+		t.Fatalf("apply = %v, %v; want [2]", applied, err)
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".filled").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("rows the step wrote: %d, %v; want 1", n, err)
+	}
+	if applied, err := apply(ctx, conn, Config{Database: db, Steps: steps}, ms); err != nil || len(applied) != 0 || runs != 1 {
+		t.Fatalf("re-apply = %v, %v, step runs %d; want nothing and one run", applied, err, runs)
+	}
+	// A database that recorded the migration needs no step supplied.
+	if _, err := apply(ctx, conn, Config{Database: db}, ms); err != nil {
+		t.Fatalf("apply without steps after the step ran: %v", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/duroscope/duroscope/internal/natsembed"
 	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 	"github.com/duroscope/duroscope/schema"
 )
 
@@ -118,7 +119,8 @@ func randHex(n int) string {
 func (e *env) newDatabase(ctx context.Context, what string) (string, error) {
 	name := fmt.Sprintf("dsbench_%s_%s_%d", e.runID, what, len(e.dbs))
 	e.dbs = append(e.dbs, name)
-	if _, err := schema.Apply(ctx, e.ch, schema.Config{Database: name}); err != nil {
+	if _, err := schema.Apply(ctx, e.ch, schema.Config{Database: name,
+		Steps: chwrite.NewWriter(e.ch, chwrite.WriterConfig{Database: name}).SchemaSteps()}); err != nil {
 		return "", fmt.Errorf("apply schema to %s: %w", name, err)
 	}
 	return name, nil

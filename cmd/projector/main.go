@@ -178,7 +178,8 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	applied, err := schema.Apply(ctx, conn, schema.Config{Database: s.ClickHouseDatabase})
+	writer := chwrite.NewWriter(conn, chwrite.WriterConfig{Database: s.ClickHouseDatabase})
+	applied, err := schema.Apply(ctx, conn, schema.Config{Database: s.ClickHouseDatabase, Steps: writer.SchemaSteps()})
 	if err != nil {
 		return fmt.Errorf("apply schema to %s: %w", s.ClickHouseDatabase, err)
 	}
@@ -187,7 +188,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 	p, err := projector.New(projector.Config{
 		JS:              js,
 		NC:              nc,
-		Store:           chwrite.NewWriter(conn, chwrite.WriterConfig{Database: s.ClickHouseDatabase}),
+		Store:           writer,
 		Stream:          s.Stream,
 		Partition:       s.Partition,
 		Partitions:      s.Partitions,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/duroscope/duroscope/internal/natsembed"
 	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 	"github.com/duroscope/duroscope/schema"
 )
 
@@ -216,7 +217,8 @@ func TestRunServes(t *testing.T) {
 		t.Fatalf("clickhouse at %s: %v", addr, err)
 	}
 	defer func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); conn.Close() }()
-	if _, err := schema.Apply(ctx, conn, schema.Config{Database: db}); err != nil {
+	if _, err := schema.Apply(ctx, conn, schema.Config{Database: db,
+		Steps: chwrite.NewWriter(conn, chwrite.WriterConfig{Database: db}).SchemaSteps()}); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir(), Port: -1})

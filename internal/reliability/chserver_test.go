@@ -13,6 +13,7 @@ import (
 
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 	"github.com/duroscope/duroscope/schema"
 )
 
@@ -191,7 +192,8 @@ func (c *chServer) database(name string) *testenv.Database {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() { conn.Close() })
-	if _, err := schema.Apply(ctx, conn, schema.Config{Database: name}); err != nil {
+	if _, err := schema.Apply(ctx, conn, schema.Config{Database: name,
+		Steps: chwrite.NewWriter(conn, chwrite.WriterConfig{Database: name}).SchemaSteps()}); err != nil {
 		c.t.Fatal(err)
 	}
 	return &testenv.Database{Conn: conn, Name: name, Addr: c.Addr()}

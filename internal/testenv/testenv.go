@@ -104,7 +104,8 @@ func NewDatabase(tb testing.TB, prefix string) *Database {
 	if err != nil {
 		tb.Fatalf("ClickHouse at %s (start it with scripts/clickhouse.sh start): %v", ClickHouseAddr(), err)
 	}
-	if _, err := schema.Apply(ctx, conn, schema.Config{Database: name}); err != nil {
+	if _, err := schema.Apply(ctx, conn, schema.Config{Database: name,
+		Steps: chwrite.NewWriter(conn, chwrite.WriterConfig{Database: name}).SchemaSteps()}); err != nil {
 		tb.Fatalf("apply schema: %v", err)
 	}
 	tb.Cleanup(func() {

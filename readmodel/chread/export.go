@@ -2,7 +2,6 @@ package chread
 
 import (
 	"context"
-	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -18,20 +17,11 @@ import (
 // the number of rows. emit's error stops the stream and is returned.
 func (r *Reader) StreamInstances(ctx context.Context, f query.ListFilter, emit func(api.InstanceSummary) error) error {
 	f.After = nil
-	inner, args, where, wargs := listConditions(f)
-	q := `SELECT ` + instanceCols + ` FROM (
-		SELECT ` + instanceCols + ` FROM {db}.instances FINAL`
-	if len(inner) > 0 {
-		q += " WHERE " + strings.Join(inner, " AND ")
-	}
-	q += ")"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY created_at_ms DESC, instance_id ASC"
-	args = append(args, wargs...)
+	data, args := r.listOf(f)
+	o := r.scanOpts()
+	o.export = true
 	var x instanceRow
-	return r.query(ctx, queryOpts{scan: true, export: true}, "export instances", q, args, func(rows driver.Rows) error {
+	return r.query(ctx, o, "export instances", "export_instances.sql", data, args, func(rows driver.Rows) error {
 		if err := rows.Scan(x.dest()...); err != nil {
 			return err
 		}

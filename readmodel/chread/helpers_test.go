@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,7 +63,8 @@ func qTestDB(tb testing.TB, settings map[string]any) *qDB {
 		}
 		conn.Close()
 	})
-	if _, err := schema.Apply(ctx, conn, schema.Config{Database: name}); err != nil {
+	if _, err := schema.Apply(ctx, conn, schema.Config{Database: name,
+		Steps: chwrite.NewWriter(conn, chwrite.WriterConfig{Database: name}).SchemaSteps()}); err != nil {
 		tb.Fatalf("schema.Apply(%s): %v", name, err)
 	}
 	readConn := conn
@@ -83,10 +85,13 @@ func qTestDB(tb testing.TB, settings map[string]any) *qDB {
 	return &qDB{conn: conn, name: name, r: r, w: chwrite.NewWriter(conn, chwrite.WriterConfig{Database: name})}
 }
 
+// sql replaces {db} in a test's own SQL with the database name.
+func (d *qDB) sql(q string) string { return strings.ReplaceAll(q, "{db}", d.name) }
+
 // exec runs a statement with {db} replaced.
 func (d *qDB) exec(tb testing.TB, q string, args ...any) {
 	tb.Helper()
-	if err := d.conn.Exec(context.Background(), d.r.sql(q), args...); err != nil {
+	if err := d.conn.Exec(context.Background(), d.sql(q), args...); err != nil {
 		tb.Fatalf("%s: %v", q, err)
 	}
 }

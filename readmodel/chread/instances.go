@@ -5,18 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
 )
 
-// instanceCols are the columns of an InstanceSummary, in scanInstance's order.
-const instanceCols = `instance_id, orchestration_name, orchestration_version, status,
-	created_at_ms, updated_at_ms, execution_count, current_execution_id,
-	parent_instance, parent_id, output, error, custom_status`
-
-// instanceRow receives one row of instanceCols.
+// instanceRow receives one row of the instance_cols fragment
+// (sql/fragments.sql).
 type instanceRow struct {
 	id, name, version, status string
 	created, updated          int64
@@ -73,8 +70,7 @@ func (r *Reader) Instance(ctx context.Context, id string) (api.InstanceSummary, 
 		found bool
 	)
 	err := r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("instance %q", id),
-		`SELECT `+instanceCols+` FROM {db}.instances WHERE instance_id = ? ORDER BY row_version DESC LIMIT 1`,
-		[]any{id}, func(rows driver.Rows) error {
+		"instance.sql", dbData{r.db}, []any{clickhouse.Named("id", id)}, func(rows driver.Rows) error {
 			found = true
 			return rows.Scan(row.dest()...)
 		})
@@ -89,22 +85,11 @@ func (r *Reader) Instance(ctx context.Context, id string) (api.InstanceSummary, 
 func (r *Reader) instanceExists(ctx context.Context, id string) (bool, error) {
 	found := false
 	err := r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("instance %q exists", id),
-		`SELECT 1 FROM {db}.instances WHERE instance_id = ? LIMIT 1`,
-		[]any{id}, func(driver.Rows) error { found = true; return nil })
+		"instance_exists.sql", dbData{r.db}, []any{clickhouse.Named("id", id)}, func(driver.Rows) error { found = true; return nil })
 	return found, err
 }
 
-// executionsQuery reads the newest version of each execution of one
-// instance, in executionRow.dest's order.
-const executionsQuery = `SELECT execution_id, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8 FROM (
-	SELECT execution_id,
-		argMax(tuple(status, started_at_ms, completed_at_ms, last_event_at_ms, event_count,
-			duration_ms, output, error), row_version) AS t
-	FROM {db}.executions
-	WHERE instance_id = ?
-	GROUP BY execution_id)
-ORDER BY execution_id`
-
+// executionRow receives one row of executions.sql.
 type executionRow struct {
 	id          uint64
 	status      string
@@ -123,7 +108,7 @@ func (x *executionRow) dest() []any {
 func (r *Reader) executions(ctx context.Context, id string) ([]executionRow, error) {
 	var out []executionRow
 	err := r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("executions of %q", id),
-		executionsQuery, []any{id}, func(rows driver.Rows) error {
+		"executions.sql", dbData{r.db}, []any{clickhouse.Named("id", id)}, func(rows driver.Rows) error {
 			var x executionRow
 			if err := rows.Scan(x.dest()...); err != nil {
 				return err
@@ -257,23 +242,9 @@ func (r *Reader) Details(ctx context.Context, id string) (api.InstanceDetails, b
 	return d, true, nil
 }
 
-// pendingQuery deduplicates the work items of one execution by key and keeps
-// those whose newest version is pending. (A pending=1 row superseded by a
-// newer pending=0 row must not show; filtering pending before deduplicating
-// would show it.)
-const pendingQuery = `SELECT kind, correlation_id, t.2, t.3, t.4, t.5, t.6, t.7, t.8, t.9 FROM (
-	SELECT kind, correlation_id,
-		argMax(tuple(pending, name, input, tag, child_instance, persistent,
-			scheduled_at_ms, fire_at_ms, delay_ms), row_version) AS t
-	FROM {db}.pending_work
-	WHERE instance_id = ? AND execution_id = ?
-	GROUP BY kind, correlation_id)
-WHERE t.1 = 1
-ORDER BY correlation_id, kind`
-
 func (r *Reader) pending(ctx context.Context, id string, exec uint64, ce *api.ExecutionDetails) error {
 	return r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("pending work of %q execution %d", id, exec),
-		pendingQuery, []any{id, exec}, func(rows driver.Rows) error {
+		"pending_work.sql", dbData{r.db}, []any{clickhouse.Named("id", id), clickhouse.Named("execution_id", exec)}, func(rows driver.Rows) error {
 			var (
 				kind, name, input, child string
 				corr                     uint64
@@ -310,15 +281,13 @@ func (r *Reader) pending(ctx context.Context, id string, exec uint64, ce *api.Ex
 // executionID 0 means every execution; a given execution without events is
 // not found.
 func (r *Reader) History(ctx context.Context, id string, executionID uint64) (api.History, bool, error) {
-	q := `SELECT payload FROM {db}.history WHERE instance_id = ?`
-	args := []any{id}
-	if executionID != 0 {
-		q += ` AND execution_id = ?`
-		args = append(args, executionID)
-	}
-	q += ` ORDER BY execution_id, event_id LIMIT 1 BY execution_id, event_id`
+	data := struct {
+		DB        string
+		Execution bool
+	}{r.db, executionID != 0}
+	args := []any{clickhouse.Named("id", id), clickhouse.Named("execution_id", executionID)}
 	evs := []json.RawMessage{}
-	err := r.query(ctx, queryOpts{pointLookup: true, maxBytes: r.historyBytes}, fmt.Sprintf("history of %q", id), q, args,
+	err := r.query(ctx, queryOpts{pointLookup: true, maxBytes: r.historyBytes}, fmt.Sprintf("history of %q", id), "history.sql", data, args,
 		func(rows driver.Rows) error {
 			var p string
 			if err := rows.Scan(&p); err != nil {
@@ -362,10 +331,7 @@ func (r *Reader) BulkStatus(ctx context.Context, ids []string) (api.BulkStatusRe
 			return api.BulkStatusResponse{}, err
 		}
 		err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{t}, maxRows: uint64(len(uniq))},
-			fmt.Sprintf("bulk status of %d ids", len(uniq)),
-			`SELECT instance_id, argMax(status, row_version) FROM {db}.instances
-			WHERE instance_id IN (SELECT id FROM _ids) GROUP BY instance_id`,
-			nil, func(rows driver.Rows) error {
+			fmt.Sprintf("bulk status of %d ids", len(uniq)), "bulk_status.sql", dbData{r.db}, nil, func(rows driver.Rows) error {
 				var id, st string
 				if err := rows.Scan(&id, &st); err != nil {
 					return err

@@ -3,8 +3,8 @@ package chread
 import (
 	"context"
 	"fmt"
-	"strings"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -36,6 +36,64 @@ type pick struct {
 	cat     uint8 // problems: 1 long-running, 2 stuck, 3 recent failure
 }
 
+// listData is the template data of the list statements (list_scan.sql,
+// list_top.sql, list_newest.sql, export_instances.sql, and the list_inner /
+// list_outer fragments): which of the filters of a query.ListFilter are present.
+// Their values are bound by name (listArgs).
+type listData struct {
+	DB string
+	// Key conditions, safe inside FINAL (every version of a key has the same
+	// id) and used by the index: the prefix as a range, and its upper bound
+	// when there is one.
+	Prefix, PrefixBound bool
+	// Conditions on other columns, applied after FINAL's deduplication.
+	Statuses, Orchestration, CreatedAfter, CreatedBefore, Parent, After bool
+	// Shards are the key ranges of a split FINAL scan (list_scan.sql).
+	Shards []shard
+}
+
+// listOf returns the template data and the arguments of f's filters (and
+// After).
+func (r *Reader) listOf(f query.ListFilter) (listData, []any) {
+	d := listData{
+		DB:            r.db,
+		Prefix:        f.InstancePrefix != "",
+		Statuses:      len(f.Statuses) > 0,
+		Orchestration: f.Orchestration != "",
+		CreatedAfter:  f.CreatedAfter != nil,
+		CreatedBefore: f.CreatedBefore != nil,
+		Parent:        f.ParentInstance != "",
+		After:         f.After != nil,
+	}
+	var args []any
+	if d.Prefix {
+		args = append(args, clickhouse.Named("prefix", f.InstancePrefix))
+		if ub, ok := prefixUpperBound(f.InstancePrefix); ok {
+			d.PrefixBound = true
+			args = append(args, clickhouse.Named("prefix_bound", ub))
+		}
+	}
+	if d.Statuses {
+		args = append(args, clickhouse.Named("statuses", inList(f.Statuses)))
+	}
+	if d.Orchestration {
+		args = append(args, clickhouse.Named("orchestration", f.Orchestration))
+	}
+	if d.CreatedAfter {
+		args = append(args, clickhouse.Named("created_after", *f.CreatedAfter))
+	}
+	if d.CreatedBefore {
+		args = append(args, clickhouse.Named("created_before", *f.CreatedBefore))
+	}
+	if d.Parent {
+		args = append(args, clickhouse.Named("parent", f.ParentInstance))
+	}
+	if d.After {
+		args = append(args, clickhouse.Named("after_created", f.After.CreatedAtMs), clickhouse.Named("after_id", f.After.InstanceID))
+	}
+	return d, args
+}
+
 // ListInstances answers GET /v1/instances.
 //
 // Two queries: the first reads (FINAL) only the columns the filters and the
@@ -58,40 +116,13 @@ func (r *Reader) ListInstances(ctx context.Context, f query.ListFilter) (api.Ins
 			return r.page(ctx, f, top)
 		}
 	}
-	inner, args, where, wargs := listConditions(f)
-	// Only the columns the active filters need are read, and the FINAL scan
-	// is split into key-range shards (query_shards.go), each keeping its own
-	// first offset+limit+1 rows in the list order; the outer query orders
-	// their union and cuts the page.
-	cols := "instance_id, row_version, created_at_ms"
-	if len(f.Statuses) > 0 {
-		cols += ", status"
-	}
-	if f.Orchestration != "" {
-		cols += ", orchestration_name"
-	}
-	if f.ParentInstance != "" {
-		cols += ", parent_instance"
-	}
-	branch := `SELECT instance_id, row_version, created_at_ms FROM (
-		SELECT ` + cols + ` FROM {db}.instances FINAL WHERE {shardcond}`
-	for _, c := range inner {
-		branch += " AND " + c
-	}
-	branch += ")"
-	if len(where) > 0 {
-		branch += " WHERE " + strings.Join(where, " AND ")
-	}
-	branch += " ORDER BY created_at_ms DESC, instance_id ASC LIMIT ?"
-	bargs := append([]any{shardArgs{}}, args...)
-	bargs = append(bargs, wargs...)
-	bargs = append(bargs, f.Offset+f.Limit+1)
-	union, args := unionShards(shardsOf(r.shardBounds(ctx)), branch, bargs)
-	q := `SELECT instance_id, row_version, created_at_ms FROM (` + union + `)
-		ORDER BY created_at_ms DESC, instance_id ASC LIMIT ?, ?`
-	args = append(args, f.Offset, f.Limit+1)
-
-	err := r.query(ctx, queryOpts{scan: true}, "list instances", q, args, func(rows driver.Rows) error {
+	data, args := r.listOf(f)
+	var sargs []any
+	data.Shards, sargs = r.scanShards(ctx)
+	args = append(args, sargs...)
+	args = append(args, clickhouse.Named("need", f.Offset+f.Limit+1),
+		clickhouse.Named("offset", f.Offset), clickhouse.Named("limit", f.Limit+1))
+	err := r.query(ctx, r.scanOpts(), "list instances", "list_scan.sql", data, args, func(rows driver.Rows) error {
 		var p pick
 		if err := rows.Scan(&p.id, &p.version, &p.created); err != nil {
 			return err
@@ -119,50 +150,6 @@ func (r *Reader) page(ctx context.Context, f query.ListFilter, picks []pick) (ap
 		return api.InstanceList{}, err
 	}
 	return api.InstanceList{Instances: sums, NextPageToken: next}, nil
-}
-
-// listConditions turns f's filters (and After) into SQL conditions: inner
-// ones on the key (instance_id), safe inside FINAL, and outer ones on every
-// other column, applied after FINAL's deduplication. ListInstances and
-// StreamInstances share them.
-func listConditions(f query.ListFilter) (inner []string, args []any, where []string, wargs []any) {
-	if f.InstancePrefix != "" {
-		// instance_id is the key: filtering it inside FINAL is safe (every
-		// version of a key has the same id) and uses the index.
-		inner = append(inner, "instance_id >= ?", "startsWith(instance_id, ?)")
-		args = append(args, f.InstancePrefix, f.InstancePrefix)
-		if ub, ok := prefixUpperBound(f.InstancePrefix); ok {
-			inner = append(inner, "instance_id < ?")
-			args = append(args, ub)
-		}
-	}
-	if len(f.Statuses) > 0 {
-		where = append(where, "status IN ("+placeholders(len(f.Statuses))+")")
-		for _, s := range f.Statuses {
-			wargs = append(wargs, s)
-		}
-	}
-	if f.Orchestration != "" {
-		where = append(where, "orchestration_name = ?")
-		wargs = append(wargs, f.Orchestration)
-	}
-	if f.CreatedAfter != nil {
-		where = append(where, "created_at_ms >= ?")
-		wargs = append(wargs, *f.CreatedAfter)
-	}
-	if f.CreatedBefore != nil {
-		where = append(where, "created_at_ms < ?")
-		wargs = append(wargs, *f.CreatedBefore)
-	}
-	if f.ParentInstance != "" {
-		where = append(where, "parent_instance = ?")
-		wargs = append(wargs, f.ParentInstance)
-	}
-	if f.After != nil {
-		where = append(where, "(created_at_ms < ? OR (created_at_ms = ? AND instance_id > ?))")
-		wargs = append(wargs, f.After.CreatedAtMs, f.After.CreatedAtMs, f.After.InstanceID)
-	}
-	return inner, args, where, wargs
 }
 
 // rowsAt reads the full instance rows of picks, in picks' order: each at the
@@ -199,9 +186,7 @@ func (r *Reader) rowsAt(ctx context.Context, picks []pick) ([]api.InstanceSummar
 	// Each (id, version) may be stored twice until merged; LIMIT 1 BY
 	// leaves one per id, so the answer has at most len(picks) rows.
 	err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{t}, maxRows: uint64(len(picks))}, "instance rows",
-		`SELECT `+instanceCols+` FROM {db}.instances
-		WHERE (instance_id, row_version) IN (SELECT id, v FROM _picks)
-		LIMIT 1 BY instance_id`, nil, scan)
+		"instance_rows_at.sql", dbData{r.db}, nil, scan)
 	if err != nil {
 		return nil, err
 	}
@@ -217,9 +202,7 @@ func (r *Reader) rowsAt(ctx context.Context, picks []pick) ([]api.InstanceSummar
 			return nil, err
 		}
 		err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{ids}, maxRows: uint64(len(missing))}, "newest instance rows",
-			`SELECT `+instanceCols+` FROM {db}.instances
-			WHERE instance_id IN (SELECT id FROM _ids)
-			ORDER BY instance_id, row_version DESC LIMIT 1 BY instance_id`, nil, scan)
+			"instance_rows_newest.sql", dbData{r.db}, nil, scan)
 		if err != nil {
 			return nil, err
 		}

@@ -396,7 +396,7 @@ func TestReaderUnderReadonly(t *testing.T) {
 		t.Errorf("Ping: %v", err)
 	}
 	// The setting is really in force: a write through the same pool fails.
-	if err := d.r.conn.(driver.Conn).Exec(ctx, d.r.sql("INSERT INTO {db}.queue_snapshots (timestamp_ms, orchestrator_queue, worker_queue, timer_queue) SELECT 1, 1, 1, 1")); err == nil {
+	if err := d.r.conn.(driver.Conn).Exec(ctx, d.sql("INSERT INTO {db}.queue_snapshots (timestamp_ms, orchestrator_queue, worker_queue, timer_queue) SELECT 1, 1, 1, 1")); err == nil {
 		t.Error("insert under readonly=2 succeeded; the test does not test readonly")
 	}
 }
@@ -406,7 +406,7 @@ func TestReaderUnderReadonly(t *testing.T) {
 // as a full scan.
 func TestPointLookupsForcePrimaryKey(t *testing.T) {
 	d := qTestDB(t, nil)
-	err := d.r.query(context.Background(), queryOpts{pointLookup: true}, "scan", `SELECT 1 FROM {db}.instances WHERE status = ?`,
+	err := d.r.run(context.Background(), queryOpts{pointLookup: true}, "scan", d.sql(`SELECT 1 FROM {db}.instances WHERE status = ?`),
 		[]any{"Running"}, func(driver.Rows) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "force_primary_key") {
 		t.Errorf("non-key point lookup: %v; want a force_primary_key error", err)

@@ -4,8 +4,8 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"strings"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -52,24 +52,17 @@ func (r *Reader) topPicks(ctx context.Context, f query.ListFilter) (picks []pick
 		return nil, false, nil
 	}
 	m := max(topFactor*need, 256)
-	inner, args, where, wargs := listConditions(f)
-	conds := append(append([]string{}, inner...), where...)
-	args = append(append([]any{}, args...), wargs...)
-	q := `SELECT instance_id, created_at_ms FROM {db}.instances`
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
-	}
-	q += ` ORDER BY created_at_ms DESC, instance_id ASC LIMIT ?`
-	args = append(args, m)
+	data, args := r.listOf(f)
 	var top []pick
-	err = r.query(ctx, queryOpts{maxRows: uint64(m)}, "list instances (top)", q, args, func(rows driver.Rows) error {
-		var p pick
-		if err := rows.Scan(&p.id, &p.created); err != nil {
-			return err
-		}
-		top = append(top, p)
-		return nil
-	})
+	err = r.query(ctx, queryOpts{maxRows: uint64(m)}, "list instances (top)", "list_top.sql", data,
+		append(args, clickhouse.Named("top", m)), func(rows driver.Rows) error {
+			var p pick
+			if err := rows.Scan(&p.id, &p.created); err != nil {
+				return err
+			}
+			top = append(top, p)
+			return nil
+		})
 	if err != nil {
 		return nil, false, err
 	}
@@ -87,7 +80,7 @@ func (r *Reader) topPicks(ctx context.Context, f query.ListFilter) (picks []pick
 		}
 	}
 	// The candidates whose newest row passes the filters and the cursor.
-	newest, err := r.newestPicks(ctx, ids, where, wargs)
+	newest, err := r.newestPicks(ctx, ids, data, args)
 	if err != nil {
 		return nil, false, err
 	}
@@ -117,10 +110,10 @@ func listOrder(a, b pick) int {
 }
 
 // newestPicks reads the newest version (row_version, created_at) of each id
-// whose newest row satisfies where (conditions on status,
-// orchestration_name, created_at_ms and instance_id, as listConditions
-// writes them).
-func (r *Reader) newestPicks(ctx context.Context, ids []string, where []string, args []any) ([]pick, error) {
+// whose newest row satisfies the outer list filters of data (on status,
+// orchestration_name, created_at_ms and instance_id; never parent_instance,
+// which topPicks does not take).
+func (r *Reader) newestPicks(ctx context.Context, ids []string, data listData, args []any) ([]pick, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -129,19 +122,11 @@ func (r *Reader) newestPicks(ctx context.Context, ids []string, where []string, 
 		return nil, err
 	}
 	out := make([]pick, 0, len(ids))
-	// The innermost query renames the columns so that the aggregates can take
-	// their names (ClickHouse resolves an alias before a column). scan: the
-	// filters must stay outside the aggregation (no predicate push-down).
-	q := `SELECT instance_id, row_version, created_at_ms FROM (
-		SELECT instance_id, max(rv) AS row_version, argMax(c, rv) AS created_at_ms,
-			argMax(s, rv) AS status, argMax(o, rv) AS orchestration_name
-		FROM (SELECT instance_id, row_version AS rv, created_at_ms AS c, status AS s, orchestration_name AS o
-			FROM {db}.instances WHERE instance_id IN (SELECT id FROM _ids))
-		GROUP BY instance_id)`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	err = r.query(ctx, queryOpts{pointLookup: true, scan: true, external: []*ext.Table{t}}, "newest instance versions", q, args, func(rows driver.Rows) error {
+	// scan: the filters must stay outside the aggregation (no predicate
+	// push-down).
+	o := r.scanOpts()
+	o.pointLookup, o.external = true, []*ext.Table{t}
+	err = r.query(ctx, o, "newest instance versions", "list_newest.sql", data, args, func(rows driver.Rows) error {
 		var p pick
 		if err := rows.Scan(&p.id, &p.version, &p.created); err != nil {
 			return err

@@ -5,9 +5,9 @@ package chread
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -131,8 +131,15 @@ func NewReader(conn Conn, cfg ReaderConfig) (*Reader, error) {
 	return &Reader{conn: conn, db: cfg.Database, timeout: t, historyBytes: hb, exportTimeout: et, shardOpts: so}, nil
 }
 
-// sql replaces {db} in q with the database name.
-func (r *Reader) sql(q string) string { return strings.ReplaceAll(q, "{db}", r.db) }
+// The reader's statements, one file each in sql/ (chconn.Statements).
+//
+//go:embed sql/*.sql
+var sqlFiles embed.FS
+
+var statements = chconn.MustParseStatements(sqlFiles)
+
+// dbData is the template data of a statement that needs only the database.
+type dbData struct{ DB string }
 
 // queryOpts are the per-query extras.
 type queryOpts struct {
@@ -159,6 +166,10 @@ const (
 	exportBlockRows = 1024
 	exportSortBytes = 256 << 20
 )
+
+// scanOpts are the options of a scan: a FINAL subquery with outer filters
+// (see Reader).
+func (r *Reader) scanOpts() queryOpts { return queryOpts{scan: true} }
 
 // ctx derives the context of one query: its deadline and ClickHouse settings.
 func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, context.CancelFunc) {
@@ -202,11 +213,21 @@ func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, cont
 	return ctx, cancel
 }
 
-// query runs q and calls scan for every row.
-func (r *Reader) query(ctx context.Context, o queryOpts, what, q string, args []any, scan func(driver.Rows) error) error {
+// query renders the statement file stmt with data, runs it with args (bound
+// by name: clickhouse.Named) and calls scan for every row.
+func (r *Reader) query(ctx context.Context, o queryOpts, what, stmt string, data any, args []any, scan func(driver.Rows) error) error {
+	q, err := statements.Render(stmt, data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return r.run(ctx, o, what, q, args, scan)
+}
+
+// run runs the SQL text q and calls scan for every row.
+func (r *Reader) run(ctx context.Context, o queryOpts, what, q string, args []any, scan func(driver.Rows) error) error {
 	qctx, cancel := r.ctx(ctx, o)
 	defer cancel()
-	rows, err := r.conn.Query(qctx, r.sql(q), args...)
+	rows, err := r.conn.Query(qctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, classify(err))
 	}
@@ -250,10 +271,12 @@ func idTable(ids []string) (*ext.Table, error) {
 	return t, nil
 }
 
-// placeholders returns "?, ?, ?" for n arguments.
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
+// inList is a list of values for "x IN @name": a parenthesized list (a Go
+// slice would be bound as an array, which 18.16 refuses on the right of IN).
+func inList[T any](vs []T) clickhouse.GroupSet {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
 	}
-	return strings.Repeat("?, ", n-1) + "?"
+	return clickhouse.GroupSet{Value: out}
 }

@@ -244,7 +244,7 @@ func (d *qDB) reportDigest(t testing.TB) string {
 	for _, tb := range []string{"report_instance_cells", "report_activity_cells"} {
 		var n uint64
 		var sum string
-		err := d.conn.QueryRow(context.Background(), d.r.sql(
+		err := d.conn.QueryRow(context.Background(), d.sql(
 			`SELECT count(), hex(cityHash64(toString(groupArray(cityHash64(toString(tuple(*))))))) FROM (
 				SELECT * FROM {db}.`+tb+` FINAL ORDER BY grain_ms, bucket_ms, 3, 4)`)).Scan(&n, &sum)
 		if err != nil {

@@ -3,8 +3,8 @@ package chread
 import (
 	"context"
 	"fmt"
-	"strings"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
@@ -39,25 +39,36 @@ func grainOf(bucket string) int64 {
 	return reportcells.GrainDayMs
 }
 
-// bucketExpr floors the column col to the query's bucket in SQL (col >= 0).
-func bucketExpr(q query.TimeseriesQuery, col string) string {
-	size, _ := query.BucketSize(q.Bucket)
-	off := query.BucketOffset(q.Bucket)
-	if off == 0 {
-		return fmt.Sprintf("intDiv(%s, %d) * %d", col, size, size)
-	}
-	return fmt.Sprintf("(intDiv(%s + %d, %d) * %d - %d)", col, off, size, size, off)
+// reportData is the template data of the timeseries statements
+// (sql/timeseries_*.sql): the grouping and which filters are present.
+type reportData struct {
+	DB                      string
+	ByVersion, ByStatus     bool
+	Orchestration, Activity bool
+	Statuses, IncludeSystem bool
 }
 
-// instanceGroupExpr is the SQL of an instance report's group.
-func instanceGroupExpr(groupBy string) string {
-	switch groupBy {
-	case api.GroupByVersion:
-		return "orchestration_version"
-	case api.GroupByStatus:
-		return "''" // split by status in Go (cells) or grouped in SQL (facts)
+// reportOf returns the template data and the arguments of q: the bucket
+// (size and offset, the "bucket" fragment), the range and the filters.
+func (r *Reader) reportOf(q query.TimeseriesQuery) (reportData, []any) {
+	size, _ := query.BucketSize(q.Bucket)
+	d := reportData{
+		DB:        r.db,
+		ByVersion: q.GroupBy == api.GroupByVersion, ByStatus: q.GroupBy == api.GroupByStatus,
+		Orchestration: q.Orchestration != "", Activity: q.Activity != "",
+		Statuses: len(q.Statuses) > 0, IncludeSystem: q.IncludeSystem,
 	}
-	return "orchestration_name"
+	args := []any{
+		clickhouse.Named("bucket_size", size), clickhouse.Named("bucket_offset", query.BucketOffset(q.Bucket)),
+		clickhouse.Named("grain_ms", uint32(grainOf(q.Bucket))),
+		clickhouse.Named("from", q.FromMs), clickhouse.Named("to", q.ToMs),
+		clickhouse.Named("from_hour", reportcells.FloorTo(q.FromMs, reportcells.GrainHourMs)),
+		clickhouse.Named("orchestration", q.Orchestration), clickhouse.Named("activity", q.Activity),
+	}
+	if d.Statuses {
+		args = append(args, clickhouse.Named("statuses", inList(q.Statuses)))
+	}
+	return d, args
 }
 
 // statusSet says which instance statuses a report keeps.
@@ -98,28 +109,14 @@ func finishRow(row *api.ReportRow, sum int64, n uint64) {
 // ClickHouse 18.16's sumMap was the dominant cost of the query (measured:
 // 0.7 s CPU for 90 days of hour cells).
 func (r *Reader) instanceCells(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
-	inner := []string{"grain_ms = ?", "bucket_ms >= ?", "bucket_ms < ?"}
-	args := []any{uint32(grainOf(q.Bucket)), q.FromMs, q.ToMs}
-	if q.Orchestration != "" {
-		inner = append(inner, "orchestration_name = ?")
-		args = append(args, q.Orchestration)
-	}
-	sql := `SELECT ` + bucketExpr(q, "bucket_ms") + ` AS b, ` + instanceGroupExpr(q.GroupBy) + ` AS g,
-			started, completed, failed, sum_completed_ms, sum_failed_ms,
-			completed_bins, completed_counts, failed_bins, failed_counts
-		FROM (
-			SELECT bucket_ms, orchestration_name, orchestration_version, started, completed, failed,
-				sum_completed_ms, sum_failed_ms, completed_bins, completed_counts, failed_bins, failed_counts
-			FROM {db}.report_instance_cells FINAL
-			WHERE ` + strings.Join(inner, " AND ") + `)
-		ORDER BY b, g`
+	data, args := r.reportOf(q)
 	keep := statusesOf(q.Statuses)
 	var (
 		acc  instanceGroup
 		have bool
 		cell instanceGroup
 	)
-	err := r.query(ctx, queryOpts{scan: true}, "instance timeseries", sql, args, func(rows driver.Rows) error {
+	err := r.query(ctx, r.scanOpts(), "instance timeseries", "timeseries_instance_cells.sql", data, args, func(rows driver.Rows) error {
 		cell = instanceGroup{}
 		if err := rows.Scan(&cell.bucket, &cell.group, &cell.started, &cell.completed, &cell.failed, &cell.sumC, &cell.sumF,
 			&cell.histC.Bins, &cell.histC.Counts, &cell.histF.Bins, &cell.histF.Counts); err != nil {
@@ -228,35 +225,8 @@ func (g *instanceGroup) emit(groupBy string, keep statusSet, emit func(api.Repor
 
 // instanceMinutes reads the facts (minute buckets): exact percentiles.
 func (r *Reader) instanceMinutes(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
-	inner := []string{"hour_ms >= ?", "hour_ms < ?"}
-	args := []any{reportcells.FloorTo(q.FromMs, reportcells.GrainHourMs), q.ToMs}
-	if q.Orchestration != "" {
-		inner = append(inner, "orchestration_name = ?")
-		args = append(args, q.Orchestration)
-	}
-	where := []string{"created_at_ms >= ?", "created_at_ms < ?"}
-	args = append(args, q.FromMs, q.ToMs)
-	if len(q.Statuses) > 0 {
-		where = append(where, "status IN ("+placeholders(len(q.Statuses))+")")
-		for _, s := range q.Statuses {
-			args = append(args, s)
-		}
-	}
-	g := instanceGroupExpr(q.GroupBy)
-	if q.GroupBy == api.GroupByStatus {
-		g = "status"
-	}
-	sql := `SELECT ` + bucketExpr(q, "created_at_ms") + ` AS b, ` + g + ` AS g,
-			count(), countIf(status = 'Running'), countIf(status = 'Completed'), countIf(status = 'Failed'),
-			sumIf(duration_ms, status IN ('Completed', 'Failed')),
-			quantilesExactIf(` + quantileLevels + `)(duration_ms, status IN ('Completed', 'Failed'))
-		FROM (
-			SELECT created_at_ms, orchestration_name, orchestration_version, status, duration_ms
-			FROM {db}.report_instance_facts FINAL
-			WHERE ` + strings.Join(inner, " AND ") + `)
-		WHERE ` + strings.Join(where, " AND ") + `
-		GROUP BY b, g ORDER BY b, g`
-	return r.query(ctx, queryOpts{scan: true}, "instance timeseries (minutes)", sql, args, func(rows driver.Rows) error {
+	data, args := r.reportOf(q)
+	return r.query(ctx, r.scanOpts(), "instance timeseries (minutes)", "timeseries_instance_facts.sql", data, args, func(rows driver.Rows) error {
 		var (
 			row api.ReportRow
 			b   int64
@@ -275,40 +245,8 @@ func (r *Reader) instanceMinutes(ctx context.Context, q query.TimeseriesQuery, e
 	})
 }
 
-// activityFilters are the conditions of an activity report: on the cells'
-// (or facts') key columns, safe inside FINAL, and is_system, applied after.
-func activityFilters(q query.TimeseriesQuery) (inner []string, args []any, outer []string) {
-	if q.Activity != "" {
-		inner = append(inner, "activity_name = ?")
-		args = append(args, q.Activity)
-	}
-	if q.Orchestration != "" {
-		inner = append(inner, "orchestration_name = ?")
-		args = append(args, q.Orchestration)
-	}
-	if !q.IncludeSystem {
-		outer = append(outer, "is_system = 0")
-	}
-	return inner, args, outer
-}
-
 func (r *Reader) activityCells(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
-	inner := []string{"grain_ms = ?", "bucket_ms >= ?", "bucket_ms < ?"}
-	args := []any{uint32(grainOf(q.Bucket)), q.FromMs, q.ToMs}
-	fi, fa, outer := activityFilters(q)
-	inner = append(inner, fi...)
-	args = append(args, fa...)
-	sql := `SELECT ` + bucketExpr(q, "bucket_ms") + ` AS b, activity_name,
-			started, completed, failed, cancelled, sum_duration_ms, duration_bins, duration_counts
-		FROM (
-			SELECT bucket_ms, activity_name, is_system, started, completed, failed, cancelled,
-				sum_duration_ms, duration_bins, duration_counts
-			FROM {db}.report_activity_cells FINAL
-			WHERE ` + strings.Join(inner, " AND ") + `)`
-	if len(outer) > 0 {
-		sql += ` WHERE ` + strings.Join(outer, " AND ")
-	}
-	sql += ` ORDER BY b, activity_name`
+	data, args := r.reportOf(q)
 	var (
 		acc  api.ReportRow
 		sum  int64
@@ -321,7 +259,7 @@ func (r *Reader) activityCells(ctx context.Context, q query.TimeseriesQuery, emi
 		acc.P50DurationMs, acc.P95DurationMs, acc.P99DurationMs = h.Percentiles()
 		return emit(acc)
 	}
-	err := r.query(ctx, queryOpts{scan: true}, "activity timeseries", sql, args, func(rows driver.Rows) error {
+	err := r.query(ctx, r.scanOpts(), "activity timeseries", "timeseries_activity_cells.sql", data, args, func(rows driver.Rows) error {
 		var (
 			cell api.ReportRow
 			b    int64
@@ -357,24 +295,8 @@ func (r *Reader) activityCells(ctx context.Context, q query.TimeseriesQuery, emi
 }
 
 func (r *Reader) activityMinutes(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
-	inner := []string{"hour_ms >= ?", "hour_ms < ?"}
-	args := []any{reportcells.FloorTo(q.FromMs, reportcells.GrainHourMs), q.ToMs}
-	fi, fa, outer := activityFilters(q)
-	inner = append(inner, fi...)
-	args = append(args, fa...)
-	where := append([]string{"scheduled_at_ms >= ?", "scheduled_at_ms < ?"}, outer...)
-	args = append(args, q.FromMs, q.ToMs)
-	sql := `SELECT ` + bucketExpr(q, "scheduled_at_ms") + ` AS b, activity_name,
-			count(), countIf(outcome = 'Completed'), countIf(outcome = 'Failed'), countIf(outcome = 'Cancelled'),
-			sumIf(duration_ms, outcome IN ('Completed', 'Failed')),
-			quantilesExactIf(` + quantileLevels + `)(duration_ms, outcome IN ('Completed', 'Failed'))
-		FROM (
-			SELECT scheduled_at_ms, activity_name, orchestration_name, is_system, outcome, duration_ms
-			FROM {db}.report_activity_facts FINAL
-			WHERE ` + strings.Join(inner, " AND ") + `)
-		WHERE ` + strings.Join(where, " AND ") + `
-		GROUP BY b, activity_name ORDER BY b, activity_name`
-	return r.query(ctx, queryOpts{scan: true}, "activity timeseries (minutes)", sql, args, func(rows driver.Rows) error {
+	data, args := r.reportOf(q)
+	return r.query(ctx, r.scanOpts(), "activity timeseries (minutes)", "timeseries_activity_facts.sql", data, args, func(rows driver.Rows) error {
 		var (
 			row api.ReportRow
 			b   int64

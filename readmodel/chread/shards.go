@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -90,8 +91,7 @@ func (r *Reader) shardBounds(ctx context.Context) []string {
 // maxShards.
 func (r *Reader) sampleBounds(ctx context.Context) ([]string, error) {
 	var setting string
-	err := r.query(ctx, queryOpts{}, "server threads",
-		`SELECT value FROM system.settings WHERE name = 'max_threads'`, nil,
+	err := r.query(ctx, queryOpts{}, "server threads", "shard_threads.sql", nil, nil,
 		func(rows driver.Rows) error { return rows.Scan(&setting) })
 	if err != nil {
 		return nil, err
@@ -101,9 +101,8 @@ func (r *Reader) sampleBounds(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var sample []string
-	err = r.query(ctx, queryOpts{}, "shard boundaries",
-		`SELECT DISTINCT instance_id FROM {db}.instances WHERE cityHash64(instance_id) % ? = 0`,
-		[]any{shardSampleMod}, func(rows driver.Rows) error {
+	err = r.query(ctx, queryOpts{}, "shard boundaries", "shard_sample.sql", dbData{r.db},
+		[]any{clickhouse.Named("modulus", shardSampleMod)}, func(rows driver.Rows) error {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				return err
@@ -150,60 +149,45 @@ func parseMaxThreads(v string) (uint64, error) {
 	return n, nil
 }
 
-// shard is one branch's key range: its condition on instance_id ("" =
-// all) and the condition's arguments.
-type shard struct {
-	cond string
-	args []any
-}
+// shard is one branch's key range, as the shard_cond fragment
+// (sql/fragments.sql) reads it: the names of the parameters of its lower and
+// upper bound, "" = unbounded.
+type shard struct{ Lo, Hi string }
 
-// shardsOf turns boundaries into the shards' key conditions; no
-// boundaries give one unrestricted shard.
-func shardsOf(bounds []string) []shard {
+// shardsOf turns boundaries into shards and the arguments of their bounds;
+// no boundaries give one unrestricted shard.
+func shardsOf(bounds []string) ([]shard, []any) {
 	if len(bounds) == 0 {
-		return []shard{{}}
+		return []shard{{}}, nil
+	}
+	name := func(i int) string { return fmt.Sprintf("shard_bound_%d", i) }
+	args := make([]any, len(bounds))
+	for i, b := range bounds {
+		args[i] = clickhouse.Named(name(i), b)
 	}
 	out := make([]shard, 0, len(bounds)+1)
-	out = append(out, shard{"instance_id < ?", []any{bounds[0]}})
+	out = append(out, shard{Hi: name(0)})
 	for i := 1; i < len(bounds); i++ {
-		out = append(out, shard{"instance_id >= ? AND instance_id < ?", []any{bounds[i-1], bounds[i]}})
+		out = append(out, shard{Lo: name(i - 1), Hi: name(i)})
 	}
-	return append(out, shard{"instance_id >= ?", []any{bounds[len(bounds)-1]}})
+	return append(out, shard{Lo: name(len(bounds) - 1)}), args
 }
 
-// shardArgs marks, in the arguments of a branch, where the shard's own
-// arguments go (placeholders bind in the order they appear in the SQL).
-type shardArgs struct{}
+// scanData is the template data of a scan statement split into shards.
+type scanData struct {
+	DB     string
+	Shards []shard
+}
 
-// unionShards instantiates branch once per shard and joins the copies with
-// UNION ALL. In branch, "{shard}" (right after "FINAL") becomes "WHERE
-// <the shard's condition>" (nothing for an unrestricted shard), or
-// "{shardcond}" becomes the bare condition ("1" for none) to combine with
-// other key conditions. args are the branch's arguments in SQL order, with
-// shardArgs{} at the position of the marker; it returns the SQL and every
-// copy's arguments.
-func unionShards(shards []shard, branch string, args []any) (string, []any) {
-	var (
-		b   strings.Builder
-		all []any
-	)
-	for i, s := range shards {
-		if i > 0 {
-			b.WriteString("\nUNION ALL\n")
-		}
-		where, cond := "", "1"
-		if s.cond != "" {
-			where, cond = "WHERE "+s.cond, s.cond
-		}
-		q := strings.Replace(branch, "{shard}", where, 1)
-		b.WriteString(strings.Replace(q, "{shardcond}", cond, 1))
-		for _, a := range args {
-			if _, ok := a.(shardArgs); ok {
-				all = append(all, s.args...)
-			} else {
-				all = append(all, a)
-			}
-		}
-	}
-	return b.String(), all
+// scan returns the template data of a scan now (its shards) and the
+// arguments of the shards' bounds.
+func (r *Reader) scan(ctx context.Context) (scanData, []any) {
+	shards, args := r.scanShards(ctx)
+	return scanData{DB: r.db, Shards: shards}, args
+}
+
+// scanShards returns the shards a scan is split into now, and the arguments
+// of their bounds.
+func (r *Reader) scanShards(ctx context.Context) ([]shard, []any) {
+	return shardsOf(r.shardBounds(ctx))
 }

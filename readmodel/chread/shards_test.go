@@ -2,8 +2,12 @@ package chread
 
 import (
 	"context"
+	"strings"
 	"testing"
+
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/gen"
@@ -11,31 +15,37 @@ import (
 )
 
 func TestShardsOfCoverTheKeySpaceOnce(t *testing.T) {
-	if got := shardsOf(nil); len(got) != 1 || got[0].cond != "" {
-		t.Fatalf("no boundaries: %+v, want one unrestricted shard", got)
+	if got, args := shardsOf(nil); len(got) != 1 || got[0] != (shard{}) || len(args) != 0 {
+		t.Fatalf("no boundaries: %+v %v, want one unrestricted shard", got, args)
 	}
-	got := shardsOf([]string{"b", "m"})
-	want := []shard{
-		{"instance_id < ?", []any{"b"}},
-		{"instance_id >= ? AND instance_id < ?", []any{"b", "m"}},
-		{"instance_id >= ?", []any{"m"}},
-	}
+	got, args := shardsOf([]string{"b", "m"})
+	want := []shard{{Hi: "shard_bound_0"}, {Lo: "shard_bound_0", Hi: "shard_bound_1"}, {Lo: "shard_bound_1"}}
 	qSameJSON(t, "shards", got, want)
-	q, args := unionShards(got, "SELECT ? FROM t FINAL {shard} WHERE x = ?", []any{1, shardArgs{}, 2})
-	wantQ := "SELECT ? FROM t FINAL WHERE instance_id < ? WHERE x = ?\nUNION ALL\n" +
-		"SELECT ? FROM t FINAL WHERE instance_id >= ? AND instance_id < ? WHERE x = ?\nUNION ALL\n" +
-		"SELECT ? FROM t FINAL WHERE instance_id >= ? WHERE x = ?"
-	if q != wantQ {
-		t.Fatalf("union:\n%s\nwant:\n%s", q, wantQ)
+	qSameJSON(t, "args", args, []any{clickhouse.Named("shard_bound_0", "b"), clickhouse.Named("shard_bound_1", "m")})
+	var conds []string
+	for _, s := range got {
+		q, err := statements.Render("queues_pending.sql", scanData{DB: "db", Shards: []shard{s}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds = append(conds, q[strings.Index(q, "FINAL")+len("FINAL"):strings.Index(q, ")\n\tWHERE status")])
 	}
-	qSameJSON(t, "args", args, []any{1, "b", 2, 1, "b", "m", 2, 1, "m", 2})
-	q, _ = unionShards(shardsOf(nil), "SELECT 1 FROM t FINAL {shard}", nil)
-	if q != "SELECT 1 FROM t FINAL " {
-		t.Fatalf("unrestricted shard: %q", q)
+	wantConds := []string{" WHERE instance_id < @shard_bound_0",
+		" WHERE instance_id >= @shard_bound_0 AND instance_id < @shard_bound_1", " WHERE instance_id >= @shard_bound_1"}
+	qSameJSON(t, "shard conditions", conds, wantConds)
+	q, err := statements.Render("queues_pending.sql", scanData{DB: "db", Shards: got})
+	if err != nil {
+		t.Fatal(err)
 	}
-	q, _ = unionShards(shardsOf([]string{"b"}), "SELECT 1 FROM t FINAL WHERE {shardcond} AND k > 0", []any{shardArgs{}})
-	if q != "SELECT 1 FROM t FINAL WHERE instance_id < ? AND k > 0\nUNION ALL\nSELECT 1 FROM t FINAL WHERE instance_id >= ? AND k > 0" {
-		t.Fatalf("shardcond: %q", q)
+	if n := strings.Count(q, "UNION ALL"); n != 2 {
+		t.Errorf("three shards joined by %d UNION ALL:\n%s", n, q)
+	}
+	q, err = statements.Render("queues_pending.sql", scanData{DB: "db", Shards: []shard{{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(q, "UNION") || strings.Contains(q, "@shard") || !strings.Contains(q, "FROM db.instances FINAL )") {
+		t.Errorf("unrestricted shard:\n%s", q)
 	}
 }
 

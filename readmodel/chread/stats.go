@@ -3,9 +3,9 @@ package chread
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
@@ -13,12 +13,12 @@ import (
 	"github.com/duroscope/duroscope/readmodel/reportcells"
 )
 
-// Percentiles: ClickHouse's quantilesExact sorts the values and takes the one
-// at index ⌊q·n⌋ (n−1 for q = 1), which is the contract's rule exactly; the
-// float product q·n cannot round across an integer for these levels because
-// their decimal→binary error is below half an ulp
+// Percentiles (the quantile_levels fragment, sql/fragments.sql):
+// ClickHouse's quantilesExact sorts the values and takes the one at index
+// ⌊q·n⌋ (n−1 for q = 1), which is the contract's rule exactly; the float
+// product q·n cannot round across an integer for these levels because their
+// decimal→binary error is below half an ulp
 // (TestQuantilesExactFollowsContract checks it against a reference).
-const quantileLevels = "0.5, 0.95, 0.99"
 
 // quantiles unpacks quantilesExact's array (zeros for an empty set).
 func quantiles(q []int64) (p50, p95, p99 int64) {
@@ -31,18 +31,14 @@ func quantiles(q []int64) (p50, p95, p99 int64) {
 // OrchestrationStats answers GET /v1/stats/orchestrations; orchestration ""
 // counts every instance.
 func (r *Reader) OrchestrationStats(ctx context.Context, orchestration string) (api.OrchestrationStats, error) {
-	branch := `SELECT count() AS c, countIf(status = 'Running') AS run, countIf(status = 'Completed') AS done,
-			countIf(status = 'Failed') AS failed, countIf(execution_count > 1) AS cont
-		FROM (SELECT status, execution_count, orchestration_name FROM {db}.instances FINAL {shard})`
-	args := []any{shardArgs{}}
-	if orchestration != "" {
-		branch += ` WHERE orchestration_name = ?`
-		args = append(args, orchestration)
-	}
-	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, args)
-	q := `SELECT sum(c), sum(run), sum(done), sum(failed), sum(cont) FROM (` + union + `)`
+	sd, args := r.scan(ctx)
+	data := struct {
+		scanData
+		Orchestration bool
+	}{sd, orchestration != ""}
+	args = append(args, clickhouse.Named("orchestration", orchestration))
 	var s api.OrchestrationStats
-	err := r.query(ctx, queryOpts{scan: true}, "orchestration stats", q, all, func(rows driver.Rows) error {
+	err := r.query(ctx, r.scanOpts(), "orchestration stats", "stats_orchestrations.sql", data, args, func(rows driver.Rows) error {
 		return rows.Scan(&s.TotalCount, &s.RunningCount, &s.CompletedCount, &s.FailedCount, &s.ContinuedCount)
 	})
 	return s, err
@@ -52,40 +48,17 @@ func (r *Reader) OrchestrationStats(ctx context.Context, orchestration string) (
 // Durations (avg, percentiles) cover Completed and Failed activities only;
 // avg = ⌊sum/n⌋ in integers.
 func (r *Reader) ActivityStats(ctx context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
-	var (
-		where []string
-		args  []any
-	)
-	if f.Orchestration != "" {
-		where = append(where, "orchestration_name = ?")
-		args = append(args, f.Orchestration)
-	}
+	sd, args := r.scan(ctx)
+	data := struct {
+		scanData
+		Orchestration, Since, IncludeSystem bool
+	}{sd, f.Orchestration != "", f.Since != nil, f.IncludeSystem}
+	args = append(args, clickhouse.Named("orchestration", f.Orchestration))
 	if f.Since != nil {
-		where = append(where, "scheduled_at_ms >= ?")
-		args = append(args, *f.Since)
+		args = append(args, clickhouse.Named("since", *f.Since))
 	}
-	if !f.IncludeSystem {
-		where = append(where, "is_system = 0")
-	}
-	branch := `SELECT activity_name AS name, count() AS c,
-			countIf(outcome = 'Completed') AS done, countIf(outcome = 'Failed') AS failed, countIf(outcome = 'Cancelled') AS cancelled,
-			sumIf(d, timed) AS total, countIf(timed) AS timedN,
-			quantilesExactIfState(` + quantileLevels + `)(d, timed) AS qs
-		FROM (
-			SELECT activity_name, orchestration_name, outcome, ifNull(duration_ms, 0) AS d,
-				outcome IN ('Completed', 'Failed') AND isNotNull(duration_ms) AS timed,
-				is_system, scheduled_at_ms
-			FROM {db}.activities FINAL {shard})`
-	if len(where) > 0 {
-		branch += " WHERE " + strings.Join(where, " AND ")
-	}
-	branch += " GROUP BY name"
-	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, append([]any{shardArgs{}}, args...))
-	q := `SELECT name, sum(c), sum(done), sum(failed), sum(cancelled), sum(total), sum(timedN),
-			quantilesExactIfMerge(` + quantileLevels + `)(qs)
-		FROM (` + union + `) GROUP BY name ORDER BY name`
 	out := api.ActivityStatsList{Activities: []api.ActivityStats{}}
-	err := r.query(ctx, queryOpts{scan: true}, "activity stats", q, all, func(rows driver.Rows) error {
+	err := r.query(ctx, r.scanOpts(), "activity stats", "stats_activities.sql", data, args, func(rows driver.Rows) error {
 		var (
 			s   api.ActivityStats
 			sum int64
@@ -115,23 +88,17 @@ func (r *Reader) ActivityStats(ctx context.Context, f query.ActivityFilter) (api
 // Performance answers GET /v1/stats/performance: the durations of Completed
 // and Failed instances of one orchestration.
 func (r *Reader) Performance(ctx context.Context, f query.PerformanceFilter) (api.PerformanceMetrics, error) {
-	branch := `SELECT count() AS n, sum(d) AS total, min(d) AS lo, max(d) AS hi,
-			quantilesExactState(` + quantileLevels + `)(d) AS qs FROM (
-			SELECT assumeNotNull(duration_ms) AS d FROM (
-				SELECT status, orchestration_name, created_at_ms, duration_ms FROM {db}.instances FINAL {shard})
-			WHERE orchestration_name = ? AND status IN ('Completed', 'Failed') AND isNotNull(duration_ms)`
-	args := []any{shardArgs{}, f.Orchestration}
+	sd, args := r.scan(ctx)
+	data := struct {
+		scanData
+		Since bool
+	}{sd, f.Since != nil}
+	args = append(args, clickhouse.Named("orchestration", f.Orchestration))
 	if f.Since != nil {
-		branch += ` AND created_at_ms >= ?`
-		args = append(args, *f.Since)
+		args = append(args, clickhouse.Named("since", *f.Since))
 	}
-	branch += `)`
-	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, args)
-	// An empty branch reports min = max = 0: only branches with rows count.
-	q := `SELECT sum(n), sum(total), minIf(lo, n > 0), maxIf(hi, n > 0),
-			quantilesExactMerge(` + quantileLevels + `)(qs) FROM (` + union + `)`
 	var m api.PerformanceMetrics
-	err := r.query(ctx, queryOpts{scan: true}, "performance metrics", q, all, func(rows driver.Rows) error {
+	err := r.query(ctx, r.scanOpts(), "performance metrics", "stats_performance.sql", data, args, func(rows driver.Rows) error {
 		var (
 			sum, lo, hi int64
 			qs          []int64
@@ -166,15 +133,11 @@ func cutoffMs(now time.Time, d time.Duration) int64 {
 // Health answers GET /v1/health. health_score = max(0, ⌊100·(completed −
 // failed)/total⌋), 0 without instances.
 func (r *Reader) Health(ctx context.Context, p query.HealthParams) (api.SystemHealth, error) {
-	branch := `SELECT count() AS c, countIf(status = 'Running') AS run, countIf(status = 'Completed') AS done,
-			countIf(status = 'Failed') AS failed,
-			countIf(status = 'Running' AND created_at_ms < ?) AS long, countIf(status = 'Failed' AND updated_at_ms >= ?) AS recent
-		FROM (SELECT status, created_at_ms, updated_at_ms FROM {db}.instances FINAL {shard})`
-	args := []any{cutoffMs(p.Now, p.LongRunningAfter), cutoffMs(p.Now, p.RecentFailureWindow), shardArgs{}}
-	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, args)
-	q := `SELECT sum(c), sum(run), sum(done), sum(failed), sum(long), sum(recent) FROM (` + union + `)`
+	data, args := r.scan(ctx)
+	args = append(args, clickhouse.Named("long_running_before", cutoffMs(p.Now, p.LongRunningAfter)),
+		clickhouse.Named("recent_failure_since", cutoffMs(p.Now, p.RecentFailureWindow)))
 	var h api.SystemHealth
-	err := r.query(ctx, queryOpts{scan: true}, "system health", q, all, func(rows driver.Rows) error {
+	err := r.query(ctx, r.scanOpts(), "system health", "health.sql", data, args, func(rows driver.Rows) error {
 		return rows.Scan(&h.TotalInstances, &h.RunningInstances, &h.CompletedInstances, &h.FailedInstances,
 			&h.LongRunningInstances, &h.RecentFailures)
 	})
@@ -202,25 +165,13 @@ func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.Prob
 	if p.Limit <= 0 {
 		return api.ProblematicInstances{}, fmt.Errorf("problems: limit %d: must be positive", p.Limit)
 	}
-	// Each branch keeps the first Limit of each category of its shard; the
-	// outer query keeps the first Limit of each category of all of them.
-	branch := `SELECT instance_id, row_version, created_at_ms, updated_at_ms,
-			multiIf(status = 'Running' AND created_at_ms < ?, 1,
-				status = 'Running' AND updated_at_ms < ?, 2,
-				status = 'Failed' AND updated_at_ms >= ?, 3, 0) AS cat
-		FROM (SELECT instance_id, row_version, status, created_at_ms, updated_at_ms FROM {db}.instances FINAL {shard})
-		WHERE cat > 0
-		ORDER BY cat, updated_at_ms DESC, instance_id ASC
-		LIMIT ? BY cat`
-	args := []any{cutoffMs(p.Now, p.LongRunningAfter), cutoffMs(p.Now, p.StuckAfter),
-		cutoffMs(p.Now, p.RecentFailureWindow), shardArgs{}, p.Limit}
-	union, all := unionShards(shardsOf(r.shardBounds(ctx)), branch, args)
-	q := `SELECT instance_id, row_version, created_at_ms, cat FROM (` + union + `)
-		ORDER BY cat, updated_at_ms DESC, instance_id ASC
-		LIMIT ? BY cat`
-	all = append(all, p.Limit)
+	data, args := r.scan(ctx)
+	args = append(args, clickhouse.Named("long_running_before", cutoffMs(p.Now, p.LongRunningAfter)),
+		clickhouse.Named("stuck_before", cutoffMs(p.Now, p.StuckAfter)),
+		clickhouse.Named("recent_failure_since", cutoffMs(p.Now, p.RecentFailureWindow)),
+		clickhouse.Named("limit", p.Limit))
 	var picks []pick
-	err := r.query(ctx, queryOpts{scan: true}, "problems", q, all, func(rows driver.Rows) error {
+	err := r.query(ctx, r.scanOpts(), "problems", "problems.sql", data, args, func(rows driver.Rows) error {
 		var x pick
 		if err := rows.Scan(&x.id, &x.version, &x.created, &x.cat); err != nil {
 			return err
@@ -266,26 +217,16 @@ func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.Prob
 // the largest values, docs/semantics.md rule 11).
 func (r *Reader) Queues(ctx context.Context) (api.QueueMetrics, error) {
 	var m api.QueueMetrics
-	union, all := unionShards(shardsOf(r.shardBounds(ctx)),
-		`SELECT sum(pending_activities) AS a, sum(pending_timers) AS t, sum(pending_events) AS e,
-			sum(pending_sub_orchestrations) AS s
-		FROM (SELECT status, pending_activities, pending_timers, pending_events, pending_sub_orchestrations
-			FROM {db}.instances FINAL {shard})
-		WHERE status = 'Running'`, []any{shardArgs{}})
-	err := r.query(ctx, queryOpts{scan: true}, "pending work totals",
-		`SELECT sum(a), sum(t), sum(e), sum(s) FROM (`+union+`)`, all, func(rows driver.Rows) error {
-			return rows.Scan(&m.PendingActivities, &m.PendingTimers, &m.PendingEvents, &m.PendingSubOrchestrations)
-		})
+	data, args := r.scan(ctx)
+	err := r.query(ctx, r.scanOpts(), "pending work totals", "queues_pending.sql", data, args, func(rows driver.Rows) error {
+		return rows.Scan(&m.PendingActivities, &m.PendingTimers, &m.PendingEvents, &m.PendingSubOrchestrations)
+	})
 	if err != nil {
 		return api.QueueMetrics{}, err
 	}
-	err = r.query(ctx, queryOpts{}, "newest queue snapshot",
-		`SELECT orchestrator_queue, worker_queue FROM {db}.queue_snapshots
-		WHERE timestamp_ms = (SELECT max(timestamp_ms) FROM {db}.queue_snapshots)
-		ORDER BY orchestrator_queue DESC, worker_queue DESC, timer_queue DESC LIMIT 1`,
-		nil, func(rows driver.Rows) error {
-			return rows.Scan(&m.OrchestratorQueueDepth, &m.ActivityQueueDepth)
-		})
+	err = r.query(ctx, queryOpts{}, "newest queue snapshot", "queues_snapshot.sql", dbData{r.db}, nil, func(rows driver.Rows) error {
+		return rows.Scan(&m.OrchestratorQueueDepth, &m.ActivityQueueDepth)
+	})
 	if err != nil {
 		return api.QueueMetrics{}, err
 	}

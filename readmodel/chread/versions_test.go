@@ -64,7 +64,7 @@ func TestReaderSeesOnlyNewestVersion(t *testing.T) {
 	// The trap is only a trap while both versions are stored.
 	for _, tbl := range []string{"instances", "executions", "pending_work"} {
 		var n uint64
-		if err := d.conn.QueryRow(ctx, d.r.sql("SELECT count() FROM {db}."+tbl+" WHERE instance_id = 'x'")).Scan(&n); err != nil {
+		if err := d.conn.QueryRow(ctx, d.sql("SELECT count() FROM {db}."+tbl+" WHERE instance_id = 'x'")).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n < 2 {
@@ -174,7 +174,7 @@ func TestFinalFilterShape(t *testing.T) {
 	count := func(o queryOpts, q string) uint64 {
 		t.Helper()
 		var n uint64
-		if err := d.r.query(ctx, o, "count", q, nil, func(rows driver.Rows) error { return rows.Scan(&n) }); err != nil {
+		if err := d.r.run(ctx, o, "count", d.sql(q), nil, func(rows driver.Rows) error { return rows.Scan(&n) }); err != nil {
 			t.Fatal(err)
 		}
 		return n

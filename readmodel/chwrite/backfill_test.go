@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/readmodel/reportcells"
+	"github.com/duroscope/duroscope/schema"
 )
 
 // reportTables are the tables of migration 0002.
@@ -93,56 +92,10 @@ func (d *testDB) reportDigest(t testing.TB) string {
 	return strings.Join(out, "; ")
 }
 
-// migrationStatements returns the statements of a migration file the way
-// the schema package splits them (a statement ends with a line ending in
-// ';'; "--" lines are comments).
-func migrationStatements(t testing.TB, file string) []string {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	var cur []string
-	for _, line := range strings.Split(string(b), "\n") {
-		tl := strings.TrimSpace(line)
-		if strings.HasPrefix(tl, "--") || (tl == "" && len(cur) == 0) {
-			continue
-		}
-		cur = append(cur, line)
-		if strings.HasSuffix(tl, ";") {
-			out = append(out, strings.TrimSuffix(strings.TrimSpace(strings.Join(cur, "\n")), ";"))
-			cur = nil
-		}
-	}
-	return out
-}
-
-var spaceRe = regexp.MustCompile(`\s+`)
-
-func normalizeSQL(s string) string { return strings.TrimSpace(spaceRe.ReplaceAllString(s, " ")) }
-
-const reportMigration = "../../schema/migrations/0002_reports.sql"
-
-// TestReportBackfillStatementsMatch keeps the migration's cell backfill
-// identical to the writer's recount statements (minus the cell filter).
-func TestReportBackfillStatementsMatch(t *testing.T) {
-	stmts := map[string]bool{}
-	for _, s := range migrationStatements(t, reportMigration) {
-		stmts[normalizeSQL(s)] = true
-	}
-	for name, q := range map[string]string{"instance hours": instanceHourRecount, "instance days": instanceDayRecount,
-		"activity hours": activityHourRecount, "activity days": activityDayRecount} {
-		if !stmts[normalizeSQL(strings.ReplaceAll(q, "{cells}", ""))] {
-			t.Errorf("%s: migration 0002 has no statement equal to the writer's recount without its cell filter", name)
-		}
-	}
-}
-
 // TestReportBackfillEqualsLive projects a workload with the live writer,
-// then empties the report tables and runs the migration's backfill
-// statements over the version-1 tables: facts and cells must come out the
-// same, so a store upgraded in place answers like one projected afresh.
+// then empties the report tables and runs migration 0002's Go step
+// (BackfillReports) over the version-1 tables: facts and cells must come out
+// the same, so a store upgraded in place answers like one projected afresh.
 func TestReportBackfillEqualsLive(t *testing.T) {
 	d := newTestDB(t)
 	evs := reportEvents(t, 300)
@@ -164,36 +117,34 @@ func TestReportBackfillEqualsLive(t *testing.T) {
 	for _, tb := range reportTables {
 		d.exec(t, "TRUNCATE TABLE {db}."+tb)
 	}
-	n := 0
-	for _, s := range migrationStatements(t, reportMigration) {
-		if strings.HasPrefix(s, "INSERT") {
-			d.exec(t, s)
-			n++
-		}
-	}
-	if n != 6 {
-		t.Fatalf("migration 0002 has %d INSERT statements, want 6 (2 facts, 4 cells)", n)
+	steps := d.w.SchemaSteps()
+	if err := steps[schema.StepReportsBackfill](context.Background()); err != nil {
+		t.Fatalf("backfill: %v", err)
 	}
 	if got := digest(); got != live {
 		t.Fatalf("backfill differs from the live writer:\nlive     %s\nbackfill %s", live, got)
 	}
 }
 
-// binSQL is the migration's duration_bin expression over a column d.
+// binSQL is the backfill's duration_bin expression over a column d.
 const binSQL = `toInt32(if(d < 0, -1, 1) * if(x < 64, x, 64 + (e - 6) * 32 + (bitShiftRight(x, e - 5) - 32)))`
 
-// TestDurationBinSQL evaluates the migration's SQL binning (used by the
-// backfill) on the same values as DurationBin and requires equal bins.
+// TestDurationBinSQL evaluates the backfill's SQL binning on the same values
+// as DurationBin and requires equal bins.
 func TestDurationBinSQL(t *testing.T) {
-	mig, err := os.ReadFile(reportMigration)
-	if err != nil {
-		t.Fatal(err)
+	var mig string
+	for _, name := range []string{"backfill_instance_facts.sql", "backfill_activity_facts.sql"} {
+		q, err := statements.Render(name, dbData{"db"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mig += q
 	}
 	for _, part := range []string{binSQL,
 		`toInt64(least(abs(ifNull(duration_ms, 0)), 4611686018427387903)) AS x`,
 		`toInt64(arraySum(arrayMap(i -> toUInt64(bitShiftRight(x, i + 1) > 0), range(62)))) AS e`} {
-		if strings.Count(string(mig), part) != 2 {
-			t.Fatalf("migration 0002 should use %q for both fact tables", part)
+		if strings.Count(mig, part) != 2 {
+			t.Fatalf("the backfill should use %q for both fact tables", part)
 		}
 	}
 	d := newTestDB(t)
@@ -205,7 +156,7 @@ func TestDurationBinSQL(t *testing.T) {
 		strs[i] = strconv.FormatInt(v, 10)
 	}
 	var got []int32
-	err = d.conn.QueryRow(context.Background(), `SELECT groupArray(`+binSQL+`) FROM (
+	err := d.conn.QueryRow(context.Background(), `SELECT groupArray(`+binSQL+`) FROM (
 		SELECT d, x, toInt64(arraySum(arrayMap(i -> toUInt64(bitShiftRight(x, i + 1) > 0), range(62)))) AS e FROM (
 			SELECT d, toInt64(least(abs(d), 4611686018427387903)) AS x FROM (
 				SELECT toInt64(arrayJoin(?)) AS d)))`, strs).Scan(&got)

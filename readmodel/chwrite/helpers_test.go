@@ -52,7 +52,7 @@ func newTestDB(tb testing.TB) *testDB {
 		conn.Close()
 	})
 	w := NewWriter(conn, WriterConfig{Database: name})
-	if _, err := schema.Apply(ctx, conn, schema.Config{Database: name}); err != nil {
+	if _, err := schema.Apply(ctx, conn, schema.Config{Database: name, Steps: w.SchemaSteps()}); err != nil {
 		tb.Fatalf("schema.Apply(%s): %v", name, err)
 	}
 	return &testDB{conn: conn, name: name, w: w}

@@ -120,11 +120,13 @@ func (w *Writer) LoadHistories(ctx context.Context, instanceIDs []string) (map[s
 // server: the server then only streams the matching rows, which keeps
 // ClickHouse's share of the projector's re-derivations small.
 func (w *Writer) loadChunk(ctx context.Context, ids []any, out map[string][]events.Event) error {
+	q, err := statements.Render("load_histories.sql", dbData{w.db})
+	if err != nil {
+		return err
+	}
 	// GroupSet renders as ('a', 'b', ...). A plain []string would render as
 	// an array literal, which 18.16 rejects on the right of IN.
-	rows, err := w.conn.Query(ctx,
-		"SELECT instance_id, execution_id, event_id, payload FROM "+w.db+".history WHERE instance_id IN ?",
-		clickhouse.GroupSet{Value: ids})
+	rows, err := w.conn.Query(ctx, q, clickhouse.Named("ids", clickhouse.GroupSet{Value: ids}))
 	if err != nil {
 		return fmt.Errorf("load from %s.history: %w", w.db, err)
 	}

@@ -1,10 +1,35 @@
 package chwrite
 
+// The report tables (schema/migrations/0002_reports.sql, docs/reports.md).
+//
+// Facts: one row per instance (report_instance_facts) and per activity
+// (report_activity_facts), keyed by the hour they are bucketed in and their
+// group dimensions, all taken from events that never change once projected
+// (execution 1's OrchestrationStarted, the ActivityScheduled event and the
+// OrchestrationStarted of the execution that scheduled it). The rest of a fact
+// (status, outcome, duration, error) is replaced by newer derivations
+// (ReplacingMergeTree(row_version)), but a fact never changes its key, so a
+// cell's facts are exactly the rows under the cell's key prefix.
+//
+// Cells: per (grain, bucket, dimensions) a snapshot of the aggregate of the
+// cell's facts (counts, exact duration sums, duration histograms, error
+// counts), versioned by v = the sum of the row_version of the cell's newest
+// facts. Facts only enter a cell or move to a higher row_version, so v grows
+// with every change and two snapshots with the same v are the same snapshot:
+// ReplacingMergeTree(v) keeps the newest, whatever order writers insert
+// snapshots in. The cells a write touched are recounted after its facts are
+// committed (WriteDerived at once; the projector from its recount stream), so
+// the last recount of a cell sees its final contents. Hour cells
+// are recounted from the facts, day cells from the hour cells.
+//
+// The recount statements (sql/recount_*.sql) are shared by the live writer
+// (Cells: a filter on the cells touched, from the external table _cells) and
+// by RecountAll (no filter), which the backfill of migration 0002 runs.
+
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -27,12 +52,12 @@ import (
 func (w *Writer) Recount(ctx context.Context, cells recount.Cells) error {
 	chains := [2][]recountStep{
 		{
-			{"instance hour cells", instanceHourRecount, instanceHourCellsFilter, cells.InstanceHours(), "orchestration_name", "orchestration_version", false},
-			{"instance day cells", instanceDayRecount, instanceDayCellsFilter, cells.InstanceDays(), "orchestration_name", "orchestration_version", true},
+			{"instance hour cells", "recount_instance_hours.sql", cells.InstanceHours(), "orchestration_name", "orchestration_version", false},
+			{"instance day cells", "recount_instance_days.sql", cells.InstanceDays(), "orchestration_name", "orchestration_version", true},
 		},
 		{
-			{"activity hour cells", activityHourRecount, activityHourCellsFilter, cells.ActivityHours(), "activity_name", "orchestration_name", false},
-			{"activity day cells", activityDayRecount, activityDayCellsFilter, cells.ActivityDays(), "activity_name", "orchestration_name", true},
+			{"activity hour cells", "recount_activity_hours.sql", cells.ActivityHours(), "activity_name", "orchestration_name", false},
+			{"activity day cells", "recount_activity_days.sql", cells.ActivityDays(), "activity_name", "orchestration_name", true},
 		},
 	}
 	var (
@@ -56,10 +81,17 @@ func (w *Writer) Recount(ctx context.Context, cells recount.Cells) error {
 
 // recountStep is one recount statement and the cells it is run for.
 type recountStep struct {
-	what, sql, filter string
-	cells             []recount.Cell
-	dimA, dimB        string
-	days              bool
+	what, stmt string
+	cells      []recount.Cell
+	dimA, dimB string
+	days       bool
+}
+
+// recountData is the template data of the recount statements: Cells
+// restricts them to the cells of the external table _cells.
+type recountData struct {
+	DB    string
+	Cells bool
 }
 
 // recount runs one recount statement for its cells (none: nothing to do).
@@ -71,7 +103,10 @@ func (w *Writer) recount(ctx context.Context, st recountStep) error {
 	if err != nil {
 		return err
 	}
-	q := strings.ReplaceAll(strings.ReplaceAll(st.sql, "{cells}", st.filter), "{db}", w.db)
+	q, err := statements.Render(st.stmt, recountData{DB: w.db, Cells: true})
+	if err != nil {
+		return err
+	}
 	if err := w.conn.Exec(chconn.WithExternalTables(chconn.WithSettings(ctx, clickhouse.Settings{"priority": chconn.PriorityRecount}), t), q); err != nil {
 		return fmt.Errorf("recount %d %s in %s: %w", len(st.cells), st.what, w.db, err)
 	}
@@ -116,13 +151,16 @@ func cellTable(cells []recount.Cell, dimA, dimB string, days bool) (*ext.Table, 
 // that the cells kept by Recount equal a recount from scratch, and an
 // operator can use it to repair cells after a restore of the fact tables.
 func (w *Writer) RecountAll(ctx context.Context) error {
-	for _, st := range [...]struct{ what, sql string }{
-		{"instance hour cells", instanceHourRecount},
-		{"instance day cells", instanceDayRecount},
-		{"activity hour cells", activityHourRecount},
-		{"activity day cells", activityDayRecount},
+	for _, st := range [...]struct{ what, stmt string }{
+		{"instance hour cells", "recount_instance_hours.sql"},
+		{"instance day cells", "recount_instance_days.sql"},
+		{"activity hour cells", "recount_activity_hours.sql"},
+		{"activity day cells", "recount_activity_days.sql"},
 	} {
-		q := strings.ReplaceAll(strings.ReplaceAll(st.sql, "{cells}", ""), "{db}", w.db)
+		q, err := statements.Render(st.stmt, recountData{DB: w.db})
+		if err != nil {
+			return err
+		}
 		if err := w.conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("recount all %s in %s: %w", st.what, w.db, err)
 		}

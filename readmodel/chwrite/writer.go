@@ -8,6 +8,7 @@ package chwrite
 import (
 	"bytes"
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,16 @@ func NewWriter(conn driver.Conn, cfg WriterConfig) *Writer {
 	return &Writer{conn: conn, db: cfg.Database}
 }
 
+// The writer's statements, one file each in sql/ (chconn.Statements).
+//
+//go:embed sql/*.sql
+var sqlFiles embed.FS
+
+var statements = chconn.MustParseStatements(sqlFiles)
+
+// dbData is the template data of a statement that needs only the database.
+type dbData struct{ DB string }
+
 // insertColumn is one column of a columnar INSERT: its name and all its values as
 // one slice of the Go type the driver appends in bulk for that ClickHouse
 // type ([]string, []uint64, []*string for Nullable(String), ...).
@@ -73,11 +84,17 @@ func (w *Writer) insert(ctx context.Context, table string, rows int, cols []inse
 		// on some servers).
 		return nil
 	}
-	names := make([]string, len(cols))
+	data := struct {
+		DB, Table string
+		Columns   []string
+	}{DB: w.db, Table: table, Columns: make([]string, len(cols))}
 	for i, c := range cols {
-		names[i] = c.name
+		data.Columns[i] = c.name
 	}
-	q := "INSERT INTO " + w.db + "." + table + " (" + strings.Join(names, ", ") + ")"
+	q, err := statements.Render("insert.sql", data)
+	if err != nil {
+		return err
+	}
 	b, err := w.conn.PrepareBatch(chconn.WithSettings(ctx, clickhouse.Settings{"priority": chconn.PriorityRows}), q)
 	if err != nil {
 		return fmt.Errorf("insert into %s.%s: prepare: %w", w.db, table, err)
@@ -380,7 +397,11 @@ func (w *Writer) WriteQueueSnapshots(ctx context.Context, snaps []events.QueueSn
 // once (rows of unmerged parts). Its user, seeding a Bloom filter of known
 // instances, does not mind; a caller that needs a set must deduplicate.
 func (w *Writer) ScanInstanceIDs(ctx context.Context, fn func(id string) error) error {
-	rows, err := w.conn.Query(ctx, "SELECT instance_id FROM "+w.db+".instances")
+	q, err := statements.Render("scan_instance_ids.sql", dbData{w.db})
+	if err != nil {
+		return err
+	}
+	rows, err := w.conn.Query(ctx, q)
 	if err != nil {
 		return fmt.Errorf("scan %s.instances: %w", w.db, err)
 	}

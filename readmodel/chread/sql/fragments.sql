@@ -1,0 +1,50 @@
+{{/* Fragments shared by the statements of this directory. */}}
+
+{{define "instance_cols"}}instance_id, orchestration_name, orchestration_version, status,
+	created_at_ms, updated_at_ms, execution_count, current_execution_id,
+	parent_instance, parent_id, output, error, custom_status{{end}}
+
+{{/* Percentiles: ClickHouse's quantilesExact sorts the values and takes the
+one at index ⌊q·n⌋ (n−1 for q = 1), which is the contract's rule exactly
+(TestQuantilesExactFollowsContract). */}}
+{{define "quantile_levels"}}0.5, 0.95, 0.99{{end}}
+
+{{/* The key range of one shard of a FINAL scan (shards.go): .Lo and .Hi
+name the parameters of its bounds, "" = unbounded. */}}
+{{define "shard_cond"}}{{if and .Lo .Hi}}instance_id >= @{{.Lo}} AND instance_id < @{{.Hi}}{{else if .Lo}}instance_id >= @{{.Lo}}{{else if .Hi}}instance_id < @{{.Hi}}{{else}}1{{end}}{{end}}
+{{define "shard_where"}}{{if or .Lo .Hi}}WHERE {{template "shard_cond" .}}{{end}}{{end}}
+
+{{/* The list filters (listData): conditions on the key, safe inside FINAL,
+and conditions on every other column, applied after FINAL's deduplication.
+Each starts with " AND ". */}}
+{{define "list_inner"}}{{if .Prefix}} AND instance_id >= @prefix AND startsWith(instance_id, @prefix){{if .PrefixBound}} AND instance_id < @prefix_bound{{end}}{{end}}{{end}}
+{{define "list_outer"}}{{if .Statuses}} AND status IN @statuses{{end}}{{if .Orchestration}} AND orchestration_name = @orchestration{{end}}{{if .CreatedAfter}} AND created_at_ms >= @created_after{{end}}{{if .CreatedBefore}} AND created_at_ms < @created_before{{end}}{{if .Parent}} AND parent_instance = @parent{{end}}{{if .After}} AND (created_at_ms < @after_created OR (created_at_ms = @after_created AND instance_id > @after_id)){{end}}{{end}}
+
+{{/* The bucket start of the time column .: bucket_size and bucket_offset
+are bound (the offset is 0 but for weeks, which start on Mondays). */}}
+{{define "bucket"}}(intDiv({{.}} + @bucket_offset, @bucket_size) * @bucket_size - @bucket_offset){{end}}
+
+{{/* Key filters of the activity report tables (facts and cells): activity
+and orchestration name, each starting with " AND ". */}}
+{{define "activity_key_filters"}}{{if .Activity}} AND activity_name = @activity{{end}}{{if .Orchestration}} AND orchestration_name = @orchestration{{end}}{{end}}
+
+{{/* The errors report (errorsData): the name column, and the cells of
+[@from, @to) (whole hours): whole days from the day cells, the hours before
+the first and after the last whole day (@first_day, @last_day) from the hour
+cells. */}}
+{{define "errors_name"}}{{if .Activities}}activity_name{{else}}orchestration_name{{end}}{{end}}
+{{define "errors_range"}}
+	{{- if .WholeDays}}((grain_ms = 86400000 AND bucket_ms >= @first_day AND bucket_ms < @last_day)
+			OR (grain_ms = 3600000 AND ((bucket_ms >= @from AND bucket_ms < @first_day) OR (bucket_ms >= @last_day AND bucket_ms < @to))))
+	{{- else}}(grain_ms = 3600000 AND bucket_ms >= @from AND bucket_ms < @to){{end}}
+{{- end}}
+{{define "errors_from"}}
+	{{- if .Activities}}(SELECT * FROM (SELECT activity_name, failed, err_category, err_kind, err_message, err_count, is_system
+		FROM {{.DB}}.report_activity_cells FINAL
+		WHERE {{template "errors_range" .}}{{template "activity_key_filters" .}})
+		{{- if not .IncludeSystem}} WHERE is_system = 0{{end}})
+	{{- else}}(SELECT orchestration_name, failed, err_category, err_kind, err_message, err_count
+		FROM {{.DB}}.report_instance_cells FINAL
+		WHERE {{template "errors_range" .}}{{if .Orchestration}} AND orchestration_name = @orchestration{{end}})
+	{{- end}}
+{{- end}}

@@ -1,0 +1,1 @@
+SELECT value FROM system.settings WHERE name = 'max_threads'
