@@ -1,0 +1,130 @@
+'use strict';
+
+// The load: a continuous, realistic mix of the scenario's orchestrations,
+// started at a steady rate until a duration or a count is reached, then
+// drained. Instance ids are "<prefix>-<seq>-<kind>". External events are
+// raised once the instance has subscribed (Duroxide drops an event raised
+// before its subscription). Optional churn deletes finished roots and prunes
+// continued-as-new instances while the load runs, as an operator would.
+
+const { startRuntime, sleep } = require('./session');
+const { EVENT_NAME } = require('./workloads');
+
+// The mix, cycled in order: mostly short successful work, some failures.
+const MIX = [
+  { kind: 'activities', orchestration: 'Activities', input: (id) => ({ id }), status: 'Completed' },
+  { kind: 'fan_out', orchestration: 'FanOut', input: () => ({ width: 4, sleepMs: 5 }), status: 'Completed' },
+  { kind: 'timer', orchestration: 'Timer', input: () => ({ delayMs: 200 }), status: 'Completed' },
+  { kind: 'event', orchestration: 'AwaitEvent', input: () => null, status: 'Completed', raise: true },
+  { kind: 'parent', orchestration: 'Parent', input: () => ({ catchFailure: true }), status: 'Completed' },
+  { kind: 'fan_out', orchestration: 'FanOut', input: () => ({ width: 2 }), status: 'Completed' },
+  { kind: 'continue_as_new', orchestration: 'Loop', input: () => ({ n: 1, last: 3 }), status: 'Completed' },
+  { kind: 'timer', orchestration: 'Timer', input: () => ({ delayMs: 50 }), status: 'Completed' },
+  { kind: 'activities', orchestration: 'Activities', input: (id) => ({ id }), status: 'Completed' },
+  { kind: 'event', orchestration: 'AwaitEvent', input: () => null, status: 'Completed', raise: true },
+  { kind: 'failed', orchestration: 'Fail', input: () => null, status: 'Failed' },
+  { kind: 'parent_failed', orchestration: 'Parent', input: () => ({ catchFailure: false }), status: 'Failed' },
+  { kind: 'retry_exhausted', orchestration: 'RetryExhausted', input: () => null, status: 'Failed' },
+];
+const LEFT_RUNNING = { kind: 'running_event', orchestration: 'AwaitEvent', input: () => null, status: 'Running' };
+
+const CHECK_BATCH = 50;
+
+async function runLoad(opts) {
+  if (!(opts.rate > 0)) {
+    throw new Error('load needs --rate > 0 (instances per second)');
+  }
+  if (!(opts.durationMs > 0) && !(opts.count > 0)) {
+    throw new Error('load needs --duration or --count');
+  }
+  const prefix = opts.prefix || 'load';
+  const runningEvery = opts.runningEvery === undefined ? 50 : opts.runningEvery;
+  const drainMs = opts.drainMs || 60000;
+  const session = await startRuntime(opts);
+  const { client } = session;
+  const out = {
+    prefix, store: session.store.kind, started: 0, byKind: {}, completed: 0, failed: 0,
+    leftRunning: 0, unfinished: [], unexpected: [], deleted: 0, pruned: 0,
+  };
+  const pending = new Map(); // id -> spec, awaiting a terminal status
+  const toRaise = new Set();
+  let finishedRoots = 0;
+  const began = Date.now();
+
+  const check = async () => {
+    for (const id of [...toRaise].slice(0, CHECK_BATCH)) {
+      const events = await client.readExecutionHistory(id, 1);
+      if (events.some((e) => e.kind === 'ExternalSubscribed')) {
+        await client.raiseEvent(id, EVENT_NAME, JSON.stringify({ by: 'load' }));
+        toRaise.delete(id);
+      }
+    }
+    for (const [id, spec] of [...pending].slice(0, CHECK_BATCH)) {
+      const st = await client.getStatus(id);
+      if (st.status === 'Running') {
+        continue;
+      }
+      pending.delete(id);
+      if (st.status !== spec.status) {
+        out.unexpected.push({ instanceId: id, status: st.status, want: spec.status, error: st.error });
+        continue;
+      }
+      out[st.status === 'Completed' ? 'completed' : 'failed']++;
+      if (spec.kind === 'continue_as_new' && opts.prune) {
+        const r = await client.pruneExecutions(id, { keepLast: 1 });
+        out.pruned += r.executionsDeleted;
+      }
+      finishedRoots++;
+      if (opts.deleteEvery > 0 && finishedRoots % opts.deleteEvery === 0) {
+        const r = await client.deleteInstance(id, false);
+        out.deleted += r.instancesDeleted;
+      }
+    }
+  };
+
+  try {
+    const target = () => {
+      const byRate = Math.floor(((Date.now() - began) / 1000) * opts.rate) + 1;
+      return opts.count > 0 ? Math.min(byRate, opts.count) : byRate;
+    };
+    const done = () => (opts.count > 0 ? out.started >= opts.count : Date.now() - began >= opts.durationMs);
+    let lastCheck = 0;
+    while (!done()) {
+      while (out.started < target() && !done()) {
+        const seq = out.started + 1;
+        const spec = runningEvery > 0 && seq % runningEvery === 0 ? LEFT_RUNNING : MIX[out.started % MIX.length];
+        const id = `${prefix}-${seq}-${spec.kind}`;
+        await client.startOrchestration(id, spec.orchestration, JSON.stringify(spec.input(id)));
+        out.started++;
+        out.byKind[spec.kind] = (out.byKind[spec.kind] || 0) + 1;
+        if (spec.status === 'Running') {
+          out.leftRunning++;
+        } else {
+          pending.set(id, spec);
+        }
+        if (spec.raise) {
+          toRaise.add(id);
+        }
+      }
+      if (Date.now() - lastCheck > 200) {
+        await check();
+        lastCheck = Date.now();
+      }
+      await sleep(5);
+    }
+    out.startSeconds = (Date.now() - began) / 1000;
+    const drainDeadline = Date.now() + drainMs;
+    while ((pending.size > 0 || toRaise.size > 0) && Date.now() < drainDeadline) {
+      await check();
+      await sleep(50);
+    }
+    out.unfinished = [...pending.keys()];
+  } finally {
+    await session.shutdown();
+  }
+  out.elapsedMs = Date.now() - began;
+  out.startRatePerSec = out.started / out.startSeconds;
+  return out;
+}
+
+module.exports = { runLoad };
