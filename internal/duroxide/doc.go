@@ -1,0 +1,2 @@
+// Package duroxide drives a real Duroxide for tests, benchmarks and the local run.
+package duroxide

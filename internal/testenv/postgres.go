@@ -1,0 +1,116 @@
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+)
+
+// PostgresBinDir is where the Debian postgresql-15 package puts initdb and
+// pg_ctl; $DUROSCOPE_POSTGRES_BIN overrides it.
+func PostgresBinDir() string {
+	if d := os.Getenv("DUROSCOPE_POSTGRES_BIN"); d != "" {
+		return d
+	}
+	return "/usr/lib/postgresql/15/bin"
+}
+
+// Postgres is a private PostgreSQL server (its own data directory and free
+// port), stopped and removed at cleanup.
+type Postgres struct {
+	// URL reaches database "postgres" as superuser "postgres", no password.
+	URL  string
+	Port int
+	dir  string
+	bin  string
+	cred *syscall.Credential
+}
+
+// StartPostgres initialises and starts a server. Without the binaries it
+// skips the test, unless DUROSCOPE_REQUIRE_POSTGRES is set, then it fails.
+// As root (initdb refuses root) the server runs as the "postgres" user.
+func StartPostgres(tb testing.TB) *Postgres {
+	tb.Helper()
+	bin := PostgresBinDir()
+	if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
+		if os.Getenv("DUROSCOPE_REQUIRE_POSTGRES") != "" {
+			tb.Fatalf("PostgreSQL binaries not found in %s (apt-get install postgresql-15): %v", bin, err)
+		}
+		tb.Skipf("PostgreSQL binaries not found in %s (apt-get install postgresql-15, or set DUROSCOPE_POSTGRES_BIN); set DUROSCOPE_REQUIRE_POSTGRES=1 to fail instead", bin)
+	}
+	dir, err := os.MkdirTemp("", "duroscope-pg-")
+	if err != nil {
+		tb.Fatalf("postgres temp dir: %v", err)
+	}
+	p := &Postgres{dir: dir, bin: bin}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if os.Geteuid() == 0 {
+		p.cred, err = credentialOf("postgres")
+		if err != nil {
+			tb.Fatalf("running as root, PostgreSQL needs the postgres user: %v", err)
+		}
+		if err := os.Chown(dir, int(p.cred.Uid), int(p.cred.Gid)); err != nil {
+			tb.Fatalf("chown %s: %v", dir, err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := p.command("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
+		tb.Fatalf("initdb: %v\n%s", err, out)
+	}
+	p.Port = freePort(tb)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", p.Port, dir)
+	if out, err := p.command("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+		tb.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	tb.Cleanup(func() {
+		if out, err := p.command("pg_ctl", "-D", data, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil {
+			tb.Errorf("pg_ctl stop: %v\n%s", err, out)
+		}
+	})
+	p.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
+	return p
+}
+
+func (p *Postgres) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(p.bin, name), args...)
+	cmd.Dir = p.dir
+	if p.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
+	}
+	cmd.Stdin = &bytes.Buffer{}
+	return cmd
+}
+
+func credentialOf(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("uid of %s: %w", name, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("gid of %s: %w", name, err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
