@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -282,13 +283,14 @@ func (d Driver) run(ctx context.Context, sub string, args []string, out any) err
 
 // redact hides a Postgres password in error messages.
 func redact(store string) string {
-	if i, j := strings.Index(store, "://"), strings.LastIndex(store, "@"); i >= 0 && j > i {
-		creds := store[i+3 : j]
-		if k := strings.Index(creds, ":"); k >= 0 {
-			return store[:i+3] + creds[:k] + ":***" + store[j:]
-		}
+	if strings.HasPrefix(store, "sqlite:") {
+		return store
 	}
-	return store
+	u, err := url.Parse(store)
+	if err != nil {
+		return "(unparsable store URL)"
+	}
+	return u.Redacted()
 }
 
 // driverHash names a version of the embedded driver by its content.

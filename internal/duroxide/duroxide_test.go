@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,6 +236,17 @@ func checkAnswers(t *testing.T, sc *duroxide.Scenario, a *duroxide.Answers) {
 		t.Errorf("%s tree %+v, want itself and its two children", parent.InstanceID, parent.Tree)
 	}
 
+	early := a.Instance(sc.ByKind[duroxide.KindEarlyEvent][0])
+	if got := kindsOf(early.Executions[0].History); !slices.Equal(got, []string{
+		events.TypeOrchestrationStarted, events.TypeExternalEvent, events.TypeCustomStatusUpdated, events.TypeExternalSubscribed,
+	}) {
+		t.Errorf("%s history %v: want the event recorded before its subscription", early.InstanceID, got)
+	}
+	cancelled := a.Instance(sc.ByKind[duroxide.KindCancelled][0])
+	if err := deref(cancelled.Status.Error); !strings.HasPrefix(err, "canceled: ") || !slices.Contains(kindsOf(cancelled.Executions[0].History), events.TypeOrchestrationCancelRequested) {
+		t.Errorf("%s error %q, history %v: want a cancellation", cancelled.InstanceID, err, kindsOf(cancelled.Executions[0].History))
+	}
+
 	reused := a.Instance(sc.Reused[0])
 	var started struct {
 		Name string `json:"name"`
@@ -313,13 +325,21 @@ func checkHistoryRows(ctx context.Context, t *testing.T, db *sql.DB, table, type
 		events.TypeActivityScheduled, events.TypeActivityCompleted, events.TypeActivityFailed,
 		events.TypeTimerCreated, events.TypeTimerFired, events.TypeExternalSubscribed, events.TypeExternalEvent,
 		events.TypeSubOrchestrationScheduled, events.TypeSubOrchestrationCompleted, events.TypeSubOrchestrationFailed,
-		events.TypeCustomStatusUpdated,
+		events.TypeCustomStatusUpdated, events.TypeOrchestrationCancelRequested, events.TypeExternalSubscribedCancelled,
 	} {
 		if types[typ] == 0 {
 			t.Errorf("no %s row in %s; types seen: %v", typ, table, types)
 		}
 	}
 	t.Logf("%s: %d rows, %d executions, types %v", table, n, len(perExecution), types)
+}
+
+func kindsOf(h []duroxide.Event) []string {
+	var out []string
+	for _, e := range h {
+		out = append(out, e.Kind)
+	}
+	return out
 }
 
 func executionIDs(a *duroxide.InstanceAnswers) []int64 {
@@ -356,4 +376,31 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	sort.Strings(out)
 	return out
+}
+
+// TestLoadSQLite runs a short load with churn (deletions, prunes) and checks
+// that every planned instance ended as planned.
+func TestLoadSQLite(t *testing.T) {
+	if testenv.SkipIntegration() {
+		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d := duroxide.Driver{Store: "sqlite:" + filepath.Join(t.TempDir(), "duroxide.db")}
+	res, err := d.RunLoad(ctx, duroxide.LoadOptions{Rate: 20, Count: 40, RunningEvery: 20, DeleteEvery: 5, Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("load: %+v", *res)
+	finished := res.Completed + res.Failed + len(res.InfrastructureFailed)
+	if res.Started != 40 || res.LeftRunning != 2 || finished != 38 || res.Deleted < 7 || res.Pruned == 0 {
+		t.Fatalf("load of 40 (2 left running, every 5th finished deleted, loops pruned): %+v", *res)
+	}
+	a, err := d.Answers(ctx, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(a.ByStatus["Running"]); got != res.LeftRunning {
+		t.Fatalf("%d instances Running after the load, want the %d left running", got, res.LeftRunning)
+	}
 }

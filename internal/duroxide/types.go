@@ -19,6 +19,8 @@ const (
 	KindDetached        = "detached"         // Completed: the detached (root) orchestration
 	KindRunningEvent    = "running_event"    // Running: waits for an event that never comes
 	KindRunningTimer    = "running_timer"    // Running: waits on a one-hour timer
+	KindEarlyEvent      = "early_event"      // Running: its event was raised before it subscribed (recorded, never delivered)
+	KindCancelled       = "cancelled"        // Failed: cancelled through the client while waiting for an event
 	KindReused          = "reused"           // Completed: an id reused after its deletion (second life)
 )
 
@@ -106,6 +108,13 @@ type LoadResult struct {
 		Want       string `json:"want"`
 		Error      string `json:"error"`
 	} `json:"unexpected"`
+	// InfrastructureFailed are instances Duroxide itself failed with an
+	// "infrastructure:" error (on SQLite, "database is locked" under
+	// contention); they do not fail the run.
+	InfrastructureFailed []struct {
+		InstanceID string `json:"instanceId"`
+		Error      string `json:"error"`
+	} `json:"infrastructureFailed"`
 	// Deleted counts deleted instances, Pruned deleted executions.
 	Deleted         int     `json:"deleted"`
 	Pruned          int     `json:"pruned"`

@@ -15,7 +15,8 @@
 //
 // S is sqlite:/path.db or postgres://user@host:port/db; --schema selects a
 // Postgres schema (created when missing). Runtime subcommands also take
-// --log-file F and --log-level L for the addon's tracing (stderr, "error").
+// --log-file F and --log-level L for the addon's tracing (stderr, "error"),
+// --orchestration-concurrency N (4) and --worker-concurrency N (8).
 // Durations are "500ms", "10s", "2m" or plain seconds.
 
 const { openClient } = require('./session');
@@ -75,7 +76,14 @@ function ids(flags) {
 }
 
 function common(flags) {
-  return { store: flags.store, schema: flags.schema, logFile: flags['log-file'], logLevel: flags['log-level'] };
+  return {
+    store: flags.store,
+    schema: flags.schema,
+    logFile: flags['log-file'],
+    logLevel: flags['log-level'],
+    orchestrationConcurrency: int(flags, 'orchestration-concurrency'),
+    workerConcurrency: int(flags, 'worker-concurrency'),
+  };
 }
 
 function filterOf(flags) {

@@ -29,6 +29,7 @@ const MIX = [
 const LEFT_RUNNING = { kind: 'running_event', orchestration: 'AwaitEvent', input: () => null, status: 'Running' };
 
 const CHECK_BATCH = 50;
+const START_CONCURRENCY = 16;
 
 async function runLoad(opts) {
   if (!(opts.rate > 0)) {
@@ -44,7 +45,7 @@ async function runLoad(opts) {
   const { client } = session;
   const out = {
     prefix, store: session.store.kind, started: 0, byKind: {}, completed: 0, failed: 0,
-    leftRunning: 0, unfinished: [], unexpected: [], deleted: 0, pruned: 0,
+    leftRunning: 0, unfinished: [], unexpected: [], infrastructureFailed: [], deleted: 0, pruned: 0,
   };
   const pending = new Map(); // id -> spec, awaiting a terminal status
   const toRaise = new Set();
@@ -61,10 +62,18 @@ async function runLoad(opts) {
     }
     for (const [id, spec] of [...pending].slice(0, CHECK_BATCH)) {
       const st = await client.getStatus(id);
-      if (st.status === 'Running') {
+      // NotFound: started but not yet picked up (the instance row is written
+      // by the first orchestration turn).
+      if (st.status === 'Running' || st.status === 'NotFound') {
         continue;
       }
       pending.delete(id);
+      if (st.status === 'Failed' && spec.status !== 'Failed' && /^infrastructure:/.test(st.error || '')) {
+        // Duroxide itself failed the instance (on SQLite: "database is
+        // locked" under contention). Real behaviour, reported apart.
+        out.infrastructureFailed.push({ instanceId: id, error: st.error });
+        continue;
+      }
       if (st.status !== spec.status) {
         out.unexpected.push({ instanceId: id, status: st.status, want: spec.status, error: st.error });
         continue;
@@ -82,42 +91,68 @@ async function runLoad(opts) {
     }
   };
 
-  try {
+  // The starter paces starts (up to START_CONCURRENCY in flight, so that a
+  // slow start does not lower the rate); the checker raises events and
+  // collects outcomes meanwhile, then drains.
+  const starter = async () => {
     const target = () => {
       const byRate = Math.floor(((Date.now() - began) / 1000) * opts.rate) + 1;
       return opts.count > 0 ? Math.min(byRate, opts.count) : byRate;
     };
-    const done = () => (opts.count > 0 ? out.started >= opts.count : Date.now() - began >= opts.durationMs);
-    let lastCheck = 0;
+    const done = () => (opts.count > 0 ? issued >= opts.count : Date.now() - began >= opts.durationMs);
+    const inFlight = new Set();
+    let issued = 0;
     while (!done()) {
-      while (out.started < target() && !done()) {
-        const seq = out.started + 1;
-        const spec = runningEvery > 0 && seq % runningEvery === 0 ? LEFT_RUNNING : MIX[out.started % MIX.length];
-        const id = `${prefix}-${seq}-${spec.kind}`;
-        await client.startOrchestration(id, spec.orchestration, JSON.stringify(spec.input(id)));
-        out.started++;
-        out.byKind[spec.kind] = (out.byKind[spec.kind] || 0) + 1;
-        if (spec.status === 'Running') {
-          out.leftRunning++;
-        } else {
-          pending.set(id, spec);
-        }
-        if (spec.raise) {
-          toRaise.add(id);
-        }
+      while (issued < target() && !done() && inFlight.size < START_CONCURRENCY) {
+        issued++;
+        const spec = runningEvery > 0 && issued % runningEvery === 0 ? LEFT_RUNNING : MIX[(issued - 1) % MIX.length];
+        const id = `${prefix}-${issued}-${spec.kind}`;
+        const p = client.startOrchestration(id, spec.orchestration, JSON.stringify(spec.input(id))).then(() => {
+          out.started++;
+          out.byKind[spec.kind] = (out.byKind[spec.kind] || 0) + 1;
+          if (spec.status === 'Running') {
+            out.leftRunning++;
+          } else {
+            pending.set(id, spec);
+          }
+          if (spec.raise) {
+            toRaise.add(id);
+          }
+        });
+        inFlight.add(p);
+        p.finally(() => inFlight.delete(p)).catch(() => {});
       }
-      if (Date.now() - lastCheck > 200) {
-        await check();
-        lastCheck = Date.now();
+      if (inFlight.size >= START_CONCURRENCY) {
+        await Promise.race(inFlight);
+      } else {
+        await sleep(5);
       }
-      await sleep(5);
     }
+    await Promise.all(inFlight);
     out.startSeconds = (Date.now() - began) / 1000;
+  };
+
+  let starting = true;
+  const checker = async () => {
+    while (starting) {
+      await check();
+      await sleep(200);
+    }
     const drainDeadline = Date.now() + drainMs;
     while ((pending.size > 0 || toRaise.size > 0) && Date.now() < drainDeadline) {
       await check();
       await sleep(50);
     }
+  };
+
+  try {
+    const checking = checker();
+    try {
+      await starter();
+    } finally {
+      starting = false;
+    }
+    await checking;
     out.unfinished = [...pending.keys()];
   } finally {
     await session.shutdown();

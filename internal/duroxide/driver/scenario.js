@@ -39,6 +39,10 @@ function plan(p) {
     },
     { id: id('running-event'), kind: 'running_event', orchestration: 'AwaitEvent', input: null, status: 'Running', parkedOn: 'ExternalSubscribed' },
     { id: id('running-timer'), kind: 'running_timer', orchestration: 'Timer', input: { delayMs: 3600 * 1000 }, status: 'Running', parkedOn: 'TimerCreated' },
+    // Raised before the start: Duroxide records the ExternalEvent ahead of
+    // the subscription and never delivers it, so the instance stays Running.
+    { id: id('early-event'), kind: 'early_event', orchestration: 'AwaitEvent', input: null, status: 'Running', parkedOn: 'ExternalSubscribed', raiseEarly: { early: true } },
+    { id: id('cancelled'), kind: 'cancelled', orchestration: 'AwaitEvent', input: null, status: 'Failed', cancel: 'cancelled by the scenario' },
     // Deleted later on.
     { ...parent('doomed', true, 'Completed'), deleted: 'cascade' },
     { id: id('forced'), kind: 'force_deleted', orchestration: 'AwaitEvent', input: null, status: 'Running', parkedOn: 'ExternalSubscribed', deleted: 'force' },
@@ -59,7 +63,16 @@ async function runScenario(opts) {
   try {
     const instances = plan(prefix);
     for (const inst of instances) {
+      if (inst.raiseEarly !== undefined) {
+        // Queued for the instance until its first turn, which records it
+        // before the subscription exists.
+        await client.raiseEvent(inst.id, EVENT_NAME, JSON.stringify(inst.raiseEarly));
+      }
       await client.startOrchestration(inst.id, inst.orchestration, JSON.stringify(inst.input));
+    }
+    for (const inst of instances.filter((i) => i.cancel !== undefined)) {
+      await waitForHistory(client, inst.id, 'ExternalSubscribed', WAIT_MS);
+      await client.cancelInstance(inst.id, inst.cancel);
     }
 
     for (const inst of instances.filter((i) => i.raise !== undefined)) {

@@ -7,11 +7,47 @@ const { loadAddon, parseStore, openStore } = require('./store');
 const { Host } = require('./protocol');
 const workloads = require('./workloads');
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// SQLite allows one writer: a client call racing the runtime's dispatchers
+// can fail with "database is locked" (Duroxide's own dispatchers retry
+// those too). Client calls are retried on that error only; any other error
+// (a refusal, a missing instance) is returned at once.
+const BUSY_RETRIES = 40;
+const BUSY_BACKOFF_MS = 25;
+
+function isBusy(e) {
+  return /database is locked/.test(e && e.message);
+}
+
+function retryingClient(client) {
+  return new Proxy(client, {
+    get(target, name) {
+      const value = target[name];
+      if (typeof value !== 'function') {
+        return value;
+      }
+      return async (...args) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await value.apply(target, args);
+          } catch (e) {
+            if (!isBusy(e) || attempt >= BUSY_RETRIES) {
+              throw e;
+            }
+            await sleep(BUSY_BACKOFF_MS * Math.min(attempt, 8));
+          }
+        }
+      };
+    },
+  });
+}
+
 // openClient opens the store for the client-only subcommands.
 async function openClient(opts) {
   const addon = loadAddon();
   const store = await openStore(addon, parseStore(opts.store, opts.schema));
-  return { addon, store, client: store.newClient() };
+  return { addon, store, client: retryingClient(store.newClient()) };
 }
 
 // startRuntime opens the store, registers the workloads and starts a runtime.
@@ -35,12 +71,11 @@ async function startRuntime(opts) {
     addon,
     store,
     runtime,
-    client: store.newClient(),
+    client: retryingClient(store.newClient()),
     shutdown: () => runtime.shutdown(1000),
   };
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // waitForHistory polls the current execution's history until an event of
 // the given kind is there, so that a Running instance is known to be parked
