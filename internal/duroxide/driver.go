@@ -45,6 +45,10 @@ type Driver struct {
 	// LogLevel is the addon's tracing level ("error", "warn", "info", ...);
 	// empty means "error" (Duroxide's own warnings still show).
 	LogLevel string
+	// OrchestrationConcurrency and WorkerConcurrency size the runtime of
+	// RunScenario and RunLoad; zero means the driver's 4 and 8.
+	OrchestrationConcurrency int
+	WorkerConcurrency        int
 	// Stderr, when non-nil, also receives the driver's stderr as it is
 	// written (a test's log, a terminal). Errors quote its tail either way.
 	Stderr io.Writer
@@ -228,6 +232,12 @@ func (d Driver) storeArgs() []string {
 func (d Driver) runtimeArgs(extra ...string) []string {
 	args := append(d.storeArgs(), flag("log-file", d.LogFile)...)
 	args = append(args, flag("log-level", d.LogLevel)...)
+	if d.OrchestrationConcurrency > 0 {
+		args = append(args, "--orchestration-concurrency", strconv.Itoa(d.OrchestrationConcurrency))
+	}
+	if d.WorkerConcurrency > 0 {
+		args = append(args, "--worker-concurrency", strconv.Itoa(d.WorkerConcurrency))
+	}
 	return append(args, extra...)
 }
 

@@ -247,6 +247,11 @@ func checkAnswers(t *testing.T, sc *duroxide.Scenario, a *duroxide.Answers) {
 		t.Errorf("%s error %q, history %v: want a cancellation", cancelled.InstanceID, err, kindsOf(cancelled.Executions[0].History))
 	}
 
+	drifting := a.Instance(sc.ByKind[duroxide.KindNondeterminism][0])
+	if err := deref(drifting.Status.Error); !strings.HasPrefix(err, "nondeterministic: ") {
+		t.Errorf("%s error %q, want a nondeterminism failure", drifting.InstanceID, err)
+	}
+
 	reused := a.Instance(sc.Reused[0])
 	var started struct {
 		Name string `json:"name"`

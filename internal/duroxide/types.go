@@ -15,6 +15,7 @@ const (
 	KindContinueAsNew   = "continue_as_new"  // Completed after continue-as-new: executions 1..4
 	KindPruned          = "pruned"           // like continue_as_new, pruned to its last execution (4)
 	KindFailed          = "failed"           // Failed: uncaught orchestration error
+	KindNondeterminism  = "nondeterministic" // Failed: its replay diverged (a Configuration/Nondeterminism error)
 	KindDetachedSpawner = "detached_spawner" // Completed: started a detached orchestration
 	KindDetached        = "detached"         // Completed: the detached (root) orchestration
 	KindRunningEvent    = "running_event"    // Running: waits for an event that never comes

@@ -18,6 +18,15 @@
 // --log-file F and --log-level L for the addon's tracing (stderr, "error"),
 // --orchestration-concurrency N (4) and --worker-concurrency N (8).
 // Durations are "500ms", "10s", "2m" or plain seconds.
+//
+// The addon is $DUROSCOPE_DUROXIDE_ADDON (path of the .node file) or the npm
+// package duroxide-linux-x64-gnu resolvable from here. By hand:
+//
+//   DUROSCOPE_DUROXIDE_ADDON=~/.cache/duroscope/npm/node_modules/duroxide-linux-x64-gnu/duroxide.linux-x64-gnu.node \
+//     node internal/duroxide/driver/driver.js scenario --store sqlite:/tmp/d.db
+//
+// The scenario's instance ids are fixed ("<prefix>-<name>"): run it on a
+// fresh store, or give each run on the same store its own --prefix.
 
 const { openClient } = require('./session');
 const { runScenario } = require('./scenario');

@@ -33,6 +33,7 @@ function plan(p) {
     { id: id('loop'), kind: 'continue_as_new', orchestration: 'Loop', input: { n: 1, last: 4 }, status: 'Completed', executionIds: [1, 2, 3, 4] },
     { id: id('pruned'), kind: 'pruned', orchestration: 'Loop', input: { n: 1, last: 4 }, status: 'Completed', executionIds: [4] },
     { id: id('failed'), kind: 'failed', orchestration: 'Fail', input: null, status: 'Failed' },
+    { id: id('nondeterministic'), kind: 'nondeterministic', orchestration: 'Drifting', input: null, status: 'Failed' },
     {
       id: id('spawner'), kind: 'detached_spawner', orchestration: 'Spawner', input: { spawnId: id('spawned') }, status: 'Completed',
       spawns: { id: id('spawned'), kind: 'detached', orchestration: 'Timer', status: 'Completed' },

@@ -124,6 +124,21 @@ function register(host) {
     throw new Error(`uncaught failure in ${ctx.instanceId}`);
   });
 
+  // Drifting breaks determinism on purpose: its first turn schedules an
+  // activity, its replay a timer, which Duroxide fails as a configuration
+  // error (Nondeterminism).
+  const driftingTurns = new Map();
+  host.orchestration('Drifting', function* (ctx) {
+    const turn = (driftingTurns.get(ctx.instanceId) || 0) + 1;
+    driftingTurns.set(ctx.instanceId, turn);
+    if (turn === 1) {
+      yield ctx.activity('Echo', { turn });
+    } else {
+      yield ctx.timer(10);
+    }
+    return { turn };
+  });
+
   // Spawner starts an independent (detached, root) orchestration.
   host.orchestration('Spawner', function* (ctx, input) {
     yield ctx.startDetached('Timer', input.spawnId, { delayMs: 10 });
