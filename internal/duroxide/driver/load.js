@@ -3,8 +3,8 @@
 // The load: a continuous, realistic mix of the scenario's orchestrations,
 // started at a steady rate until a duration or a count is reached, then
 // drained. Instance ids are "<prefix>-<seq>-<kind>". External events are
-// raised once the instance has subscribed (Duroxide drops an event raised
-// before its subscription). Optional churn deletes finished roots and prunes
+// raised once the instance has subscribed (Duroxide records an event raised
+// before the subscription but never delivers it). Optional churn deletes finished roots and prunes
 // continued-as-new instances while the load runs, as an operator would.
 
 const { startRuntime, sleep } = require('./session');
@@ -65,6 +65,8 @@ async function runLoad(opts) {
       // NotFound: started but not yet picked up (the instance row is written
       // by the first orchestration turn).
       if (st.status === 'Running' || st.status === 'NotFound') {
+        pending.delete(id); // to the back: each check looks at others first
+        pending.set(id, spec);
         continue;
       }
       pending.delete(id);
