@@ -8,6 +8,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/internal/query"
 	"github.com/duroscope/duroscope/internal/query/querytest"
@@ -58,7 +60,16 @@ var oracleSubject = querytest.Subject{Name: "oracle", Load: func(t *testing.T, w
 // TestContract holds the ClickHouse reader and the replay oracle to the
 // same answers.
 func TestContract(t *testing.T) {
-	querytest.RunContract(t, fixturesDir, clickhouseSubject, oracleSubject)
+	var fleet []events.Event
+	// About 300 instances over three days (sub-orchestrations,
+	// continue-as-new, retries, cancellations, unknown event types, a fifth
+	// still running).
+	for h := range gen.Histories(gen.Config{Seed: 11, Instances: 300, SpreadMs: 3 * 86_400_000, RunningFraction: 0.2,
+		UnknownTypeFraction: 0.02}) {
+		fleet = append(fleet, h...)
+	}
+	querytest.RunContract(t, fixturesDir, []querytest.Workload{querytest.NewWorkload("generated", fleet)},
+		clickhouseSubject, oracleSubject)
 }
 
 // TestClickHouseUnreachable: with nothing listening at the address, every

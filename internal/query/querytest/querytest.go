@@ -1,6 +1,6 @@
 // Package querytest is the contract every implementation of the query
 // side's port (query.ReadModel) must meet. RunContract loads the same
-// workloads — the contract's hand-checked fixtures and a generated fleet —
+// workloads — the contract's hand-checked fixtures and any others given —
 // into every subject and asks each the same questions through the port: the
 // fixtures' answers must be the ones in expected.json, and every subject
 // must give the same answer (as JSON, so nulls, [] and field names count) to
@@ -28,7 +28,6 @@ import (
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/events"
-	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/query"
 )
 
@@ -49,9 +48,9 @@ type Subject struct {
 }
 
 // RunContract runs the contract against subjects (at least two, so that
-// their answers are compared) over the fixtures in fixturesDir and a
-// generated workload.
-func RunContract(t *testing.T, fixturesDir string, subjects ...Subject) {
+// their answers are compared) over the fixtures in fixturesDir and over each
+// of the other workloads.
+func RunContract(t *testing.T, fixturesDir string, others []Workload, subjects ...Subject) {
 	if len(subjects) < 2 {
 		t.Fatalf("RunContract: %d subjects; want at least two to compare", len(subjects))
 	}
@@ -64,10 +63,11 @@ func RunContract(t *testing.T, fixturesDir string, subjects ...Subject) {
 		}
 		compare(t, fixtures, subjects, models)
 	})
-	t.Run("generated", func(t *testing.T) {
-		w := GeneratedWorkload(300)
-		compare(t, w, subjects, load(t, w, subjects))
-	})
+	for _, w := range others {
+		t.Run(w.Name, func(t *testing.T) {
+			compare(t, w, subjects, load(t, w, subjects))
+		})
+	}
 }
 
 func load(t *testing.T, w Workload, subjects []Subject) []query.ReadModel {
@@ -112,15 +112,10 @@ func FixturesWorkload(t *testing.T, fixturesDir string) Workload {
 	return w
 }
 
-// GeneratedWorkload is a fleet of about n top-level instances over three
-// days (internal/gen: sub-orchestrations, continue-as-new, retries,
-// cancellations, unknown event types, a fifth still running).
-func GeneratedWorkload(n int) Workload {
-	w := Workload{Name: "generated"}
-	for h := range gen.Histories(gen.Config{Seed: 11, Instances: n, SpreadMs: 3 * 86_400_000, RunningFraction: 0.2,
-		UnknownTypeFraction: 0.02}) {
-		w.Events = append(w.Events, h...)
-	}
+// NewWorkload is evts with two queue snapshots, at a clock an hour after
+// the last event.
+func NewWorkload(name string, evts []events.Event) Workload {
+	w := Workload{Name: name, Events: evts}
 	finish(&w)
 	return w
 }
