@@ -2,6 +2,7 @@ package archtest
 
 import (
 	"go/build"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -159,16 +160,39 @@ func TestOracleIsIndependent(t *testing.T) {
 	}
 }
 
-// TestReadModelDoesNotReachUp: the ClickHouse adapter implements the port
-// and knows nothing of the HTTP layer or the projector above it.
+// TestReadModelDoesNotReachUp: the ClickHouse adapters (readmodel/...)
+// implement the ports and know nothing of the HTTP layer, the projector or
+// the oracle above them.
 func TestReadModelDoesNotReachUp(t *testing.T) {
-	for _, p := range closure(t, module+"/readmodel") {
-		for _, imp := range p.imports {
-			if under(imp, "internal/httpapi") || under(imp, "internal/projector") || under(imp, "internal/oracle") {
-				t.Errorf("%s imports %s: the read model is below the query side and the projector", p.path, imp)
+	for _, sub := range subPackages(t, "readmodel") {
+		for _, p := range closure(t, sub) {
+			for _, imp := range p.imports {
+				if under(imp, "internal/httpapi") || under(imp, "internal/projector") || under(imp, "internal/oracle") {
+					t.Errorf("%s imports %s: the read model is below the query side and the projector", p.path, imp)
+				}
 			}
 		}
 	}
+}
+
+// subPackages lists the packages at or below the module-relative dir.
+func subPackages(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if _, err := build.ImportDir(path, 0); err == nil {
+			rel, _ := filepath.Rel(root, path)
+			out = append(out, module+"/"+filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestRulesSeeTheTree guards the rules themselves: the closures are found
@@ -177,10 +201,13 @@ func TestRulesSeeTheTree(t *testing.T) {
 	if n := len(closure(t, module+"/internal/httpapi")); n < 3 {
 		t.Fatalf("httpapi's closure has %d packages; the walk is broken", n)
 	}
-	if !slices.ContainsFunc(closure(t, module+"/readmodel"), func(p pkg) bool { return p.path == module+"/projection" }) {
-		t.Fatal("readmodel's closure lacks projection; the walk is broken")
+	if !slices.ContainsFunc(closure(t, module+"/readmodel/chwrite"), func(p pkg) bool { return p.path == module+"/projection" }) {
+		t.Fatal("readmodel/chwrite's closure lacks projection; the walk is broken")
 	}
-	if !isAdapter(module+"/readmodel") || !isAdapter("github.com/ClickHouse/clickhouse-go/v2") || isAdapter(module+"/internal/query") {
+	if n := len(subPackages(t, "readmodel")); n < 4 {
+		t.Fatalf("%d packages under readmodel; the walk is broken", n)
+	}
+	if !isAdapter(module+"/readmodel/chread") || !isAdapter("github.com/ClickHouse/clickhouse-go/v2") || isAdapter(module+"/internal/query") {
 		t.Fatal("isAdapter misclassifies")
 	}
 }
