@@ -49,10 +49,7 @@ func (b *bench) serveAPI(db string) (base string, stop func(), err error) {
 		return "", nil, err
 	}
 	h := httpapi.New(httpapi.Config{
-		Instance: reader, Details: reader, Executions: reader, History: reader, List: reader,
-		BulkStatus: reader, OrchStats: reader, ActivityStats: reader, Performance: reader,
-		Health: reader, Problems: reader, Queues: reader, Ready: reader,
-		Now: time.Now, Logger: zerolog.Nop(),
+		ReadModel: reader, Now: time.Now, Logger: zerolog.Nop(),
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

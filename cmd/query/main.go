@@ -201,10 +201,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 	}
 
 	handler := httpapi.New(httpapi.Config{
-		Instance: reader, Details: reader, Executions: reader, History: reader, List: reader,
-		BulkStatus: reader, OrchStats: reader, ActivityStats: reader, Performance: reader,
-		Health: reader, Problems: reader, Queues: reader, Ready: reader, Watermark: wm,
-		Timeseries: reader, Errors: reader, Export: reader,
+		ReadModel: reader, Watermark: wm,
 		Now: time.Now, Logger: log, APIToken: s.APIToken, Dashboard: web.Handler(),
 		Limits: httpapi.Limits{MaxInFlight: s.MaxInFlight, MaxScans: s.MaxScans, QueueWait: s.QueueWait},
 	})

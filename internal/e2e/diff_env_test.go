@@ -97,9 +97,7 @@ func newQueryHandler(t *testing.T, n *testenv.NATS, db *testenv.Database, now fu
 		t.Fatal(err)
 	}
 	h := httpapi.New(httpapi.Config{
-		Instance: reader, Details: reader, Executions: reader, History: reader, List: reader,
-		BulkStatus: reader, OrchStats: reader, ActivityStats: reader, Performance: reader,
-		Health: reader, Problems: reader, Queues: reader, Ready: reader, Watermark: wm,
+		ReadModel: reader, Watermark: wm,
 		Now:    now,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		// Generous limits: the tests call concurrently and must never see

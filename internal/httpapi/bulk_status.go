@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,11 +11,6 @@ import (
 
 	"github.com/duroscope/duroscope/api"
 )
-
-// bulkStatusGetter answers POST /v1/bulk/status.
-type bulkStatusGetter interface {
-	BulkStatus(ctx context.Context, ids []string) (api.BulkStatusResponse, error)
-}
 
 // Bulk bounds (API.md).
 const (
@@ -107,7 +101,7 @@ func (s *server) bulkStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	res, err := s.cfg.BulkStatus.BulkStatus(r.Context(), ids)
+	res, err := s.cfg.ReadModel.BulkStatus(r.Context(), ids)
 	if err != nil {
 		s.backendError(w, r, "bulk status", err)
 		return

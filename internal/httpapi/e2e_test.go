@@ -149,8 +149,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(Config{Instance: r, Details: r, Executions: r, History: r, List: r, BulkStatus: r, OrchStats: r,
-		ActivityStats: r, Performance: r, Health: r, Problems: r, Queues: r, Ready: r, Watermark: wm,
+	h := New(Config{ReadModel: r, Watermark: wm,
 		Logger: zerolog.New(io.Discard), APIToken: "tok"})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -279,8 +278,7 @@ func TestEndToEndClickHouseDown(t *testing.T) {
 	}
 	js, nc, _ := e2eStream(t, [][]byte{[]byte(`{"instance_id":"a"}`)})
 	wm, _ := watermark.New(watermark.Config{JetStream: js, Stream: "DUROXIDE_HISTORY", Connected: nc.IsConnected})
-	h := New(Config{Instance: r, Details: r, Executions: r, History: r, List: r, BulkStatus: r, OrchStats: r,
-		ActivityStats: r, Performance: r, Health: r, Problems: r, Queues: r, Ready: r, Watermark: wm,
+	h := New(Config{ReadModel: r, Watermark: wm,
 		Logger: zerolog.New(io.Discard)})
 	for _, c := range []struct {
 		path   string

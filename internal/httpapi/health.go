@@ -1,18 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"time"
 
-	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
 )
-
-// healthGetter answers GET /v1/health.
-type healthGetter interface {
-	Health(ctx context.Context, p query.HealthParams) (api.SystemHealth, error)
-}
 
 // parseHealthParams parses /v1/health's query; now is the service's clock.
 func parseHealthParams(raw string, now time.Time) (query.HealthParams, *apiError) {
@@ -34,7 +27,7 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	h, err := s.cfg.Health.Health(r.Context(), hp)
+	h, err := s.cfg.ReadModel.Health(r.Context(), hp)
 	if err != nil {
 		s.backendError(w, r, "health", err)
 		return

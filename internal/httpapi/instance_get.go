@@ -1,16 +1,8 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
-
-	"github.com/duroscope/duroscope/api"
 )
-
-// instanceGetter answers GET /v1/instances/{id}.
-type instanceGetter interface {
-	Instance(ctx context.Context, id string) (api.InstanceSummary, bool, error)
-}
 
 // parseNoParams accepts an empty query string only.
 func parseNoParams(raw string) *apiError {
@@ -23,7 +15,7 @@ func (s *server) getInstance(w http.ResponseWriter, r *http.Request, id string) 
 		writeError(w, e)
 		return
 	}
-	sum, found, err := s.cfg.Instance.Instance(r.Context(), id)
+	sum, found, err := s.cfg.ReadModel.Instance(r.Context(), id)
 	if err != nil {
 		s.backendError(w, r, "instance", err)
 		return

@@ -2,20 +2,11 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
-
-	"github.com/duroscope/duroscope/api"
 )
-
-// historyGetter answers GET /v1/instances/{id}/history; executionID 0 means
-// every execution.
-type historyGetter interface {
-	History(ctx context.Context, id string, executionID uint64) (api.History, bool, error)
-}
 
 // historyParams are /history's parameters.
 type historyParams struct {
@@ -44,7 +35,7 @@ func (s *server) getHistory(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, e)
 		return
 	}
-	h, found, err := s.cfg.History.History(r.Context(), id, p.executionID)
+	h, found, err := s.cfg.ReadModel.History(r.Context(), id, p.executionID)
 	if err != nil {
 		s.backendError(w, r, "history", err)
 		return

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,12 +8,6 @@ import (
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
 )
-
-// instanceStreamer streams every instance matching a list filter, in the
-// list order (readmodel.Reader).
-type instanceStreamer interface {
-	StreamInstances(ctx context.Context, f query.ListFilter, emit func(api.InstanceSummary) error) error
-}
 
 // parseListRequest parses GET /v1/instances: the list's parameters plus
 // format (json, the default paged answer, or csv / ndjson, a streamed export
@@ -45,12 +38,8 @@ func parseListRequest(raw string) (query.ListFilter, string, *apiError) {
 
 // exportInstances streams the instances matching f as CSV or NDJSON.
 func (s *server) exportInstances(w http.ResponseWriter, r *http.Request, f query.ListFilter, format string) {
-	if s.cfg.Export == nil {
-		s.unavailable(w, "exports are not configured in this service")
-		return
-	}
 	ex := newExport(w, format, "instances", instanceCSVHeader)
-	err := s.cfg.Export.StreamInstances(r.Context(), f, func(sum api.InstanceSummary) error {
+	err := s.cfg.ReadModel.StreamInstances(r.Context(), f, func(sum api.InstanceSummary) error {
 		return ex.row(sum, instanceCSVRecord(sum))
 	})
 	s.finishExport(w, r, ex, "instances export", err)

@@ -1,18 +1,12 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
 )
-
-// instanceLister answers GET /v1/instances.
-type instanceLister interface {
-	ListInstances(ctx context.Context, f query.ListFilter) (api.InstanceList, error)
-}
 
 // List bounds (API.md).
 const (
@@ -112,7 +106,7 @@ func (s *server) listInstances(w http.ResponseWriter, r *http.Request) {
 		s.exportInstances(w, r, f, format)
 		return
 	}
-	l, err := s.cfg.List.ListInstances(r.Context(), f)
+	l, err := s.cfg.ReadModel.ListInstances(r.Context(), f)
 	if err != nil {
 		s.backendError(w, r, "list instances", err)
 		return

@@ -198,13 +198,19 @@ func (f *fixedWatermark) Watermark(context.Context) (api.Watermark, error) { ret
 
 var testNow = time.Date(2026, 11, 25, 21, 38, 0, 0, time.UTC)
 
-// testHandler wires every interface to m.
+// testModel is a query.ReadModel: the lookups, lists, stats and monitor
+// reads of memBackend, the reports and exports of reportBackend.
+type testModel struct {
+	*memBackend
+	*reportBackend
+}
+
+// testHandler serves m (and an empty report backend).
 func testHandler(m *memBackend, mod func(*Config)) http.Handler {
 	cfg := Config{
-		Instance: m, Details: m, Executions: m, History: m, List: m, BulkStatus: m, OrchStats: m,
-		ActivityStats: m, Performance: m, Health: m, Problems: m, Queues: m, Ready: m,
-		Now:    func() time.Time { return testNow },
-		Logger: zerolog.New(io.Discard),
+		ReadModel: testModel{m, &reportBackend{}},
+		Now:       func() time.Time { return testNow },
+		Logger:    zerolog.New(io.Discard),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -240,4 +246,9 @@ func errorOf(t *testing.T, rec *httptest.ResponseRecorder) api.ErrorInfo {
 	return b.Error
 }
 
-var errBackend = errors.New("dial tcp 127.0.0.1:9000: connection refused")
+// errBackend is an outage as an adapter reports it; errDefect a query the
+// store refused on its merits (not ErrUnavailable).
+var (
+	errBackend = query.Unavailable(errors.New("dial tcp 127.0.0.1:9000: connection refused"))
+	errDefect  = errors.New("code: 47, message: Missing columns: 'nope'")
+)

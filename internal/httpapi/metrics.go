@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // GET /metrics: the query service's Prometheus metrics in the text
@@ -135,7 +136,7 @@ type gaugeCache struct {
 // get returns the cached gauges, reading them again when stale. A failed
 // read keeps the previous values (ok=false before the first success) and is
 // not retried before gaugeMaxAge either.
-func (g *gaugeCache) get(ctx context.Context, now time.Time, stats orchestrationStatsGetter, queues queuesGetter) (api.OrchestrationStats, api.QueueMetrics, time.Time, bool) {
+func (g *gaugeCache) get(ctx context.Context, now time.Time, stats query.StatsReader, queues query.MonitorReader) (api.OrchestrationStats, api.QueueMetrics, time.Time, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.readAt.IsZero() || now.Sub(g.readAt) >= gaugeMaxAge {
@@ -165,7 +166,7 @@ func (s *server) metricsHandler(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
 	s.metrics.write(&b)
 	now := s.cfg.Now()
-	st, q, at, ok := s.metrics.gauges.get(r.Context(), now, s.cfg.OrchStats, s.cfg.Queues)
+	st, q, at, ok := s.metrics.gauges.get(r.Context(), now, s.cfg.ReadModel, s.cfg.ReadModel)
 	writeReadModelGauges(&b, st, q, now.Sub(at), ok, s.metrics.gauges.failures.Load())
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))

@@ -5,11 +5,6 @@ import (
 	"net/http"
 )
 
-// pinger answers /readyz: whether ClickHouse answers.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // healthz: the process is up.
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -19,7 +14,7 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Limits.ReadyTimeout)
 	defer cancel()
-	if err := s.cfg.Ready.Ping(ctx); err != nil {
+	if err := s.cfg.ReadModel.Ping(ctx); err != nil {
 		s.log.Warn().Err(err).Msg("not ready: ClickHouse does not answer")
 		s.unavailable(w, "ClickHouse does not answer")
 		return

@@ -1,18 +1,12 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"time"
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
 )
-
-// problemsGetter answers GET /v1/problems.
-type problemsGetter interface {
-	Problems(ctx context.Context, p query.ProblemsParams) (api.ProblematicInstances, error)
-}
 
 // parseProblemsParams parses /v1/problems' query; now is the service's clock.
 func parseProblemsParams(raw string, now time.Time) (query.ProblemsParams, *apiError) {
@@ -40,7 +34,7 @@ func (s *server) problems(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	res, err := s.cfg.Problems.Problems(r.Context(), pp)
+	res, err := s.cfg.ReadModel.Problems(r.Context(), pp)
 	if err != nil {
 		s.backendError(w, r, "problems", err)
 		return

@@ -48,9 +48,7 @@ func readerServer(t *testing.T, conn driver.Conn, db string) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Config{Instance: r, Details: r, Executions: r, History: r, List: r, BulkStatus: r,
-		OrchStats: r, ActivityStats: r, Performance: r, Health: r, Problems: r, Queues: r, Ready: r,
-		Timeseries: r, Errors: r, Export: r, Logger: zerolog.New(io.Discard)}))
+	srv := httptest.NewServer(New(Config{ReadModel: r, Logger: zerolog.New(io.Discard)}))
 	t.Cleanup(srv.Close)
 	return srv
 }

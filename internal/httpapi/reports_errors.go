@@ -1,17 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
 )
-
-// errorsReader answers GET /v1/reports/errors (readmodel.Reader).
-type errorsReader interface {
-	Errors(ctx context.Context, q query.ErrorsQuery) (api.ErrorsReport, error)
-}
 
 // Errors report bounds: errors listed per orchestration / activity.
 const (
@@ -51,11 +45,7 @@ func (s *server) errorsReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if s.cfg.Errors == nil {
-		s.unavailable(w, "reports are not configured in this service")
-		return
-	}
-	rep, err := s.cfg.Errors.Errors(r.Context(), q)
+	rep, err := s.cfg.ReadModel.Errors(r.Context(), q)
 	if err != nil {
 		s.backendError(w, r, "errors report", err)
 		return

@@ -73,7 +73,8 @@ func (b *reportBackend) StreamInstances(ctx context.Context, f query.ListFilter,
 }
 
 func reportHandler(b *reportBackend) http.Handler {
-	return testHandler(newMem(), func(c *Config) { c.Timeseries, c.Errors, c.Export = b, b, b })
+	m := newMem()
+	return testHandler(m, func(c *Config) { c.ReadModel = testModel{m, b} })
 }
 
 const (
@@ -253,9 +254,9 @@ func TestReportsBackendFailures(t *testing.T) {
 		if rec.Code != 503 || errorOf(t, rec).Code != api.CodeUnavailable {
 			t.Errorf("%s with a failing backend: %d %s", target, rec.Code, rec.Body)
 		}
-		// Not configured at all: 503 too, never a panic.
-		if rec := do(testHandler(newMem(), nil), "GET", target, nil); rec.Code != 503 {
-			t.Errorf("%s without a backend: %d %s", target, rec.Code, rec.Body)
+		rec = do(reportHandler(&reportBackend{err: errDefect}), "GET", target, nil)
+		if rec.Code != 500 || errorOf(t, rec).Code != api.CodeInternal {
+			t.Errorf("%s with a SQL defect: %d %s", target, rec.Code, rec.Body)
 		}
 	}
 	// After rows went out: the connection is cut, so the client cannot take
@@ -328,7 +329,7 @@ func TestInstancesExport(t *testing.T) {
 
 	// The paged list is unchanged; format=json is it too.
 	m := newMem()
-	hm := testHandler(m, func(c *Config) { c.Export = b })
+	hm := testHandler(m, func(c *Config) { c.ReadModel = testModel{m, b} })
 	if rec := do(hm, "GET", "/v1/instances?format=json&limit=5", nil); rec.Code != 200 || m.lastList.Limit != 5 {
 		t.Errorf("format=json: %d %s", rec.Code, rec.Body)
 	}

@@ -1,19 +1,12 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
 )
-
-// timeseriesReader answers GET /v1/reports/timeseries, calling emit for each
-// row in order (readmodel.Reader).
-type timeseriesReader interface {
-	Timeseries(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error
-}
 
 // timeseriesParams are GET /v1/reports/timeseries' parsed parameters.
 type timeseriesParams struct {
@@ -118,13 +111,9 @@ func (s *server) timeseries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if s.cfg.Timeseries == nil {
-		s.unavailable(w, "reports are not configured in this service")
-		return
-	}
 	head := query.TimeseriesHeader(tp.q)
 	if tp.format == formatJSON {
-		err := s.cfg.Timeseries.Timeseries(r.Context(), tp.q, func(row api.ReportRow) error {
+		err := s.cfg.ReadModel.Timeseries(r.Context(), tp.q, func(row api.ReportRow) error {
 			head.Rows = append(head.Rows, row)
 			return nil
 		})
@@ -142,7 +131,7 @@ func (s *server) timeseries(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Report-To", head.To.Format())
 	h.Set("X-Report-Percentiles", head.Percentiles)
 	h.Set("X-Report-Percentile-Max-Relative-Error", strconv.FormatFloat(head.PercentileMaxRelativeError, 'g', -1, 64))
-	err := s.cfg.Timeseries.Timeseries(r.Context(), tp.q, func(row api.ReportRow) error {
+	err := s.cfg.ReadModel.Timeseries(r.Context(), tp.q, func(row api.ReportRow) error {
 		return ex.row(row, reportCSVRecord(row))
 	})
 	s.finishExport(w, r, ex, "timeseries export", err)

@@ -1,7 +1,12 @@
 // Package httpapi serves the query API (../shared/contract/API.md) over
 // HTTP/JSON. Each endpoint lives in its own file with its parameters, their
-// parser, its handler and the narrow interface of the backend it needs;
-// chread.Reader implements all of them.
+// parser and its handler. The handlers read through the query side's port,
+// query.ReadModel (implemented by the ClickHouse reader and by the replay
+// oracle); this package never imports an adapter.
+//
+// A read that fails with query.ErrUnavailable is answered 503 with
+// Retry-After (retry later); any other failure is a defect, answered 500
+// with a generic message while its text goes to the log.
 package httpapi
 
 import (
@@ -12,7 +17,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -20,26 +24,15 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
-// Config wires the handlers to their backends. Every backend field is
-// required (New panics on a missing one: a wiring defect, found at start);
-// Watermark may be nil (no projection headers, /v1/watermark answers 503).
+// Config wires the handlers to their backends. ReadModel is required (New
+// panics without it: a wiring defect, found at start); Watermark may be nil
+// (no projection headers, /v1/watermark answers 503).
 type Config struct {
-	Instance      instanceGetter
-	Details       detailsGetter
-	Executions    executionsGetter
-	History       historyGetter
-	List          instanceLister
-	BulkStatus    bulkStatusGetter
-	OrchStats     orchestrationStatsGetter
-	ActivityStats activityStatsGetter
-	Performance   performanceGetter
-	Health        healthGetter
-	Problems      problemsGetter
-	Queues        queuesGetter
-	Ready         pinger
-	Watermark     watermarkSource
+	ReadModel query.ReadModel
+	Watermark watermarkSource
 
 	// Now is the clock for /v1/health and /v1/problems (default time.Now).
 	Now func() time.Time
@@ -52,12 +45,6 @@ type Config struct {
 	// Dashboard, when set, serves the web dashboard (package web) at "/"
 	// and "/static/"; /v1 and the probes are unaffected.
 	Dashboard http.Handler
-
-	// Optional backends (nil: the endpoint answers 503): the report
-	// endpoints and streamed exports (format=csv|ndjson).
-	Timeseries timeseriesReader
-	Errors     errorsReader
-	Export     instanceStreamer
 }
 
 // Limits bound the work the service accepts.
@@ -98,19 +85,14 @@ type server struct {
 	routes map[string]string
 	// metrics feeds GET /metrics (metrics.go).
 	metrics *metrics
+	// chain is route wrapped in the cross-cutting decorators (middleware.go).
+	chain http.Handler
 }
 
 // New returns the API's handler.
 func New(cfg Config) http.Handler {
-	for name, v := range map[string]any{
-		"Instance": cfg.Instance, "Details": cfg.Details, "Executions": cfg.Executions,
-		"History": cfg.History, "List": cfg.List, "BulkStatus": cfg.BulkStatus,
-		"OrchStats": cfg.OrchStats, "ActivityStats": cfg.ActivityStats, "Performance": cfg.Performance,
-		"Health": cfg.Health, "Problems": cfg.Problems, "Queues": cfg.Queues, "Ready": cfg.Ready,
-	} {
-		if isNil(v) {
-			panic("httpapi.New: Config." + name + " is nil")
-		}
+	if isNil(cfg.ReadModel) {
+		panic("httpapi.New: Config.ReadModel is nil")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -165,6 +147,7 @@ func New(cfg Config) http.Handler {
 		s.mux.Handle("GET /{$}", cfg.Dashboard)
 		s.mux.Handle("GET /static/{file}", cfg.Dashboard) // one segment: no subtree redirect
 	}
+	s.chain = s.observe(s.recoverPanics(http.HandlerFunc(s.route)))
 	return s
 }
 
@@ -172,7 +155,7 @@ func isNil(v any) bool {
 	if v == nil {
 		return true
 	}
-	// A typed nil (e.g. a nil *chread.Reader) is missing too.
+	// A typed nil (e.g. a nil pointer to an adapter) is missing too.
 	switch rv := reflect.ValueOf(v); rv.Kind() {
 	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
 		return rv.IsNil()
@@ -185,45 +168,26 @@ func (s *server) handle(method, path string, h http.HandlerFunc) {
 	s.mux.HandleFunc(method+" "+path, h)
 }
 
-// ServeHTTP routes a request. Paths are never cleaned or redirected: the
+// ServeHTTP serves a request through the decorators New wrapped around
+// route: metrics and the request log outermost, then panic recovery.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.chain.ServeHTTP(w, r) }
+
+// route routes a request. Paths are never cleaned or redirected: the
 // instance routes are parsed from the escaped path here, because their id
 // segment may decode to anything ("a/..", "."), and ServeMux would clean
 // such a path and redirect. Only clean paths reach ServeMux, so it never
 // redirects either.
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	s.metrics.inFlight.Add(1)
-	defer func() {
-		// Runs after the recovery below, so a panic's 500 is counted too.
-		s.metrics.inFlight.Add(-1)
-		s.metrics.observe(s.routeOf(r.URL.EscapedPath()), rec.status, time.Since(start))
-	}()
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			s.log.Error().Str("method", r.Method).Str("path", r.URL.EscapedPath()).
-				Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("handler panicked")
-			if !rec.wrote {
-				writeError(rec, &apiError{status: http.StatusInternalServerError, code: api.CodeInternal, msg: "internal error; it has been logged"})
-			}
-		}
-		s.log.Debug().Str("method", r.Method).Str("path", r.URL.EscapedPath()).Int("status", rec.status).
-			Dur("duration", time.Since(start)).Msg("request")
-	}()
-	w = rec
-
+func (s *server) route(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
-		s.projectionHeaders(w, r)
 		if !s.authorized(r) {
+			// No projection headers: they are data, for callers with the token.
 			w.Header().Set("WWW-Authenticate", `Bearer realm="duroscope"`)
 			writeError(w, &apiError{status: http.StatusUnauthorized, code: api.CodeUnauthenticated,
 				msg: "Authorization: want \"Bearer <token>\" with the service's API token"})
 			return
 		}
+		s.projectionHeaders(w, r)
 		if rest, ok := strings.CutPrefix(path, "/v1/instances/"); ok {
 			s.instanceRoute(w, r, rest)
 			return
@@ -345,15 +309,23 @@ func (s *server) unavailable(w http.ResponseWriter, msg string) {
 	writeError(w, &apiError{status: http.StatusServiceUnavailable, code: api.CodeUnavailable, msg: msg})
 }
 
-// backendError answers a failed read: ClickHouse unreachable, overloaded or
-// failing. The cause is logged, not shown (it may contain SQL).
+// backendError answers a failed read by its class (package query): the
+// store unavailable → 503 with Retry-After; anything else is a defect → 500.
+// The cause is logged, never shown (it may contain SQL).
 func (s *server) backendError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads the answer.
 		s.log.Debug().Err(err).Str("what", what).Msg("request cancelled")
-	} else {
-		s.log.Error().Err(err).Str("what", what).Str("path", r.URL.EscapedPath()).Msg("read model query failed")
+		s.unavailable(w, "request cancelled")
+		return
 	}
+	if !errors.Is(err, query.ErrUnavailable) {
+		s.log.Error().Err(err).Str("what", what).Str("path", r.URL.EscapedPath()).Msg("read failed: a defect, not an outage")
+		writeError(w, &apiError{status: http.StatusInternalServerError, code: api.CodeInternal,
+			msg: "internal error reading the read model; it has been logged"})
+		return
+	}
+	s.log.Warn().Err(err).Str("what", what).Str("path", r.URL.EscapedPath()).Msg("read model unavailable")
 	msg := "the read model (ClickHouse) is unavailable; retry later"
 	if errors.Is(err, context.DeadlineExceeded) {
 		msg = "the read model (ClickHouse) did not answer in time; retry later"

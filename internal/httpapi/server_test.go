@@ -292,7 +292,10 @@ func TestBulkStatusBody(t *testing.T) {
 	}
 }
 
-func TestErrorsAreNever500ByDesign(t *testing.T) {
+// TestBackendErrorClasses: a read model unavailable answers 503 with
+// Retry-After; any other read error is a defect, 500; both are logged with
+// their cause, which never reaches the answer.
+func TestBackendErrorClasses(t *testing.T) {
 	m := newMem()
 	m.add("a")
 	m.err = errBackend
@@ -321,6 +324,24 @@ func TestErrorsAreNever500ByDesign(t *testing.T) {
 	mu.Lock()
 	if !strings.Contains(logs.String(), "connection refused") {
 		t.Errorf("backend error not logged: %s", logs.String())
+	}
+	mu.Unlock()
+
+	m.err = errDefect
+	for _, target := range []string{"/v1/instances/a", "/v1/instances/a/history", "/v1/instances", "/v1/stats/activities",
+		"/v1/health", "/v1/problems", "/v1/queues"} {
+		rec := do(h, "GET", target, nil)
+		if rec.Code != 500 || rec.Header().Get("Retry-After") != "" {
+			t.Errorf("%s with a SQL defect: %d, Retry-After %q; want 500 without", target, rec.Code, rec.Header().Get("Retry-After"))
+			continue
+		}
+		if e := errorOf(t, rec); e.Code != "internal" || strings.Contains(e.Message, "Missing columns") {
+			t.Errorf("%s: %+v (the cause belongs in the log, not the answer)", target, e)
+		}
+	}
+	mu.Lock()
+	if !strings.Contains(logs.String(), "Missing columns") {
+		t.Errorf("defect not logged: %s", logs.String())
 	}
 	mu.Unlock()
 
@@ -409,7 +430,7 @@ func TestProjectionHeaders(t *testing.T) {
 		auth           bool
 	}{
 		{"GET", "/v1/instances/a", true}, {"GET", "/v1/instances/nope", true}, {"GET", "/v1/instances?limit=0", true},
-		{"GET", "/v1/nope", true}, {"GET", "/v1/instances/a", false}, {"POST", "/v1/health", true},
+		{"GET", "/v1/nope", true}, {"GET", "/v1/instances/a", false}, {"GET", "/v1/watermark", false}, {"POST", "/v1/health", true},
 		{"GET", "/v1/watermark", true}, {"GET", "/v1//health", true},
 	} {
 		var hdr []string
@@ -417,6 +438,13 @@ func TestProjectionHeaders(t *testing.T) {
 			hdr = auth
 		}
 		rec := do(h, c.method, c.target, nil, hdr...)
+		if !c.auth {
+			// A 401 tells nothing about the data, the watermark included.
+			if rec.Code != 401 || rec.Header().Get("X-Projection-Lag-Events") != "" || rec.Header().Get("X-Projected-Through") != "" {
+				t.Errorf("%s %s without the token (%d): headers %v", c.method, c.target, rec.Code, rec.Header())
+			}
+			continue
+		}
 		if rec.Header().Get("X-Projection-Lag-Events") != "3" || rec.Header().Get("X-Projected-Through") != "2025-11-25T21:20:00.005Z" {
 			t.Errorf("%s %s (%d): headers %v", c.method, c.target, rec.Code, rec.Header())
 		}
@@ -532,11 +560,7 @@ func TestNewRejectsMissingBackends(t *testing.T) {
 			t.Errorf("New with nil backends: %v", p)
 		}
 	}()
-	m := newMem()
-	var nilMem *memBackend
-	cfg := Config{Instance: m, Details: m, Executions: m, History: m, List: m, BulkStatus: m, OrchStats: m,
-		ActivityStats: m, Performance: m, Health: m, Problems: m, Queues: nilMem, Ready: m}
-	New(cfg)
+	New(Config{ReadModel: (*testModel)(nil)})
 }
 
 // TestParamsReachBackend checks that parsed parameters arrive intact.

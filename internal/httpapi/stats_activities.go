@@ -1,17 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
 )
-
-// activityStatsGetter answers GET /v1/stats/activities.
-type activityStatsGetter interface {
-	ActivityStats(ctx context.Context, f query.ActivityFilter) (api.ActivityStatsList, error)
-}
 
 func parseActivityStatsParams(raw string) (query.ActivityFilter, *apiError) {
 	var f query.ActivityFilter
@@ -35,7 +29,7 @@ func (s *server) activityStats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	st, err := s.cfg.ActivityStats.ActivityStats(r.Context(), f)
+	st, err := s.cfg.ReadModel.ActivityStats(r.Context(), f)
 	if err != nil {
 		s.backendError(w, r, "activity stats", err)
 		return

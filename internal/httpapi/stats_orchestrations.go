@@ -1,17 +1,8 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
-
-	"github.com/duroscope/duroscope/api"
 )
-
-// orchestrationStatsGetter answers GET /v1/stats/orchestrations;
-// orchestration "" counts every instance.
-type orchestrationStatsGetter interface {
-	OrchestrationStats(ctx context.Context, orchestration string) (api.OrchestrationStats, error)
-}
 
 // orchestrationStatsParams are /v1/stats/orchestrations' parameters.
 type orchestrationStatsParams struct {
@@ -33,7 +24,7 @@ func (s *server) orchestrationStats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	st, err := s.cfg.OrchStats.OrchestrationStats(r.Context(), p.orchestration)
+	st, err := s.cfg.ReadModel.OrchestrationStats(r.Context(), p.orchestration)
 	if err != nil {
 		s.backendError(w, r, "orchestration stats", err)
 		return

@@ -1,17 +1,10 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
 )
-
-// performanceGetter answers GET /v1/stats/performance.
-type performanceGetter interface {
-	Performance(ctx context.Context, f query.PerformanceFilter) (api.PerformanceMetrics, error)
-}
 
 func parsePerformanceParams(raw string) (query.PerformanceFilter, *apiError) {
 	var f query.PerformanceFilter
@@ -37,7 +30,7 @@ func (s *server) performance(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	m, err := s.cfg.Performance.Performance(r.Context(), f)
+	m, err := s.cfg.ReadModel.Performance(r.Context(), f)
 	if err != nil {
 		s.backendError(w, r, "performance", err)
 		return

@@ -465,12 +465,10 @@ func apiServer(t testing.TB, chAddr, db string, nowMs int64) string {
 		t.Fatal(err)
 	}
 	h := httpapi.New(httpapi.Config{
-		Instance: reader, Details: reader, Executions: reader, History: reader, List: reader,
-		BulkStatus: reader, OrchStats: reader, ActivityStats: reader, Performance: reader,
-		Health: reader, Problems: reader, Queues: reader, Ready: reader,
-		Now:    func() time.Time { return time.UnixMilli(nowMs).UTC() },
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel),
-		Limits: httpapi.Limits{MaxInFlight: 16, QueueWait: time.Minute},
+		ReadModel: reader,
+		Now:       func() time.Time { return time.UnixMilli(nowMs).UTC() },
+		Logger:    zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel),
+		Limits:    httpapi.Limits{MaxInFlight: 16, QueueWait: time.Minute},
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for reader.Ping(context.Background()) != nil {

@@ -1,0 +1,161 @@
+package oracle
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/query"
+)
+
+// ReadModel is the oracle behind the query side's port (query.ReadModel),
+// so the contract tests (query/querytest) hold the ClickHouse reader and the
+// oracle to the same answers. It translates the port's parameters into the
+// oracle's own and pages lists the way the contract says; every answer is
+// still derived by the replay alone. It never fails: the oracle has no store
+// to lose.
+type ReadModel struct {
+	o         *Oracle
+	snapshots []events.QueueSnapshot
+}
+
+var _ query.ReadModel = (*ReadModel)(nil)
+
+// NewReadModel replays evts (as New) and keeps the queue snapshots for
+// Queues.
+func NewReadModel(evts []events.Event, snapshots []events.QueueSnapshot) *ReadModel {
+	return &ReadModel{o: New(evts), snapshots: append([]events.QueueSnapshot(nil), snapshots...)}
+}
+
+// Oracle is the replay behind m.
+func (m *ReadModel) Oracle() *Oracle { return m.o }
+
+func (m *ReadModel) Instance(_ context.Context, id string) (api.InstanceSummary, bool, error) {
+	s, ok := m.o.Instance(id)
+	return s, ok, nil
+}
+
+func (m *ReadModel) Details(_ context.Context, id string) (api.InstanceDetails, bool, error) {
+	d, ok := m.o.Details(id)
+	return d, ok, nil
+}
+
+func (m *ReadModel) Executions(_ context.Context, id string) (api.ExecutionList, bool, error) {
+	l, ok := m.o.Executions(id)
+	return l, ok, nil
+}
+
+// History: executionID 0 means every execution (the port's convention).
+func (m *ReadModel) History(_ context.Context, id string, executionID uint64) (api.History, bool, error) {
+	var x *uint64
+	if executionID != 0 {
+		x = &executionID
+	}
+	h, ok := m.o.History(id, x)
+	return h, ok, nil
+}
+
+func (m *ReadModel) BulkStatus(_ context.Context, ids []string) (api.BulkStatusResponse, error) {
+	return m.o.BulkStatus(ids), nil
+}
+
+// listFilter is the oracle's filter for the port's ("" = any).
+func listFilter(f query.ListFilter) ListFilter {
+	return ListFilter{
+		Statuses:       f.Statuses,
+		Orchestration:  optional(f.Orchestration),
+		CreatedAfter:   f.CreatedAfter,
+		CreatedBefore:  f.CreatedBefore,
+		ParentInstance: optional(f.ParentInstance),
+		InstancePrefix: optional(f.InstancePrefix),
+	}
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// ListInstances pages the whole ordered list: from After (every row
+// strictly after the cursor in the order created_at desc, instance_id asc)
+// or from Offset; a token for the last row whenever rows remain.
+func (m *ReadModel) ListInstances(_ context.Context, f query.ListFilter) (api.InstanceList, error) {
+	if f.Limit <= 0 {
+		return api.InstanceList{}, fmt.Errorf("oracle list: limit %d: must be positive", f.Limit)
+	}
+	all := m.o.ListInstances(listFilter(f))
+	start := min(max(f.Offset, 0), len(all))
+	if c := f.After; c != nil {
+		start = sort.Search(len(all), func(i int) bool {
+			s := all[i]
+			return int64(s.CreatedAt) < c.CreatedAtMs || (int64(s.CreatedAt) == c.CreatedAtMs && s.InstanceID > c.InstanceID)
+		})
+	}
+	page := all[start:min(start+f.Limit, len(all))]
+	out := api.InstanceList{Instances: append([]api.InstanceSummary{}, page...)}
+	if n := len(page); n > 0 && start+n < len(all) {
+		tok := query.EncodePageToken(query.PageCursor{CreatedAtMs: int64(page[n-1].CreatedAt), InstanceID: page[n-1].InstanceID})
+		out.NextPageToken = &tok
+	}
+	return out, nil
+}
+
+func (m *ReadModel) StreamInstances(_ context.Context, f query.ListFilter, emit func(api.InstanceSummary) error) error {
+	for _, s := range m.o.ListInstances(listFilter(f)) {
+		if err := emit(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *ReadModel) OrchestrationStats(_ context.Context, orchestration string) (api.OrchestrationStats, error) {
+	return m.o.OrchestrationStats(optional(orchestration)), nil
+}
+
+func (m *ReadModel) ActivityStats(_ context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
+	return m.o.ActivityStats(optional(f.Orchestration), f.Since, f.IncludeSystem), nil
+}
+
+func (m *ReadModel) Performance(_ context.Context, f query.PerformanceFilter) (api.PerformanceMetrics, error) {
+	return m.o.Performance(f.Orchestration, f.Since), nil
+}
+
+func (m *ReadModel) Health(_ context.Context, p query.HealthParams) (api.SystemHealth, error) {
+	return m.o.Health(p.Now.UnixMilli(), p.LongRunningAfter, p.RecentFailureWindow), nil
+}
+
+func (m *ReadModel) Problems(_ context.Context, p query.ProblemsParams) (api.ProblematicInstances, error) {
+	if p.Limit <= 0 {
+		return api.ProblematicInstances{}, fmt.Errorf("oracle problems: limit %d: must be positive", p.Limit)
+	}
+	return m.o.Problems(p.Now.UnixMilli(), p.LongRunningAfter, p.StuckAfter, p.RecentFailureWindow, p.Limit), nil
+}
+
+func (m *ReadModel) Queues(context.Context) (api.QueueMetrics, error) {
+	return m.o.Queues(m.snapshots), nil
+}
+
+func (m *ReadModel) Timeseries(_ context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
+	ts := m.o.Timeseries(ReportQuery{Bucket: q.Bucket, FromMs: q.FromMs, ToMs: q.ToMs, GroupBy: q.GroupBy,
+		Orchestration: optional(q.Orchestration), Activity: optional(q.Activity), Statuses: q.Statuses,
+		IncludeSystem: q.IncludeSystem})
+	for _, row := range ts.Rows {
+		if err := emit(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *ReadModel) Errors(_ context.Context, q query.ErrorsQuery) (api.ErrorsReport, error) {
+	return m.o.ErrorsReport(ErrorsQuery{FromMs: q.FromMs, ToMs: q.ToMs, Orchestration: optional(q.Orchestration),
+		Activity: optional(q.Activity), IncludeSystem: q.IncludeSystem, Limit: q.Limit}), nil
+}
+
+// Ping always succeeds: the replay is in memory.
+func (m *ReadModel) Ping(context.Context) error { return nil }
