@@ -35,7 +35,7 @@ type ReaderConfig struct {
 	MaxExportTime time.Duration
 	// ScanShards splits every FINAL scan (lists, stats, health, problems,
 	// queues) into this many instance_id ranges read in parallel
-	// (query_shards.go): -1 = one per server thread (max_threads); 0 or 1
+	// (shards.go): -1 = one per server thread (max_threads); 0 or 1
 	// = no split, the default. Splitting pays where the server has idle
 	// cores; on a saturated one the branches only compete (BENCHMARKS.md).
 	// Only on the split-final path (chconn.Features): a server that reads
@@ -82,7 +82,7 @@ type Reader struct {
 	historyBytes uint64
 	// exportTimeout bounds streamed exports (queryOpts.export).
 	exportTimeout time.Duration
-	// shards splits FINAL scans into parallel key ranges (query_shards.go).
+	// shards splits FINAL scans into parallel key ranges (shards.go).
 	shards    shardCache
 	shardOpts shardOpts
 	// features are the server's code paths (features.go).

@@ -47,8 +47,8 @@ import (
 // written (WriteRows returned): that is what makes the last recount of a
 // cell see all of it. Instances and activities are independent chains and
 // run concurrently. Recounting a cell again, or concurrently with another
-// writer, is harmless: a cell's snapshot is versioned by its facts
-// (report_sql.go).
+// writer, is harmless: a cell's snapshot is versioned by its facts (see
+// the top of this file).
 func (w *Writer) Recount(ctx context.Context, cells recount.Cells) error {
 	chains := [2][]recountStep{
 		{
