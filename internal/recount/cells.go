@@ -7,6 +7,7 @@
 package recount
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -86,25 +87,9 @@ func sorted(m map[Cell]struct{}) []Cell {
 		out = append(out, k)
 	}
 	slices.SortFunc(out, func(x, y Cell) int {
-		switch {
-		case x.BucketMs != y.BucketMs:
-			return compare(x.BucketMs, y.BucketMs)
-		case x.A != y.A:
-			return compare(x.A, y.A)
-		}
-		return compare(x.B, y.B)
+		return cmp.Or(cmp.Compare(x.BucketMs, y.BucketMs), cmp.Compare(x.A, y.A), cmp.Compare(x.B, y.B))
 	})
 	return out
-}
-
-func compare[T int64 | string](x, y T) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // wire is the JSON form of Cells: the hour cells only (a day cell is the

@@ -35,10 +35,15 @@ type ReaderConfig struct {
 	MaxExportTime time.Duration
 	// ScanShards splits every FINAL scan (lists, stats, health, problems,
 	// queues) into this many instance_id ranges read in parallel
-	// (query_shards.go): -1 = one per server thread (max_threads); 0 or 1
+	// (shards.go): -1 = one per server thread (max_threads); 0 or 1
 	// = no split, the default. Splitting pays where the server has idle
 	// cores; on a saturated one the branches only compete (BENCHMARKS.md).
+	// Only on the split-final path (chconn.Features): a server that reads
+	// FINAL in parallel never splits.
 	ScanShards int
+	// Features forces the server's code paths (tests); nil = detect them
+	// from the server's version at the first query (chconn.DetectFeatures).
+	Features *chconn.Features
 }
 
 // Defaults of ReaderConfig.
@@ -77,9 +82,11 @@ type Reader struct {
 	historyBytes uint64
 	// exportTimeout bounds streamed exports (queryOpts.export).
 	exportTimeout time.Duration
-	// shards splits FINAL scans into parallel key ranges (query_shards.go).
+	// shards splits FINAL scans into parallel key ranges (shards.go).
 	shards    shardCache
 	shardOpts shardOpts
+	// features are the server's code paths (features.go).
+	features featureCache
 }
 
 // Reader is the query side's ClickHouse adapter.
@@ -128,7 +135,11 @@ func NewReader(conn Conn, cfg ReaderConfig) (*Reader, error) {
 	case cfg.ScanShards != -1:
 		return nil, fmt.Errorf("reader: ScanShards %d: want -1, 0 or a count", cfg.ScanShards)
 	}
-	return &Reader{conn: conn, db: cfg.Database, timeout: t, historyBytes: hb, exportTimeout: et, shardOpts: so}, nil
+	r := &Reader{conn: conn, db: cfg.Database, timeout: t, historyBytes: hb, exportTimeout: et, shardOpts: so}
+	if cfg.Features != nil {
+		r.features.f, r.features.known = *cfg.Features, true
+	}
+	return r, nil
 }
 
 // The reader's statements, one file each in sql/ (chconn.Statements).
@@ -148,8 +159,11 @@ type queryOpts struct {
 	// accidental full scan is an error instead of a slow answer.
 	pointLookup bool
 	// scan marks a FINAL subquery with outer filters (see Reader).
-	scan     bool
-	external []*ext.Table
+	scan bool
+	// partitionFinal deduplicates FINAL reads partition by partition
+	// (chconn.Features.PartitionFinal: the report tables only).
+	partitionFinal bool
+	external       []*ext.Table
 	// maxRows / maxBytes, when set, bound the result (and, in ClickHouse,
 	// every subquery's result; exceeding them is an error): a guard for
 	// queries whose answer size is known in advance.
@@ -171,6 +185,12 @@ const (
 // (see Reader).
 func (r *Reader) scanOpts() queryOpts { return queryOpts{scan: true} }
 
+// reportOpts are the options of a scan of the report tables (partitioned
+// by a column of their sorting key).
+func (r *Reader) reportOpts(ctx context.Context) queryOpts {
+	return queryOpts{scan: true, partitionFinal: r.featuresOf(ctx).PartitionFinal}
+}
+
 // ctx derives the context of one query: its deadline and ClickHouse settings.
 func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, context.CancelFunc) {
 	timeout := r.timeout
@@ -189,6 +209,9 @@ func (r *Reader) ctx(parent context.Context, o queryOpts) (context.Context, cont
 	if o.scan {
 		settings["enable_optimize_predicate_expression"] = 0
 		settings["optimize_move_to_prewhere"] = 0
+	}
+	if o.partitionFinal {
+		settings["do_not_merge_across_partitions_select_final"] = 1
 	}
 	if o.export {
 		settings["max_block_size"] = exportBlockRows

@@ -61,7 +61,7 @@ func (r *Reader) errorGroups(ctx context.Context, data errorsData, args []any) (
 	}
 	var groups []api.ErrorGroup
 	index := map[string]int{}
-	err := r.query(ctx, r.scanOpts(), "failures per "+what, "errors_failures.sql", data, args, func(rows driver.Rows) error {
+	err := r.query(ctx, r.reportOpts(ctx), "failures per "+what, "errors_failures.sql", data, args, func(rows driver.Rows) error {
 		var g api.ErrorGroup
 		if err := rows.Scan(&g.Name, &g.Failed); err != nil {
 			return err
@@ -74,7 +74,7 @@ func (r *Reader) errorGroups(ctx context.Context, data errorsData, args []any) (
 	if err != nil || len(groups) == 0 {
 		return []api.ErrorGroup{}, err
 	}
-	err = r.query(ctx, r.scanOpts(), "errors per "+what, "errors_top.sql", data, args, func(rows driver.Rows) error {
+	err = r.query(ctx, r.reportOpts(ctx), "errors per "+what, "errors_top.sql", data, args, func(rows driver.Rows) error {
 		var (
 			name string
 			e    api.ErrorCount

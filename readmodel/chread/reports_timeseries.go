@@ -116,7 +116,7 @@ func (r *Reader) instanceCells(ctx context.Context, q query.TimeseriesQuery, emi
 		have bool
 		cell instanceGroup
 	)
-	err := r.query(ctx, r.scanOpts(), "instance timeseries", "timeseries_instance_cells.sql", data, args, func(rows driver.Rows) error {
+	err := r.query(ctx, r.reportOpts(ctx), "instance timeseries", "timeseries_instance_cells.sql", data, args, func(rows driver.Rows) error {
 		cell = instanceGroup{}
 		if err := rows.Scan(&cell.bucket, &cell.group, &cell.started, &cell.completed, &cell.failed, &cell.sumC, &cell.sumF,
 			&cell.histC.Bins, &cell.histC.Counts, &cell.histF.Bins, &cell.histF.Counts); err != nil {
@@ -226,7 +226,7 @@ func (g *instanceGroup) emit(groupBy string, keep statusSet, emit func(api.Repor
 // instanceMinutes reads the facts (minute buckets): exact percentiles.
 func (r *Reader) instanceMinutes(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
 	data, args := r.reportOf(q)
-	return r.query(ctx, r.scanOpts(), "instance timeseries (minutes)", "timeseries_instance_facts.sql", data, args, func(rows driver.Rows) error {
+	return r.query(ctx, r.reportOpts(ctx), "instance timeseries (minutes)", "timeseries_instance_facts.sql", data, args, func(rows driver.Rows) error {
 		var (
 			row api.ReportRow
 			b   int64
@@ -259,7 +259,7 @@ func (r *Reader) activityCells(ctx context.Context, q query.TimeseriesQuery, emi
 		acc.P50DurationMs, acc.P95DurationMs, acc.P99DurationMs = h.Percentiles()
 		return emit(acc)
 	}
-	err := r.query(ctx, r.scanOpts(), "activity timeseries", "timeseries_activity_cells.sql", data, args, func(rows driver.Rows) error {
+	err := r.query(ctx, r.reportOpts(ctx), "activity timeseries", "timeseries_activity_cells.sql", data, args, func(rows driver.Rows) error {
 		var (
 			cell api.ReportRow
 			b    int64
@@ -296,7 +296,7 @@ func (r *Reader) activityCells(ctx context.Context, q query.TimeseriesQuery, emi
 
 func (r *Reader) activityMinutes(ctx context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
 	data, args := r.reportOf(q)
-	return r.query(ctx, r.scanOpts(), "activity timeseries (minutes)", "timeseries_activity_facts.sql", data, args, func(rows driver.Rows) error {
+	return r.query(ctx, r.reportOpts(ctx), "activity timeseries (minutes)", "timeseries_activity_facts.sql", data, args, func(rows driver.Rows) error {
 		var (
 			row api.ReportRow
 			b   int64

@@ -187,7 +187,11 @@ func (r *Reader) scan(ctx context.Context) (scanData, []any) {
 }
 
 // scanShards returns the shards a scan is split into now, and the arguments
-// of their bounds.
+// of their bounds. A server that reads FINAL in parallel (the
+// parallel-final path) gets one unrestricted shard.
 func (r *Reader) scanShards(ctx context.Context) ([]shard, []any) {
+	if r.featuresOf(ctx).ParallelFinal {
+		return shardsOf(nil)
+	}
 	return shardsOf(r.shardBounds(ctx))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/query"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 )
 
 func TestShardsOfCoverTheKeySpaceOnce(t *testing.T) {
@@ -76,6 +77,17 @@ func TestShardedScansEqualUnsharded(t *testing.T) {
 	if b := d.r.shardBounds(ctx); len(b) != 0 {
 		t.Fatalf("default reader split its scans: %v", b)
 	}
+	// The parallel-final path's SQL (never split, whatever ScanShards says)
+	// runs on 18.16 too.
+	parallel, err := NewReader(d.r.conn, ReaderConfig{Database: d.name, ScanShards: 5,
+		Features: &chconn.Features{ParallelFinal: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parallel.shardOpts.minRows = 1
+	if s, _ := parallel.scanShards(ctx); len(s) != 1 {
+		t.Fatalf("parallel-final reader split its scans into %d shards", len(s))
+	}
 	auto, err := NewReader(d.r.conn, ReaderConfig{Database: d.name, ScanShards: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +148,11 @@ func TestShardedScansEqualUnsharded(t *testing.T) {
 			t.Fatalf("%s sharded: %v", c.name, err)
 		}
 		qSameJSON(t, c.name, got, want)
+		got, err = c.call(parallel)
+		if err != nil {
+			t.Fatalf("%s parallel-final: %v", c.name, err)
+		}
+		qSameJSON(t, c.name+" (parallel-final)", got, want)
 	}
 	// The comparison means something only if the answers are not empty.
 	st, _ := d.r.OrchestrationStats(ctx, "")

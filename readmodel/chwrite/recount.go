@@ -47,8 +47,8 @@ import (
 // written (WriteRows returned): that is what makes the last recount of a
 // cell see all of it. Instances and activities are independent chains and
 // run concurrently. Recounting a cell again, or concurrently with another
-// writer, is harmless: a cell's snapshot is versioned by its facts
-// (report_sql.go).
+// writer, is harmless: a cell's snapshot is versioned by its facts (see
+// the top of this file).
 func (w *Writer) Recount(ctx context.Context, cells recount.Cells) error {
 	chains := [2][]recountStep{
 		{
@@ -107,7 +107,9 @@ func (w *Writer) recount(ctx context.Context, st recountStep) error {
 	if err != nil {
 		return err
 	}
-	if err := w.conn.Exec(chconn.WithExternalTables(chconn.WithSettings(ctx, clickhouse.Settings{"priority": chconn.PriorityRecount}), t), q); err != nil {
+	settings := w.recountSettings()
+	settings["priority"] = chconn.PriorityRecount
+	if err := w.conn.Exec(chconn.WithExternalTables(chconn.WithSettings(ctx, settings), t), q); err != nil {
 		return fmt.Errorf("recount %d %s in %s: %w", len(st.cells), st.what, w.db, err)
 	}
 	return nil
@@ -161,9 +163,21 @@ func (w *Writer) RecountAll(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := w.conn.Exec(ctx, q); err != nil {
+		if err := w.conn.Exec(chconn.WithSettings(ctx, w.recountSettings()), q); err != nil {
 			return fmt.Errorf("recount all %s in %s: %w", st.what, w.db, err)
 		}
 	}
 	return nil
+}
+
+// recountSettings are the settings of a recount on this server: on the
+// parallel-final path, FINAL reads of the facts and cells deduplicate
+// partition by partition (exact for the report tables:
+// chconn.Features.PartitionFinal).
+func (w *Writer) recountSettings() clickhouse.Settings {
+	s := clickhouse.Settings{}
+	if w.serverFeatures().PartitionFinal {
+		s["do_not_merge_across_partitions_select_final"] = 1
+	}
+	return s
 }

@@ -30,6 +30,9 @@ type WriterConfig struct {
 	// spliced into SQL unquoted, so it must satisfy chconn.ValidIdentifier
 	// (chconn.Open already refuses anything else).
 	Database string
+	// Features forces the server's code paths (tests); nil = detect them
+	// from the server's version (chconn.DetectFeatures).
+	Features *chconn.Features
 }
 
 // Writer inserts projected rows and stored history into ClickHouse. It is
@@ -44,11 +47,35 @@ type WriterConfig struct {
 type Writer struct {
 	conn driver.Conn
 	db   string
+	// features are the server's code paths (chconn.Features), detected
+	// once from the connection's handshake unless the config forces them.
+	features     chconn.Features
+	featuresOnce sync.Once
+	forced       bool
 }
 
 // NewWriter returns a Writer for cfg.Database over conn.
 func NewWriter(conn driver.Conn, cfg WriterConfig) *Writer {
-	return &Writer{conn: conn, db: cfg.Database}
+	w := &Writer{conn: conn, db: cfg.Database}
+	if cfg.Features != nil {
+		w.features, w.forced = *cfg.Features, true
+	}
+	return w
+}
+
+// serverFeatures returns the server's code paths. A failed detection
+// leaves the zero Features (the split-final path, valid on every server):
+// the writer's connection is open, so it does not fail on a live server.
+func (w *Writer) serverFeatures() chconn.Features {
+	w.featuresOnce.Do(func() {
+		if w.forced {
+			return
+		}
+		if f, _, err := chconn.DetectFeatures(w.conn); err == nil {
+			w.features = f
+		}
+	})
+	return w.features
 }
 
 // The writer's statements, one file each in sql/ (chconn.Statements).
