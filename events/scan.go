@@ -293,6 +293,7 @@ const (
 	eventFields
 	detailFields
 	queueFields
+	noticeFields
 )
 
 // index maps a member name to an index into the spans slice, or -1 for a
@@ -305,6 +306,8 @@ func (f fieldSet) index(name []byte) int {
 		return detailField(name)
 	case queueFields:
 		return queueField(name)
+	case noticeFields:
+		return noticeField(name)
 	}
 	return -1
 }
