@@ -185,6 +185,12 @@ func decode(raw []byte) (Event, *DecodeError) {
 	if err := scanTop(raw, eventFields, sp[:]); err != nil {
 		return Event{}, err
 	}
+	return decodeScanned(raw, &sp)
+}
+
+// decodeScanned reads and validates an event whose top-level members scanTop
+// has located (raw is within the limits and valid UTF-8).
+func decodeScanned(raw []byte, sp *[numEventFields]span) (Event, *DecodeError) {
 	// The type decides which members are read, and so how big the arena for
 	// the event's short strings must be (one allocation for all of them).
 	ts := sp[fType]
