@@ -22,34 +22,51 @@ const (
 // relative to its parent ("sub::N" is the child "<parent>::sub::N").
 const subPrefix = "sub::"
 
-// Derive computes every read-model row of one instance from its history.
+// Derive computes every read-model row of one instance from its history and
+// its source notices (EVENTS.md "Source notices"; docs/deletions.md).
 //
-// history is a set: any order, any duplicates. Events with the same
-// (execution_id, event_id) are one event; when copies differ, the one that
-// sorts first by content is kept, so the result never depends on delivery
-// order. Rows.Version is the number of distinct events, which only grows as
-// more of the history arrives: the read model's ReplacingMergeTree keeps the
-// rows of the most complete derivation.
+// history and notices are sets: any order, any duplicates. Events with the
+// same (incarnation, execution_id, event_id) are one event; when copies
+// differ, the one that sorts first by content is kept, so the result never
+// depends on delivery order. Rows.Version is the number of distinct events
+// plus the number of distinct notices, which only grows as more of either
+// arrives: the read model's ReplacingMergeTree keeps the rows of the most
+// complete derivation.
 //
 // The rules are EVENTS.md "Derived semantics" and docs/semantics.md. The
-// error is for an empty history or one that mixes instances.
+// error is for an instance with neither events nor notices, or input that
+// mixes instances.
 //
-// Rows alias strings and *events.ErrorDetails of history; neither is
-// modified.
-func Derive(history []events.Event) (Rows, error) {
-	if len(history) == 0 {
-		return Rows{}, errors.New("projection: derive: empty history (need at least one event)")
+// Rows alias strings and *events.ErrorDetails of history; neither argument
+// is modified.
+func Derive(history []events.Event, notices ...events.Notice) (Rows, error) {
+	var id string
+	switch {
+	case len(history) > 0:
+		id = history[0].InstanceID
+	case len(notices) > 0:
+		id = notices[0].InstanceID
+	default:
+		return Rows{}, errors.New("projection: derive: empty history and no notices (need at least one event or notice)")
 	}
-	id := history[0].InstanceID
-	for i := 1; i < len(history); i++ {
+	for i := range history {
 		if history[i].InstanceID != id {
 			return Rows{}, fmt.Errorf("projection: derive: history mixes instances %q and %q (pass one instance, or use DeriveAll)",
 				id, history[i].InstanceID)
 		}
 	}
+	for i := range notices {
+		if notices[i].InstanceID != id {
+			return Rows{}, fmt.Errorf("projection: derive: notices of instance %q given with instance %q (pass one instance, or use DeriveAll)",
+				notices[i].InstanceID, id)
+		}
+	}
 	s := make([]slot, len(history))
 	for i := range history {
 		s[i] = slot{e: &history[i], out: -1}
+	}
+	if len(notices) > 0 {
+		return deriveWithNotices(id, s, notices), nil
 	}
 	if !strictlySorted(s) {
 		slices.SortFunc(s, compareSlots)
@@ -58,13 +75,13 @@ func Derive(history []events.Event) (Rows, error) {
 	return derive(s), nil
 }
 
-// DeriveAll derives the rows of every instance in a mixed batch, sorted by
-// instance id; each instance's rows are exactly what Derive gives for its
-// events. An empty batch gives no rows. The error is nil today (a non-empty
-// group cannot fail); it is in the signature so that validation can be added
-// without changing callers.
-func DeriveAll(evts []events.Event) ([]Rows, error) {
-	if len(evts) == 0 {
+// DeriveAll derives the rows of every instance in a mixed batch of events
+// and notices, sorted by instance id; each instance's rows are exactly what
+// Derive gives for its events and notices. An empty batch gives no rows.
+// The error is nil today (a non-empty group cannot fail); it is in the
+// signature so that validation can be added without changing callers.
+func DeriveAll(evts []events.Event, notices ...events.Notice) ([]Rows, error) {
+	if len(evts) == 0 && len(notices) == 0 {
 		return nil, nil
 	}
 	// Group by hashing instead of sorting the whole batch by instance id:
@@ -74,8 +91,7 @@ func DeriveAll(evts []events.Event) ([]Rows, error) {
 	index := make(map[string]int32)
 	var ids []string
 	var count []int32
-	for i := range evts {
-		id := evts[i].InstanceID
+	groupOf := func(id string) int32 {
 		g, ok := index[id]
 		if !ok {
 			g = int32(len(ids))
@@ -83,8 +99,20 @@ func DeriveAll(evts []events.Event) ([]Rows, error) {
 			ids = append(ids, id)
 			count = append(count, 0)
 		}
+		return g
+	}
+	for i := range evts {
+		g := groupOf(evts[i].InstanceID)
 		group[i] = g
 		count[g]++
+	}
+	var noticesOf map[int32][]events.Notice
+	if len(notices) > 0 {
+		noticesOf = make(map[int32][]events.Notice)
+		for _, n := range notices {
+			g := groupOf(n.InstanceID)
+			noticesOf[g] = append(noticesOf[g], n)
+		}
 	}
 	order := make([]int32, len(ids)) // groups by instance id
 	for g := range order {
@@ -108,6 +136,10 @@ func DeriveAll(evts []events.Event) ([]Rows, error) {
 	out := make([]Rows, 0, len(ids))
 	for _, g := range order {
 		run := s[start[g] : start[g]+count[g]]
+		if ns := noticesOf[g]; len(ns) > 0 {
+			out = append(out, deriveWithNotices(ids[g], run, ns))
+			continue
+		}
 		if !strictlySorted(run) {
 			slices.SortFunc(run, compareSlots)
 			run = dedupSorted(run)

@@ -49,6 +49,9 @@ type InstanceRow struct {
 	PendingEvents            uint32 // persistent subscriptions included
 	PendingSubOrchestrations uint32
 	EventCount               uint64
+	// Deleted marks a tombstone: the instance has no live event (every
+	// event it had is deleted). Only InstanceID is set then.
+	Deleted bool
 }
 
 // ExecutionRow is one row of the executions table.
@@ -64,6 +67,9 @@ type ExecutionRow struct {
 	DurationMs        OptInt
 	Output            events.OptString
 	Error             *events.ErrorDetails
+	// Deleted marks a tombstone (an execution of a deleted incarnation, or
+	// a pruned one): only the key fields are set.
+	Deleted bool
 }
 
 // ActivityRow is one scheduled activity.
@@ -79,6 +85,10 @@ type ActivityRow struct {
 	OutcomeAtMs       OptInt
 	DurationMs        OptInt // Completed and Failed only
 	Error             *events.ErrorDetails
+	// Deleted marks a tombstone (an activity of a deleted incarnation):
+	// only the key fields are set, and in Rows.StaleReportActivities also
+	// ActivityName, OrchestrationName and ScheduledAtMs (the report fact's key).
+	Deleted bool
 }
 
 // WorkRow is one work item (activity, timer, external subscription,
@@ -100,12 +110,21 @@ type WorkRow struct {
 	ScheduledAtMs int64
 	FireAtMs      int64 // timers
 	DelayMs       int64 // timers
+	// Deleted marks a tombstone (work of a deleted incarnation): only the
+	// key fields (InstanceID, ExecutionID, Kind, CorrelationID) are set.
+	Deleted bool
 }
 
-// Rows is everything derived from one instance's history.
+// Rows is everything derived from one instance's history and notices
+// (docs/deletions.md). Instance, Executions, Activities, Work and Starts
+// describe the live incarnation (the events after the latest
+// InstanceDeleted), plus tombstones (Deleted set) for every key that a
+// derivation of a subset of the same events and notices could have written
+// and that is not live now.
 type Rows struct {
-	// Version is the number of distinct events the rows were derived from;
-	// it is the ReplacingMergeTree version of every row below.
+	// Version is the number of distinct events (by incarnation, execution
+	// and event id) plus the number of distinct notices the rows were
+	// derived from; it is the ReplacingMergeTree version of every row below.
 	Version    uint64
 	Instance   InstanceRow
 	Executions []ExecutionRow
@@ -117,6 +136,27 @@ type Rows struct {
 	// never displaced by a later-arriving event, so what is keyed by it
 	// cannot move (docs/reports.md).
 	Starts []StartRow
+	// Past holds the deleted incarnations of the id that have events,
+	// oldest first. The management tables do not show them; the reports
+	// keep counting what they did.
+	Past []Incarnation
+	// StaleReportActivities are activity report facts that a derivation
+	// of a subset (one that did not know yet where an incarnation ends)
+	// could have keyed by another incarnation's orchestration name and
+	// that no incarnation has now: tombstones (Deleted set) for the
+	// report facts, keyed by (ActivityName, OrchestrationName,
+	// ScheduledAtMs, ExecutionID, EventID).
+	StaleReportActivities []ActivityRow
+}
+
+// Incarnation is one deleted incarnation of an instance id: its events are
+// those with timestamp_ms in (previous deletion, DeletedAtMs]. Its rows are
+// derived exactly as a live instance's would be; they feed the reports only.
+type Incarnation struct {
+	DeletedAtMs int64
+	Instance    InstanceRow
+	Starts      []StartRow
+	Activities  []ActivityRow
 }
 
 // StartRow is the OrchestrationStarted (event 1) of one execution.
