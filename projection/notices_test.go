@@ -447,4 +447,3 @@ func TestDeriveAllWithNotices(t *testing.T) {
 		t.Fatalf("DeriveAll differs from Derive per instance")
 	}
 }
-
