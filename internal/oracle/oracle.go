@@ -18,29 +18,42 @@ import (
 	"github.com/duroscope/duroscope/events"
 )
 
-// Oracle holds a replayed view of a set of events. It is read-only after New
-// and safe for concurrent use.
+// Oracle holds a replayed view of a set of events and source notices. It is
+// read-only after New and safe for concurrent use.
 type Oracle struct {
+	// instances holds the live incarnation of every instance id that has
+	// one (docs/deletions.md).
 	instances map[string]*instance
-	// ids is every instance id, sorted, so scans are deterministic.
+	// ids is every instance id of instances, sorted, so scans are
+	// deterministic.
 	ids []string
+	// past holds the deleted incarnations, which only the reports count.
+	past []*instance
 }
 
-// New replays evts. Order does not matter; the same (instance, execution,
-// event_id) is the same event, and of several copies the first one in evts
-// is kept (the contract allows either).
-func New(evts []events.Event) *Oracle {
+// New replays evts and notices. Order does not matter; within one
+// incarnation of an instance id the same (execution, event_id) is the same
+// event, and of several copies the first one in evts is kept (the contract
+// allows either). Notices are applied as EVENTS.md "Source notices" says
+// (docs/deletions.md): InstanceDeleted hides every event at or before it,
+// ExecutionsPruned after the latest deletion hides those executions from
+// the listings and the history.
+func New(evts []events.Event, notices ...events.Notice) *Oracle {
 	byInstance := make(map[string][]*events.Event)
 	for i := range evts {
 		e := &evts[i]
 		byInstance[e.InstanceID] = append(byInstance[e.InstanceID], e)
 	}
+	noticesOf := make(map[string][]events.Notice)
+	for _, n := range notices {
+		noticesOf[n.InstanceID] = append(noticesOf[n.InstanceID], n)
+	}
 	o := &Oracle{instances: make(map[string]*instance, len(byInstance))}
 	for id, list := range byInstance {
-		o.instances[id] = replayInstance(id, list)
-		o.ids = append(o.ids, id)
+		o.add(id, list, noticesOf[id])
 	}
 	sort.Strings(o.ids)
+	o.sortPast()
 	return o
 }
 
@@ -87,7 +100,7 @@ func (o *Oracle) History(id string, executionID *uint64) (api.History, bool) {
 	h := api.History{Events: []json.RawMessage{}}
 	found := executionID == nil
 	for _, x := range in.executions {
-		if executionID != nil && x.id != *executionID {
+		if in.pruned[x.id] || (executionID != nil && x.id != *executionID) {
 			continue
 		}
 		found = true

@@ -12,7 +12,10 @@ import (
 type instance struct {
 	id         string
 	executions []*execution // ascending by execution id
-	summary    api.InstanceSummary
+	// pruned holds the executions an ExecutionsPruned notice removed from
+	// the listings and the history (they still count everywhere else).
+	pruned  map[uint64]bool
+	summary api.InstanceSummary
 	// durationMs is the performance-metrics duration (Completed/Failed only).
 	durationMs    int64
 	hasDurationMs bool
@@ -357,6 +360,9 @@ func (in *instance) latest() *execution { return in.executions[len(in.executions
 func (in *instance) executionSummaries() []api.ExecutionSummary {
 	out := make([]api.ExecutionSummary, 0, len(in.executions))
 	for _, x := range in.executions {
+		if in.pruned[x.id] {
+			continue
+		}
 		out = append(out, x.summary())
 	}
 	return out

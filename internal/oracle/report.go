@@ -149,8 +149,7 @@ func (o *Oracle) Timeseries(q ReportQuery) api.Timeseries {
 		}
 		return false
 	}
-	for _, id := range o.ids {
-		in := o.instances[id]
+	for _, in := range o.reportInstances() {
 		if q.GroupBy == api.GroupByActivity {
 			for _, x := range in.executions {
 				if x.started == nil || x.started.EventID != 1 {
@@ -325,8 +324,7 @@ func (o *Oracle) ErrorsReport(q ErrorsQuery) api.ErrorsReport {
 		}
 		g.errs[k]++
 	}
-	for _, id := range o.ids {
-		in := o.instances[id]
+	for _, in := range o.reportInstances() {
 		if r, ok := reported(in); ok && r.status == api.StatusFailed && r.created >= from && r.created < to &&
 			(q.Orchestration == nil || r.name == *q.Orchestration) {
 			count(orchs, r.name, r.err)
