@@ -65,6 +65,8 @@ type options struct {
 	rate        float64
 	duplicates  float64
 	shuffle     int
+	deletes     float64
+	prunes      float64
 	running     float64
 	unknown     float64
 	cancel      float64
@@ -93,6 +95,8 @@ func parse(args []string, env config.Env, stderr io.Writer, now time.Time) (*opt
 	fs.IntVar(&o.instances, "instances", 1000, "top-level instances (sub-orchestrations and chained instances come on top)")
 	fs.Float64Var(&o.rate, "rate", 0, "events per second; 0 = as fast as possible (with --loop: also the pace of new instances)")
 	fs.Float64Var(&o.duplicates, "duplicates", 0, "fraction of events published a second time, up to 1000 messages later")
+	fs.Float64Var(&o.deletes, "delete", 0, "fraction of top-level instances deleted a minute after their last event, sub-orchestrations with them (InstanceDeleted notices); 30% of those get their id reused, 30% some events re-published after the deletion")
+	fs.Float64Var(&o.prunes, "prune", 0, "fraction of continued-as-new instances whose earlier executions are pruned (ExecutionsPruned notices)")
 	fs.IntVar(&o.shuffle, "shuffle", 0, "reorder events within consecutive windows of this many messages; 0 = time order")
 	fs.Float64Var(&o.running, "running", 0.1, "fraction of instances left unfinished (Running)")
 	fs.Float64Var(&o.unknown, "unknown", 0.01, "fraction of instances with an event of an unknown type")
@@ -118,7 +122,7 @@ func parse(args []string, env config.Env, stderr io.Writer, now time.Time) (*opt
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"duplicates", o.duplicates}, {"running", o.running}, {"unknown", o.unknown}, {"cancel", o.cancel}} {
+	}{{"duplicates", o.duplicates}, {"delete", o.deletes}, {"prune", o.prunes}, {"running", o.running}, {"unknown", o.unknown}, {"cancel", o.cancel}} {
 		if f.v < 0 || f.v > 1 {
 			return nil, fmt.Errorf("%s: want a fraction in [0, 1], got %v", f.name, f.v)
 		}
@@ -201,6 +205,13 @@ func (o *options) messages(now time.Time) iter.Seq[gen.Message] {
 	cfg := o.config(now)
 	var msgs iter.Seq[gen.Message]
 	switch {
+	case o.deletes > 0 || o.prunes > 0:
+		hists := gen.Histories(cfg)
+		if o.loop {
+			hists = gen.Endless(cfg, o.rate)
+		}
+		msgs = gen.WithNotices(hists, gen.NoticeOptions{Seed: o.seed, DeleteFraction: o.deletes, ReuseFraction: 0.3,
+			RedeliverFraction: 0.3, PruneFraction: o.prunes, NowMs: cfg.NowMs})
 	case o.loop:
 		msgs = gen.InterleaveLive(gen.Endless(cfg, o.rate), 20000)
 	case o.order == "instance":

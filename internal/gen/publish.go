@@ -54,11 +54,24 @@ type Stats struct {
 	Deduplicated int64
 	// Instances counts the instances whose first event was sent.
 	Instances int64
+	// Notices counts the source notices among the messages (duplicates
+	// included).
+	Notices int64
 	// Bytes is the payload volume sent.
 	Bytes int64
 	// Retried counts re-publications after a failed or missing ack.
 	Retried int64
 	Elapsed time.Duration
+}
+
+// count adds m to the instance and notice counts.
+func (s *Stats) count(m Message) {
+	switch {
+	case m.Notice != nil:
+		s.Notices++
+	case m.Copy == 0 && m.Event.ExecutionID == 1 && m.Event.Type == events.TypeOrchestrationStarted:
+		s.Instances++
+	}
 }
 
 // Rate is the achieved messages per second.
@@ -161,9 +174,8 @@ func (p *publisher) send(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	e := m.Event
 	if p.opts.Realtime {
-		if d := time.Until(time.UnixMilli(int64(e.TimestampMs))); d > 0 {
+		if d := time.Until(time.UnixMilli(int64(m.TimestampMs()))); d > 0 {
 			if err := p.sleep(ctx, d); err != nil {
 				return err
 			}
@@ -178,19 +190,18 @@ func (p *publisher) send(ctx context.Context, m Message) error {
 			}
 		}
 	}
+	payload := m.Payload()
 	msg := &nats.Msg{
 		Subject: m.Subject(),
-		Data:    e.Raw,
+		Data:    payload,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{m.MsgID()}},
 	}
 	if err := p.publish(ctx, inflight{tries: 1, dup: m.Copy > 0}, msg); err != nil {
 		return err
 	}
 	p.sent++
-	p.stats.Bytes += int64(len(e.Raw))
-	if m.Copy == 0 && e.ExecutionID == 1 && e.Type == events.TypeOrchestrationStarted {
-		p.stats.Instances++
-	}
+	p.stats.Bytes += int64(len(payload))
+	p.stats.count(m)
 	// Checking the clock on every message would cost more than the rest
 	// when publishing flat out; paced publishing can afford it.
 	if p.opts.Progress != nil && (p.sent&127 == 0 || p.opts.Rate > 0 || p.opts.Realtime) {
@@ -349,19 +360,19 @@ func WriteJSONL(w io.Writer, msgs iter.Seq[Message]) (Stats, error) {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	var st Stats
 	for m := range msgs {
-		if _, err := bw.Write(m.Event.Raw); err != nil {
+		payload := m.Payload()
+		if _, err := bw.Write(payload); err != nil {
 			return st, fmt.Errorf("write event: %w", err)
 		}
 		if err := bw.WriteByte('\n'); err != nil {
 			return st, fmt.Errorf("write event: %w", err)
 		}
 		st.Published++
-		st.Bytes += int64(len(m.Event.Raw))
+		st.Bytes += int64(len(payload))
 		if m.Copy > 0 {
 			st.Duplicates++
-		} else if m.Event.ExecutionID == 1 && m.Event.Type == events.TypeOrchestrationStarted {
-			st.Instances++
 		}
+		st.count(m)
 	}
 	if err := bw.Flush(); err != nil {
 		return st, fmt.Errorf("write events: %w", err)

@@ -8,23 +8,55 @@ import (
 	"github.com/duroscope/duroscope/events"
 )
 
-// Message is one publication of an event.
+// Message is one publication: an event or, when Notice is set, a source
+// notice (EVENTS.md "Source notices").
 type Message struct {
-	Event *events.Event
+	Event  *events.Event
+	Notice *events.Notice
 	// Copy is 0 for the original publication and n > 0 for the n-th
 	// deliberate re-publication (a duplicate, see Duplicate).
 	Copy int
+	// DeletedAtMs is, for an event of an instance id reused after its
+	// deletion, the time of that deletion (0 otherwise): it goes into the
+	// Nats-Msg-Id (events.ReincarnatedMsgID).
+	DeletedAtMs uint64
 }
 
-// Subject is the event's NATS subject (EVENTS.md "Transport").
-func (m Message) Subject() string { return events.Subject(m.Event.InstanceID) }
+// Subject is the message's NATS subject (EVENTS.md "Transport").
+func (m Message) Subject() string {
+	if m.Notice != nil {
+		return m.Notice.Subject()
+	}
+	return events.Subject(m.Event.InstanceID)
+}
+
+// TimestampMs is the event's or the notice's timestamp.
+func (m Message) TimestampMs() uint64 {
+	if m.Notice != nil {
+		return m.Notice.TimestampMs
+	}
+	return m.Event.TimestampMs
+}
+
+// Payload is the message's wire bytes.
+func (m Message) Payload() []byte {
+	if m.Notice != nil {
+		return m.Notice.Marshal()
+	}
+	return m.Event.Raw
+}
 
 // MsgID is the Nats-Msg-Id header. A deliberate duplicate gets the suffix
 // "/dup<n>": with the plain id, JetStream's duplicate window would swallow it
 // and the projector would never see the re-delivery we want to test, while
 // a retried publish of the same copy is still de-duplicated.
 func (m Message) MsgID() string {
-	id := events.MsgID(m.Event.InstanceID, m.Event.ExecutionID, m.Event.EventID)
+	var id string
+	if m.Notice != nil {
+		id = m.Notice.MsgID()
+	} else {
+		id = events.ReincarnatedMsgID(m.Event.InstanceID, m.Event.ExecutionID, m.Event.EventID, m.DeletedAtMs)
+	}
 	if m.Copy > 0 {
 		id += "/dup" + strconv.Itoa(m.Copy)
 	}
