@@ -9,7 +9,9 @@
 //   - Statements end with ';' at the end of a line; "--" comment lines are
 //     stripped (see splitStatements for the exact rules).
 //   - Every statement must be idempotent (CREATE ... IF NOT EXISTS, ALTER ...
-//     IF NOT EXISTS where the server has it): Apply can run twice, and two
+//     IF NOT EXISTS where the server has it; 18.16 has no ADD COLUMN IF NOT
+//     EXISTS, so "ALTER TABLE {db}.t ADD COLUMN c ..." finding c already
+//     there counts as done): Apply can run twice, and two
 //     projectors starting together both run the same migration concurrently.
 //     Nothing is locked; idempotent DDL is what makes that safe.
 //   - A backfill (INSERT INTO {db}.t (...) SELECT ...) is idempotent when t
@@ -96,9 +98,14 @@ var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 // clients create the same object at the same moment: old servers check
 // existence and create in two steps without a lock between them.
 const (
+	codeIllegalColumn         = 44 // also "column with this name already exists"
 	codeTableAlreadyExists    = 57
 	codeDatabaseAlreadyExists = 82
 )
+
+// addColumnRe matches a single ADD COLUMN, which is idempotent when the
+// column turns out to exist already.
+var addColumnRe = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s+\w+\s+[^,]*$`)
 
 var createIfNotExistsRe = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:MATERIALIZED\s+VIEW|VIEW|TABLE|DATABASE|DICTIONARY)\s+IF\s+NOT\s+EXISTS\b`)
 
@@ -191,7 +198,8 @@ ORDER BY version`); err != nil {
 }
 
 // execDDL runs one statement, treating "already exists" from a CREATE ... IF
-// NOT EXISTS as success (a concurrent Apply won the race; the object is there).
+// NOT EXISTS as success (a concurrent Apply won the race; the object is
+// there), and likewise an existing column from a single ADD COLUMN.
 func execDDL(ctx context.Context, conn driver.Conn, q string) error {
 	err := conn.Exec(ctx, q)
 	if err == nil {
@@ -200,6 +208,10 @@ func execDDL(ctx context.Context, conn driver.Conn, q string) error {
 	var ex *clickhouse.Exception
 	if errors.As(err, &ex) && (ex.Code == codeTableAlreadyExists || ex.Code == codeDatabaseAlreadyExists) &&
 		createIfNotExistsRe.MatchString(q) {
+		return nil
+	}
+	if errors.As(err, &ex) && ex.Code == codeIllegalColumn && strings.Contains(ex.Message, "already exists") &&
+		addColumnRe.MatchString(q) {
 		return nil
 	}
 	return err

@@ -188,7 +188,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 				}
 				continue
 			}
-			if !createIfNotExistsRe.MatchString(st.SQL) && !strings.Contains(strings.ToUpper(st.SQL), "IF NOT EXISTS") &&
+			if !createIfNotExistsRe.MatchString(st.SQL) && !addColumnRe.MatchString(st.SQL) && !strings.Contains(strings.ToUpper(st.SQL), "IF NOT EXISTS") &&
 				!strings.Contains(strings.ToUpper(st.SQL), "IF EXISTS") {
 				t.Errorf("%s line %d is not idempotent (no IF [NOT] EXISTS): %.60s", m.Name, st.Line, st.SQL)
 			}
@@ -295,8 +295,9 @@ func tablesOf(t *testing.T, conn driver.Conn, db string) []string {
 	return names
 }
 
-var wantTables = []string{"activities", "executions", "history", "instances", "pending_work", "queue_snapshots",
-	"report_activity_cells", "report_activity_facts", "report_instance_cells", "report_instance_facts", "schema_migrations"}
+var wantTables = []string{"activities", "executions", "history", "history_v3", "instances", "notices", "pending_work", "queue_snapshots",
+	"report_activity_cells", "report_activity_facts", "report_activity_facts_v3", "report_instance_cells", "report_instance_facts",
+	"report_instance_facts_v3", "schema_migrations"}
 
 func recordedVersions(t *testing.T, conn driver.Conn, db string) []int {
 	t.Helper()
@@ -496,5 +497,65 @@ func TestApplyRunsGoSteps(t *testing.T) {
 	// A database that recorded the migration needs no step supplied.
 	if _, err := apply(ctx, conn, Config{Database: db}, ms); err != nil {
 		t.Fatalf("apply without steps after the step ran: %v", err)
+	}
+}
+
+// A database at version 2 with data upgrades in place: the derived tables
+// gain deleted = 0, the history and facts are copied into the version-3
+// tables, and running 0003 again (a second projector) changes nothing.
+func TestUpgradeTo3KeepsData(t *testing.T) {
+	conn, db := testConn(t)
+	ctx := context.Background()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apply(ctx, conn, Config{Database: db, Steps: skipSteps}, ms[:2]); err != nil {
+		t.Fatalf("apply 0001-0002: %v", err)
+	}
+	for _, q := range []string{
+		`INSERT INTO {db}.history (instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq)
+			SELECT 'a', 1, number + 1, 'OrchestrationStarted', 10 + number, 1, '{}', 1 FROM system.numbers LIMIT 2`,
+		`INSERT INTO {db}.instances (instance_id, orchestration_name, orchestration_version, status, created_at_ms, updated_at_ms,
+			execution_count, current_execution_id, pending_activities, pending_timers, pending_events, pending_sub_orchestrations,
+			event_count, row_version) SELECT 'a', 'O', '1', 'Running', 10, 11, 1, 1, 1, 0, 0, 0, 2, 2`,
+		`INSERT INTO {db}.report_instance_facts (hour_ms, orchestration_name, orchestration_version, instance_id, created_at_ms,
+			status, duration_ms, duration_bin, err_category, err_kind, err_message, row_version)
+			SELECT 0, 'O', '1', 'a', 10, 'Running', 0, 0, '', '', '', 2`,
+		`INSERT INTO {db}.report_activity_facts (hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id,
+			is_system, scheduled_at_ms, outcome, duration_ms, duration_bin, err_category, err_kind, err_message, row_version)
+			SELECT 0, 'Charge', 'O', 'a', 1, 2, 0, 11, 'Pending', 0, 0, '', '', '', 2`,
+	} {
+		if err := conn.Exec(ctx, strings.ReplaceAll(q, "{db}", db)); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+	for range 2 {
+		if _, err := apply(ctx, conn, Config{Database: db, Steps: skipSteps}, ms); err != nil {
+			t.Fatalf("apply 0003: %v", err)
+		}
+		// A second projector re-running the whole migration.
+		for _, st := range ms[2].Statements {
+			if st.Step != "" {
+				continue
+			}
+			if err := execDDL(ctx, conn, strings.ReplaceAll(st.SQL, "{db}", db)); err != nil {
+				t.Fatalf("re-run 0003 line %d: %v", st.Line, err)
+			}
+		}
+	}
+	for q, want := range map[string]uint64{
+		"SELECT count() FROM (SELECT * FROM {db}.history_v3 FINAL)":                                 2,
+		"SELECT count() FROM (SELECT * FROM {db}.report_instance_facts_v3 FINAL)":                   1,
+		"SELECT count() FROM (SELECT * FROM {db}.report_activity_facts_v3 FINAL) WHERE deleted = 0": 1,
+		"SELECT count() FROM {db}.instances WHERE deleted = 0":                                      1,
+	} {
+		var got uint64
+		if err := conn.QueryRow(ctx, strings.ReplaceAll(q, "{db}", db)).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if got != want {
+			t.Errorf("%s = %d, want %d", q, got, want)
+		}
 	}
 }
