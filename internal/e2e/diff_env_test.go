@@ -14,6 +14,7 @@ import (
 
 	"github.com/duroscope/duroscope/client"
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/httpapi"
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/internal/projtest"
@@ -36,8 +37,6 @@ type diffEnv struct {
 	nowMs int64
 	// snapshots are the queue-depth snapshots published on core NATS.
 	snapshots []events.QueueSnapshot
-	// published is the event list as published (shuffled, duplicated).
-	published []events.Event
 }
 
 // diffSetup publishes pub (history events, in the order given) and snaps
@@ -46,13 +45,24 @@ type diffEnv struct {
 // fixed at nowMs. The oracle replays pub.
 func diffSetup(t *testing.T, name string, pub []events.Event, snaps []events.QueueSnapshot, nowMs int64) *diffEnv {
 	t.Helper()
+	msgs := make([]gen.Message, len(pub))
+	for i := range pub {
+		msgs[i] = gen.Message{Event: &pub[i]}
+	}
+	return diffSetupMessages(t, name, msgs, snaps, nowMs)
+}
+
+// diffSetupMessages is diffSetup for a stream of events and source notices
+// (docs/deletions.md): the oracle replays both.
+func diffSetupMessages(t *testing.T, name string, pub []gen.Message, snaps []events.QueueSnapshot, nowMs int64) *diffEnv {
+	t.Helper()
 	n := testenv.StartNATS(t)
 	db := testenv.NewDatabase(t, name)
 	// The projector subscribes to the (core NATS) queue subject when it
 	// starts: snapshots published before that are lost by design.
 	startProjector(t, n, db, nil)
 	waitQueueSubscription(t, n)
-	publish(t, n.JS, pub)
+	publishMessages(t, n.JS, pub)
 	for _, s := range snaps {
 		b, err := json.Marshal(s)
 		if err != nil {
@@ -74,7 +84,16 @@ func diffSetup(t *testing.T, name string, pub []events.Event, snaps []events.Que
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &diffEnv{nats: n, db: db, cl: cl, oracle: oracle.New(pub), nowMs: nowMs, snapshots: snaps, published: pub}
+	var evs []events.Event
+	var notices []events.Notice
+	for _, m := range pub {
+		if m.Notice != nil {
+			notices = append(notices, *m.Notice)
+		} else {
+			evs = append(evs, *m.Event)
+		}
+	}
+	return &diffEnv{nats: n, db: db, cl: cl, oracle: oracle.New(evs, notices...), nowMs: nowMs, snapshots: snaps}
 }
 
 // newQueryHandler wires the query service's HTTP stack the way cmd/query's

@@ -126,6 +126,38 @@ func publishOpts(t testing.TB, js jetstream.JetStream, evs []events.Event, msgID
 	waitAcks(t, js, futures)
 }
 
+// publishMessages sends events and notices in the order given. The first
+// copy of a message gets its Nats-Msg-Id (gen.Message.MsgID: a reused id's
+// events carry the deletion's suffix); later copies get none, so the stream
+// stores them and the projector sees them again.
+func publishMessages(t testing.TB, js jetstream.JetStream, msgs []gen.Message) {
+	t.Helper()
+	ctx := context.Background()
+	if err := projector.EnsureStreams(ctx, js, events.DefaultStream); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[string]bool, len(msgs))
+	var futures []jetstream.PubAckFuture
+	for _, gm := range msgs {
+		m := nats.NewMsg(gm.Subject())
+		m.Data = gm.Payload()
+		if id := gm.MsgID(); gm.Copy == 0 && !seen[id] {
+			seen[id] = true
+			m.Header.Set(nats.MsgIdHdr, id)
+		}
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		futures = append(futures, f)
+		if len(futures) >= 4000 {
+			waitAcks(t, js, futures)
+			futures = futures[:0]
+		}
+	}
+	waitAcks(t, js, futures)
+}
+
 func publishRaw(t testing.TB, js jetstream.JetStream, subject string, payloads [][]byte) {
 	t.Helper()
 	for _, p := range payloads {
