@@ -75,6 +75,9 @@ const (
 	// StepReportsBackfill (0002_reports) fills the report fact tables from
 	// the version-1 tables and counts every report cell from the facts.
 	StepReportsBackfill = "reports_backfill"
+	// StepReportsV3 (0003_notices) copies the report facts into the
+	// version-3 fact tables and counts every report cell from them.
+	StepReportsV3 = "reports_v3"
 )
 
 // Versions returns the versions of the embedded migrations in ascending

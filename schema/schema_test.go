@@ -451,7 +451,10 @@ func TestApplyErrors(t *testing.T) {
 // skipSteps supplies every Go step of the embedded migrations as a no-op:
 // these tests are about the DDL (the report backfill itself is tested
 // against the live writer in readmodel/chwrite).
-var skipSteps = map[string]Step{StepReportsBackfill: func(context.Context) error { return nil }}
+var skipSteps = map[string]Step{
+	StepReportsBackfill: func(context.Context) error { return nil },
+	StepReportsV3:       func(context.Context) error { return nil },
+}
 
 // TestApplyRunsGoSteps: a Go step runs once, in its place in the migration
 // (after the statements before it), is not run again once the migration is
@@ -501,8 +504,9 @@ func TestApplyRunsGoSteps(t *testing.T) {
 }
 
 // A database at version 2 with data upgrades in place: the derived tables
-// gain deleted = 0, the history and facts are copied into the version-3
-// tables, and running 0003 again (a second projector) changes nothing.
+// gain deleted = 0, the history is copied into the version-3 table (the
+// facts are, by the Go step: readmodel/chwrite's tests), and running 0003
+// again (a second projector) changes nothing.
 func TestUpgradeTo3KeepsData(t *testing.T) {
 	conn, db := testConn(t)
 	ctx := context.Background()
@@ -545,10 +549,8 @@ func TestUpgradeTo3KeepsData(t *testing.T) {
 		}
 	}
 	for q, want := range map[string]uint64{
-		"SELECT count() FROM (SELECT * FROM {db}.history_v3 FINAL)":                                 2,
-		"SELECT count() FROM (SELECT * FROM {db}.report_instance_facts_v3 FINAL)":                   1,
-		"SELECT count() FROM (SELECT * FROM {db}.report_activity_facts_v3 FINAL) WHERE deleted = 0": 1,
-		"SELECT count() FROM {db}.instances WHERE deleted = 0":                                      1,
+		"SELECT count() FROM (SELECT * FROM {db}.history_v3 FINAL)": 2,
+		"SELECT count() FROM {db}.instances WHERE deleted = 0":      1,
 	} {
 		var got uint64
 		if err := conn.QueryRow(ctx, strings.ReplaceAll(q, "{db}", db)).Scan(&got); err != nil {

@@ -417,7 +417,7 @@ type idRange struct{ from, to string }
 
 // idRanges splits the instances into ranges of replayChunkInstances.
 func (b *bench) idRanges(ctx context.Context, db string) ([]idRange, error) {
-	rows, err := b.env.ch.Query(ctx, "SELECT DISTINCT instance_id FROM "+db+".history ORDER BY instance_id")
+	rows, err := b.env.ch.Query(ctx, "SELECT DISTINCT instance_id FROM "+db+".history_v3 ORDER BY instance_id")
 	if err != nil {
 		return nil, err
 	}

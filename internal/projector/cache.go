@@ -3,6 +3,7 @@ package projector
 import (
 	"container/list"
 	"encoding/binary"
+	"maps"
 	"unsafe"
 
 	"github.com/duroscope/duroscope/events"
@@ -38,10 +39,15 @@ type cachedInstance struct {
 	// replaces the linear scan once an instance has many events.
 	keys  []eventKey
 	index map[eventKey]struct{}
-	bytes int64
+	// notices are the instance's distinct source notices (docs/deletions.md).
+	notices []events.Notice
+	bytes   int64
 }
 
-type eventKey struct{ execution, event uint64 }
+// eventKey identifies a cached copy: the timestamp is part of it because
+// an instance id reused after its deletion repeats (execution, event) ids
+// in a new incarnation (projection.Derive tells the copies apart).
+type eventKey struct{ execution, event, timestampMs uint64 }
 
 // indexAbove is the event count from which an instance's keys get a map.
 const indexAbove = 32
@@ -74,7 +80,7 @@ func (c *instanceCache) put(id string) *cachedInstance {
 // add merges e into ci; it reports whether e was new (the first copy of an
 // event key is kept, as before).
 func (c *instanceCache) add(ci *cachedInstance, e events.Event) bool {
-	k := eventKey{e.ExecutionID, e.EventID}
+	k := eventKey{e.ExecutionID, e.EventID, e.TimestampMs}
 	if ci.has(k) {
 		return false
 	}
@@ -95,6 +101,37 @@ func (c *instanceCache) add(ci *cachedInstance, e events.Event) bool {
 	ci.bytes += after - before
 	c.bytes += after - before
 	return true
+}
+
+// addNotice merges n into ci; it reports whether n was new (not equal to
+// a notice already cached: same type, timestamp and executions).
+func (c *instanceCache) addNotice(ci *cachedInstance, n events.Notice) bool {
+	for _, x := range ci.notices {
+		if sameNotice(x, n) {
+			return false
+		}
+	}
+	ci.notices = append(ci.notices, n)
+	size := int64(64 + len(n.InstanceID) + 8*len(n.ExecutionIDs))
+	ci.bytes += size
+	c.bytes += size
+	return true
+}
+
+// sameNotice reports whether a and b are the same notice: same type,
+// timestamp and set of executions.
+func sameNotice(a, b events.Notice) bool {
+	if a.Type != b.Type || a.TimestampMs != b.TimestampMs {
+		return false
+	}
+	set := func(ids []uint64) map[uint64]bool {
+		m := make(map[uint64]bool, len(ids))
+		for _, id := range ids {
+			m[id] = true
+		}
+		return m
+	}
+	return maps.Equal(set(a.ExecutionIDs), set(b.ExecutionIDs))
 }
 
 func (ci *cachedInstance) has(k eventKey) bool {

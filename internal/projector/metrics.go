@@ -20,6 +20,7 @@ func (p *Projector) WriteMetrics(w io.Writer) {
 	counter("duroscope_projector_events_skipped_total", "Valid events owned by another partition.", st.Skipped.Load())
 	counter("duroscope_projector_dead_lettered_total", "Bad messages moved to the dead-letter stream.", st.DeadLettered.Load())
 	counter("duroscope_projector_unknown_events_total", "Events of unknown type (stored, not projected).", st.Unknown.Load())
+	counter("duroscope_projector_notices_total", "Source notices (InstanceDeleted, ExecutionsPruned) projected.", st.Notices.Load())
 	counter("duroscope_projector_batches_total", "Batches written and acked.", st.Batches.Load())
 	counter("duroscope_projector_instances_loaded_total", "Instance histories read back from ClickHouse.", st.Loaded.Load())
 	counter("duroscope_projector_instances_derived_total", "Instance re-derivations written.", st.DerivedRows.Load())

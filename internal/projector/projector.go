@@ -48,6 +48,8 @@ type Store interface {
 	WriteRows(ctx context.Context, rows []projection.Rows) (recount.Cells, error)
 	Recount(ctx context.Context, cells recount.Cells) error
 	LoadHistories(ctx context.Context, instanceIDs []string) (map[string][]events.Event, error)
+	WriteNotices(ctx context.Context, rows []chwrite.NoticeRow) error
+	LoadNotices(ctx context.Context, instanceIDs []string) (map[string][]events.Notice, error)
 	ScanInstanceIDs(ctx context.Context, fn func(id string) error) error
 	WriteQueueSnapshots(ctx context.Context, snaps []events.QueueSnapshot) error
 }
@@ -109,6 +111,7 @@ type Stats struct {
 	Skipped      atomic.Uint64 // valid events of other partitions
 	DeadLettered atomic.Uint64
 	Unknown      atomic.Uint64 // events of unknown type (stored, not projected)
+	Notices      atomic.Uint64 // source notices (own partition)
 	Batches      atomic.Uint64
 	Loaded       atomic.Uint64 // instances read back from ClickHouse
 	DerivedRows  atomic.Uint64 // instances re-derived and written
@@ -402,6 +405,9 @@ func (p *Projector) seedKnown(ctx context.Context) error {
 // written.
 type batch struct {
 	good []chwrite.HistoryRow
+	// notices are the batch's source notices (docs/deletions.md); they are
+	// stored and derived like events.
+	notices []chwrite.NoticeRow
 	// goodMsgs[i] is the message good[i] came from, to dead-letter it if
 	// the store refuses it.
 	goodMsgs []msgRef
@@ -517,15 +523,21 @@ func (p *Projector) add(b *batch, msg jetstream.Msg) {
 	// Acked by publishing to its reply subject, as jetstream.Msg.Ack does.
 	b.acks = append(b.acks, msg.Reply())
 	ref := msgRef{subject: msg.Subject(), data: msg.Data()}
-	ev, err := events.Decode(ref.data)
+	m, err := events.DecodeMessage(ref.data)
 	if err != nil {
 		b.bad = append(b.bad, badMsg{msg: ref, seq: seq, reason: err.Error()})
 		return
 	}
-	if !p.owns(ev.InstanceID) {
+	if !p.owns(m.InstanceID()) {
 		p.stats.Skipped.Add(1)
 		return
 	}
+	if m.IsNotice {
+		p.stats.Notices.Add(1)
+		b.notices = append(b.notices, chwrite.NoticeRow{Notice: &m.Notice, StreamSeq: seq})
+		return
+	}
+	ev := m.Event
 	if !ev.Known {
 		p.stats.Unknown.Add(1)
 	}
@@ -572,7 +584,14 @@ func (p *Projector) prepare(ctx context.Context, b *batch) (*pending, error) {
 		}
 		pj.tHistory = time.Since(t)
 	}
-	if len(b.good) > 0 {
+	if len(b.notices) > 0 {
+		// Notices are validated values of a fixed shape: the store has no
+		// reason to refuse one, so a failure is unavailability, retried.
+		if err := p.retry(ctx, b, "insert notices", func() error { return p.cfg.Store.WriteNotices(ctx, b.notices) }); err != nil {
+			return nil, err
+		}
+	}
+	if len(b.good) > 0 || len(b.notices) > 0 {
 		t := time.Now()
 		rows, err := p.derive(ctx, b)
 		if err != nil {
@@ -592,7 +611,7 @@ func (p *Projector) finish(ctx context.Context, pj *pending) error {
 		tDerived time.Duration
 		cells    recount.Cells
 	)
-	if len(b.good) > 0 {
+	if len(rows) > 0 {
 		t := time.Now()
 		if len(rows) > 0 {
 			refused, err := p.isolate(ctx, b, "insert derived rows", len(rows), func(lo, hi int) error {
@@ -729,6 +748,14 @@ func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, er
 	for _, r := range b.good {
 		byInstance[r.Event.InstanceID] = append(byInstance[r.Event.InstanceID], r.Event)
 	}
+	noticesOf := make(map[string][]events.Notice)
+	for _, r := range b.notices {
+		id := r.Notice.InstanceID
+		noticesOf[id] = append(noticesOf[id], *r.Notice)
+		if _, ok := byInstance[id]; !ok {
+			byInstance[id] = nil
+		}
+	}
 	var toLoad []string
 	loadedNow := make(map[string]bool)
 	for id := range byInstance {
@@ -747,11 +774,23 @@ func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, er
 		if err != nil {
 			return nil, err
 		}
+		var loadedNotices map[string][]events.Notice
+		err = p.retry(ctx, b, "load notices", func() error {
+			var err error
+			loadedNotices, err = p.cfg.Store.LoadNotices(ctx, toLoad)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
 		p.stats.Loaded.Add(uint64(len(toLoad)))
 		for _, id := range toLoad {
 			ci := p.cache.put(id)
 			for _, e := range loaded[id] {
 				p.cache.add(ci, e)
+			}
+			for _, n := range loadedNotices[id] {
+				p.cache.addNotice(ci, n)
 			}
 		}
 	}
@@ -769,13 +808,18 @@ func (p *Projector) derive(ctx context.Context, b *batch) ([]projection.Rows, er
 				changed = true
 			}
 		}
+		for _, n := range noticesOf[id] {
+			if p.cache.addNotice(ci, n) {
+				changed = true
+			}
+		}
 		// Loaded instances were read after this batch's history insert, so
 		// they may hold all of the batch already: derive them regardless.
 		if !changed && !loadedNow[id] {
 			continue // only duplicates of events already projected
 		}
 		buf = ci.history(buf)
-		r, err := projection.Derive(buf)
+		r, err := projection.Derive(buf, ci.notices...)
 		if err != nil {
 			return nil, fmt.Errorf("derive %q: %w", id, err)
 		}

@@ -94,7 +94,7 @@ func TestProjectorSurvivesSIGKILLs(t *testing.T) {
 	for i := range evs {
 		distinct[[3]any{evs[i].InstanceID, evs[i].ExecutionID, evs[i].EventID}] = true
 	}
-	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history)")
+	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history_v3)")
 	if stored != uint64(len(distinct)) {
 		t.Errorf("history holds %d distinct events, published %d", stored, len(distinct))
 	}

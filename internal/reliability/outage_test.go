@@ -179,7 +179,7 @@ func TestClickHouseOutage(t *testing.T) {
 
 	o := oracle.New(evs)
 	checked := checkOracle(t, apiServer(t, ch.Addr(), db.Name, queryNowMs(evs)), o, queryNowMs(evs), 200)
-	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history)")
+	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history_v3)")
 	dl := len(deadLetters(t, n.JS))
 	summaryLine(t, "clickhouse-outage", "outage", outage, "messages", streamLastSeq(t, n.JS), "projected_distinct", stored,
 		"dead_lettered", dl, "lost", len(evs)-int(stored), "ack_floor_during_outage", floorAtStop,
@@ -265,7 +265,7 @@ func TestNATSRestart(t *testing.T) {
 	}
 	o := oracle.New(evs)
 	checked := checkOracle(t, apiServer(t, db.Addr, db.Name, queryNowMs(evs)), o, queryNowMs(evs), 200)
-	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history)")
+	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history_v3)")
 	dl := len(deadLetters(t, n.JS))
 	if dl != 0 {
 		t.Errorf("%d dead letters from a clean workload", dl)

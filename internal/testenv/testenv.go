@@ -120,16 +120,19 @@ func NewDatabase(tb testing.TB, prefix string) *Database {
 // runs (the stream sequence a copy came from, insert times) are left out.
 var digestQueries = map[string]string{
 	"history": `SELECT instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload
-		FROM {db}.history ORDER BY instance_id, execution_id, event_id LIMIT 1 BY instance_id, execution_id, event_id`,
+		FROM {db}.history_v3 ORDER BY instance_id, execution_id, event_id, timestamp_ms
+		LIMIT 1 BY instance_id, execution_id, event_id, timestamp_ms`,
+	"notices": `SELECT DISTINCT instance_id, notice_type, timestamp_ms, execution_ids, payload
+		FROM {db}.notices ORDER BY instance_id, timestamp_ms, notice_type, execution_ids`,
 	"instances":       `SELECT * FROM {db}.instances FINAL ORDER BY instance_id`,
 	"executions":      `SELECT * FROM {db}.executions FINAL ORDER BY instance_id, execution_id`,
 	"activities":      `SELECT * FROM {db}.activities FINAL ORDER BY instance_id, execution_id, event_id`,
 	"pending_work":    `SELECT * FROM {db}.pending_work FINAL ORDER BY instance_id, execution_id, kind, correlation_id`,
 	"queue_snapshots": `SELECT timestamp_ms, orchestrator_queue, worker_queue, timer_queue FROM {db}.queue_snapshots FINAL ORDER BY timestamp_ms`,
-	"report_instance_facts": `SELECT * FROM {db}.report_instance_facts FINAL
-		ORDER BY hour_ms, orchestration_name, orchestration_version, instance_id`,
-	"report_activity_facts": `SELECT * FROM {db}.report_activity_facts FINAL
-		ORDER BY hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id`,
+	"report_instance_facts": `SELECT * FROM {db}.report_instance_facts_v3 FINAL
+		ORDER BY hour_ms, orchestration_name, orchestration_version, instance_id, created_at_ms`,
+	"report_activity_facts": `SELECT * FROM {db}.report_activity_facts_v3 FINAL
+		ORDER BY hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id, scheduled_at_ms`,
 	"report_instance_cells": `SELECT * FROM {db}.report_instance_cells FINAL
 		ORDER BY grain_ms, bucket_ms, orchestration_name, orchestration_version`,
 	"report_activity_cells": `SELECT * FROM {db}.report_activity_cells FINAL

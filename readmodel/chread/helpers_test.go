@@ -100,7 +100,7 @@ func (d *qDB) exec(tb testing.TB, q string, args ...any) {
 // sees the state a reader meets before background merges collapse versions.
 func (d *qDB) stopMerges(tb testing.TB) {
 	tb.Helper()
-	for _, t := range []string{"history", "instances", "executions", "activities", "pending_work", "queue_snapshots"} {
+	for _, t := range []string{"history_v3", "notices", "instances", "executions", "activities", "pending_work", "queue_snapshots"} {
 		d.exec(tb, "SYSTEM STOP MERGES {db}."+t)
 	}
 }

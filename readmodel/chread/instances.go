@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/events"
 )
 
 // instanceRow receives one row of the instance_cols fragment
@@ -63,29 +64,39 @@ func parseError(s *string) (*api.Error, error) {
 }
 
 // Instance answers GET /v1/instances/{id}: the newest version of the
-// instance's row, found by primary key.
+// instance's row, found by primary key; a tombstone (docs/deletions.md) is
+// not found.
 func (r *Reader) Instance(ctx context.Context, id string) (api.InstanceSummary, bool, error) {
 	var (
-		row   instanceRow
-		found bool
+		row     instanceRow
+		deleted uint8
+		found   bool
 	)
 	err := r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("instance %q", id),
 		"instance.sql", dbData{r.db}, []any{clickhouse.Named("id", id)}, func(rows driver.Rows) error {
 			found = true
-			return rows.Scan(row.dest()...)
+			return rows.Scan(append(row.dest(), &deleted)...)
 		})
-	if err != nil || !found {
+	if err != nil || !found || deleted != 0 {
 		return api.InstanceSummary{}, false, err
 	}
 	s, err := row.summary()
 	return s, err == nil, err
 }
 
-// instanceExists reports whether the instance has a row.
+// instanceExists reports whether the instance's newest row is live (not a
+// tombstone).
 func (r *Reader) instanceExists(ctx context.Context, id string) (bool, error) {
 	found := false
 	err := r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("instance %q exists", id),
-		"instance_exists.sql", dbData{r.db}, []any{clickhouse.Named("id", id)}, func(driver.Rows) error { found = true; return nil })
+		"instance_exists.sql", dbData{r.db}, []any{clickhouse.Named("id", id)}, func(rows driver.Rows) error {
+			var deleted uint8
+			if err := rows.Scan(&deleted); err != nil {
+				return err
+			}
+			found = deleted == 0
+			return nil
+		})
 	return found, err
 }
 
@@ -275,25 +286,39 @@ func (r *Reader) pending(ctx context.Context, id string, exec uint64, ce *api.Ex
 		})
 }
 
-// History answers GET /v1/instances/{id}/history: the stored payloads,
-// verbatim, one copy per (execution_id, event_id) — the history table keeps
-// re-delivered copies until its merge collapses them — ordered by that key.
-// executionID 0 means every execution; a given execution without events is
-// not found.
+// History answers GET /v1/instances/{id}/history: the stored payloads of
+// the live incarnation (after the latest InstanceDeleted) and of its
+// executions not pruned (docs/deletions.md), verbatim, one copy per
+// (execution_id, event_id) — the history table keeps re-delivered copies
+// until its merge collapses them — ordered by that key. executionID 0 means
+// every execution; a given execution without events is not found.
 func (r *Reader) History(ctx context.Context, id string, executionID uint64) (api.History, bool, error) {
+	deletedThrough, pruned, err := r.notices(ctx, id)
+	if err != nil {
+		return api.History{}, false, err
+	}
+	if pruned[executionID] {
+		return api.History{}, false, nil
+	}
 	data := struct {
 		DB        string
 		Execution bool
 	}{r.db, executionID != 0}
-	args := []any{clickhouse.Named("id", id), clickhouse.Named("execution_id", executionID)}
+	args := []any{clickhouse.Named("id", id), clickhouse.Named("execution_id", executionID),
+		clickhouse.Named("deleted_through", deletedThrough)}
 	evs := []json.RawMessage{}
-	err := r.query(ctx, queryOpts{pointLookup: true, maxBytes: r.historyBytes}, fmt.Sprintf("history of %q", id), "history.sql", data, args,
+	err = r.query(ctx, queryOpts{pointLookup: true, maxBytes: r.historyBytes}, fmt.Sprintf("history of %q", id), "history.sql", data, args,
 		func(rows driver.Rows) error {
-			var p string
-			if err := rows.Scan(&p); err != nil {
+			var (
+				x uint64
+				p string
+			)
+			if err := rows.Scan(&x, &p); err != nil {
 				return err
 			}
-			evs = append(evs, json.RawMessage(p))
+			if !pruned[x] {
+				evs = append(evs, json.RawMessage(p))
+			}
 			return nil
 		})
 	if err != nil {
@@ -309,6 +334,48 @@ func (r *Reader) History(ctx context.Context, id string, executionID uint64) (ap
 		}
 	}
 	return api.History{Events: evs}, true, nil
+}
+
+// notices reads what an instance's source notices hide from its history
+// (docs/deletions.md): every event at or before deletedThrough (the latest
+// InstanceDeleted, 0 without one), and the executions pruned by the
+// ExecutionsPruned notices after it.
+func (r *Reader) notices(ctx context.Context, id string) (deletedThrough uint64, pruned map[uint64]bool, err error) {
+	type prune struct {
+		ts  uint64
+		ids []uint64
+	}
+	var prunes []prune
+	err = r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("notices of %q", id),
+		"notices.sql", dbData{r.db}, []any{clickhouse.Named("id", id)}, func(rows driver.Rows) error {
+			var (
+				typ string
+				ts  uint64
+				ids []uint64
+			)
+			if err := rows.Scan(&typ, &ts, &ids); err != nil {
+				return err
+			}
+			switch typ {
+			case events.TypeInstanceDeleted:
+				deletedThrough = max(deletedThrough, ts)
+			case events.TypeExecutionsPruned:
+				prunes = append(prunes, prune{ts, ids})
+			}
+			return nil
+		})
+	if err != nil {
+		return 0, nil, err
+	}
+	pruned = map[uint64]bool{}
+	for _, p := range prunes {
+		if p.ts > deletedThrough {
+			for _, x := range p.ids {
+				pruned[x] = true
+			}
+		}
+	}
+	return deletedThrough, pruned, nil
 }
 
 // BulkStatus answers POST /v1/bulk/status: one status per requested id, in
@@ -332,11 +399,16 @@ func (r *Reader) BulkStatus(ctx context.Context, ids []string) (api.BulkStatusRe
 		}
 		err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{t}, maxRows: uint64(len(uniq))},
 			fmt.Sprintf("bulk status of %d ids", len(uniq)), "bulk_status.sql", dbData{r.db}, nil, func(rows driver.Rows) error {
-				var id, st string
-				if err := rows.Scan(&id, &st); err != nil {
+				var (
+					id, st  string
+					deleted uint8
+				)
+				if err := rows.Scan(&id, &st, &deleted); err != nil {
 					return err
 				}
-				status[id] = st
+				if deleted == 0 {
+					status[id] = st
+				}
 				return nil
 			})
 		if err != nil {

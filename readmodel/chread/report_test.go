@@ -17,8 +17,9 @@ import (
 	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
-// reportTables are the tables of migration 0002.
-var reportTables = []string{"report_instance_facts", "report_activity_facts", "report_instance_cells", "report_activity_cells"}
+// reportTables are the report tables the writer writes (facts of migration
+// 0003, cells of 0002).
+var reportTables = []string{"report_instance_facts_v3", "report_activity_facts_v3", "report_instance_cells", "report_activity_cells"}
 
 // reportEvents is a gen workload over three days (running instances,
 // cancellations, failures, sub-orchestrations, continue-as-new) plus the

@@ -17,8 +17,10 @@ import (
 	"github.com/duroscope/duroscope/schema"
 )
 
-// reportTables are the tables of migration 0002.
-var reportTables = []string{"report_instance_facts", "report_activity_facts", "report_instance_cells", "report_activity_cells"}
+// reportTables are the report tables: the version-2 facts (migration 0002),
+// the version-3 facts the writer writes (0003) and the cells.
+var reportTables = []string{"report_instance_facts", "report_activity_facts", "report_instance_facts_v3",
+	"report_activity_facts_v3", "report_instance_cells", "report_activity_cells"}
 
 // reportEvents is a gen workload over three days (running instances,
 // cancellations, failures, sub-orchestrations, continue-as-new) plus the
@@ -94,15 +96,17 @@ func (d *testDB) reportDigest(t testing.TB) string {
 
 // TestReportBackfillEqualsLive projects a workload with the live writer,
 // then empties the report tables and runs migration 0002's Go step
-// (BackfillReports) over the version-1 tables: facts and cells must come out
-// the same, so a store upgraded in place answers like one projected afresh.
+// (BackfillReports) over the version-1 tables (the history copied back into
+// the version-1 table), then 0003's (MoveReportsToV3): facts and cells must
+// come out the same, so a store upgraded in place answers like one
+// projected afresh.
 func TestReportBackfillEqualsLive(t *testing.T) {
 	d := newTestDB(t)
 	evs := reportEvents(t, 300)
 	projectInBatches(t, d, evs, 4, 2)
 	digest := func() string {
 		var out []string
-		for _, tb := range []string{"report_instance_facts", "report_activity_facts"} {
+		for _, tb := range []string{"report_instance_facts_v3", "report_activity_facts_v3"} {
 			var n uint64
 			var sum string
 			if err := d.conn.QueryRow(context.Background(), strings.ReplaceAll(`SELECT count(), hex(cityHash64(toString(groupArray(cityHash64(toString(tuple(*))))))) FROM (
@@ -117,9 +121,13 @@ func TestReportBackfillEqualsLive(t *testing.T) {
 	for _, tb := range reportTables {
 		d.exec(t, "TRUNCATE TABLE {db}."+tb)
 	}
+	d.exec(t, "INSERT INTO {db}.history SELECT * FROM {db}.history_v3")
 	steps := d.w.SchemaSteps()
 	if err := steps[schema.StepReportsBackfill](context.Background()); err != nil {
 		t.Fatalf("backfill: %v", err)
+	}
+	if err := steps[schema.StepReportsV3](context.Background()); err != nil {
+		t.Fatalf("move to version 3: %v", err)
 	}
 	if got := digest(); got != live {
 		t.Fatalf("backfill differs from the live writer:\nlive     %s\nbackfill %s", live, got)

@@ -2,6 +2,7 @@ package chwrite
 
 import (
 	"context"
+	"strings"
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/recount"
@@ -39,6 +40,7 @@ type activityFactCols struct {
 	duration                     []int64
 	bin                          []int32
 	errCategory, errKind, errMsg []string
+	deleted                      []uint8
 	rowVersion                   []uint64
 }
 
@@ -65,7 +67,11 @@ func truncateChars(s string, n int) string {
 	return s
 }
 
-// reportFacts extracts the report facts of rows. An instance has a fact once
+// reportFacts extracts the report facts of rows: of the live incarnation
+// and of every past (deleted) one, which the reports keep counting
+// (docs/deletions.md), plus tombstones for the activity facts a derivation
+// of a subset could have keyed by another incarnation's orchestration name
+// (projection.Rows.StaleReportActivities). An instance has a fact once
 // execution 1's OrchestrationStarted (event 1) is projected: it gives the
 // fact's bucket (created_at), orchestration name and version, none of which
 // can change afterwards. An activity has one once the OrchestrationStarted
@@ -76,68 +82,89 @@ func reportFacts(rows []projection.Rows) *reportBatch {
 	rb := &reportBatch{}
 	for i := range rows {
 		r := &rows[i]
-		if len(r.Starts) == 0 {
-			continue
+		if !r.Instance.Deleted {
+			rb.addIncarnation(&r.Instance, r.Starts, r.Activities, r.Version)
 		}
-		starts := r.Starts
-		if s := starts[0]; s.ExecutionID == 1 && s.TimestampMs >= 0 {
-			in := &r.Instance
-			hour := reportcells.FloorTo(s.TimestampMs, reportcells.GrainHourMs)
-			var dur int64
-			if in.DurationMs.Valid {
-				dur = in.DurationMs.Value
-			}
-			cat, kind, msg := reportErr(in.Error)
-			c := &rb.inst
-			c.hour = append(c.hour, hour)
-			c.created = append(c.created, s.TimestampMs)
-			c.name = append(c.name, s.OrchestrationName)
-			c.version = append(c.version, s.OrchestrationVersion)
-			c.id = append(c.id, in.InstanceID)
-			c.status = append(c.status, in.Status)
-			c.duration = append(c.duration, dur)
-			c.bin = append(c.bin, reportcells.DurationBin(dur))
-			c.errCategory = append(c.errCategory, cat)
-			c.errKind = append(c.errKind, kind)
-			c.errMsg = append(c.errMsg, msg)
-			c.rowVersion = append(c.rowVersion, r.Version)
-			rb.cells.AddInstance(recount.Cell{BucketMs: hour, A: s.OrchestrationName, B: s.OrchestrationVersion})
+		for j := range r.Past {
+			p := &r.Past[j]
+			rb.addIncarnation(&p.Instance, p.Starts, p.Activities, r.Version)
 		}
-		for j := range r.Activities {
-			a := &r.Activities[j]
-			if a.ScheduledAtMs < 0 {
-				continue
+		for j := range r.StaleReportActivities {
+			a := &r.StaleReportActivities[j]
+			if a.ScheduledAtMs >= 0 {
+				rb.addActivity(a, a.OrchestrationName, true, r.Version)
 			}
-			orch, ok := startName(starts, a.ExecutionID)
-			if !ok {
-				continue
-			}
-			hour := reportcells.FloorTo(a.ScheduledAtMs, reportcells.GrainHourMs)
-			var dur int64
-			if a.DurationMs.Valid {
-				dur = a.DurationMs.Value
-			}
-			cat, kind, msg := reportErr(a.Error)
-			c := &rb.act
-			c.hour = append(c.hour, hour)
-			c.scheduled = append(c.scheduled, a.ScheduledAtMs)
-			c.actName = append(c.actName, a.ActivityName)
-			c.orchName = append(c.orchName, orch)
-			c.id = append(c.id, a.InstanceID)
-			c.execID = append(c.execID, a.ExecutionID)
-			c.eventID = append(c.eventID, a.EventID)
-			c.isSystem = append(c.isSystem, boolU8(a.IsSystem))
-			c.outcome = append(c.outcome, a.Outcome)
-			c.duration = append(c.duration, dur)
-			c.bin = append(c.bin, reportcells.DurationBin(dur))
-			c.errCategory = append(c.errCategory, cat)
-			c.errKind = append(c.errKind, kind)
-			c.errMsg = append(c.errMsg, msg)
-			c.rowVersion = append(c.rowVersion, r.Version)
-			rb.cells.AddActivity(recount.Cell{BucketMs: hour, A: a.ActivityName, B: orch})
 		}
 	}
 	return rb
+}
+
+// addIncarnation adds the facts of one incarnation of an instance.
+func (rb *reportBatch) addIncarnation(in *projection.InstanceRow, starts []projection.StartRow, acts []projection.ActivityRow, version uint64) {
+	if len(starts) == 0 {
+		return
+	}
+	if s := starts[0]; s.ExecutionID == 1 && s.TimestampMs >= 0 {
+		hour := reportcells.FloorTo(s.TimestampMs, reportcells.GrainHourMs)
+		var dur int64
+		if in.DurationMs.Valid {
+			dur = in.DurationMs.Value
+		}
+		cat, kind, msg := reportErr(in.Error)
+		c := &rb.inst
+		c.hour = append(c.hour, hour)
+		c.created = append(c.created, s.TimestampMs)
+		c.name = append(c.name, s.OrchestrationName)
+		c.version = append(c.version, s.OrchestrationVersion)
+		c.id = append(c.id, in.InstanceID)
+		c.status = append(c.status, in.Status)
+		c.duration = append(c.duration, dur)
+		c.bin = append(c.bin, reportcells.DurationBin(dur))
+		c.errCategory = append(c.errCategory, cat)
+		c.errKind = append(c.errKind, kind)
+		c.errMsg = append(c.errMsg, msg)
+		c.rowVersion = append(c.rowVersion, version)
+		rb.cells.AddInstance(recount.Cell{BucketMs: hour, A: s.OrchestrationName, B: s.OrchestrationVersion})
+	}
+	for j := range acts {
+		a := &acts[j]
+		if a.Deleted || a.ScheduledAtMs < 0 {
+			continue
+		}
+		orch, ok := startName(starts, a.ExecutionID)
+		if !ok {
+			continue
+		}
+		rb.addActivity(a, orch, false, version)
+	}
+}
+
+// addActivity adds one activity fact (a tombstone when deleted).
+func (rb *reportBatch) addActivity(a *projection.ActivityRow, orch string, deleted bool, version uint64) {
+	hour := reportcells.FloorTo(a.ScheduledAtMs, reportcells.GrainHourMs)
+	var dur int64
+	if a.DurationMs.Valid {
+		dur = a.DurationMs.Value
+	}
+	cat, kind, msg := reportErr(a.Error)
+	c := &rb.act
+	c.hour = append(c.hour, hour)
+	c.scheduled = append(c.scheduled, a.ScheduledAtMs)
+	c.actName = append(c.actName, a.ActivityName)
+	c.orchName = append(c.orchName, orch)
+	c.id = append(c.id, a.InstanceID)
+	c.execID = append(c.execID, a.ExecutionID)
+	c.eventID = append(c.eventID, a.EventID)
+	c.isSystem = append(c.isSystem, boolU8(strings.HasPrefix(a.ActivityName, events.SystemCallPrefix)))
+	c.outcome = append(c.outcome, a.Outcome)
+	c.duration = append(c.duration, dur)
+	c.bin = append(c.bin, reportcells.DurationBin(dur))
+	c.errCategory = append(c.errCategory, cat)
+	c.errKind = append(c.errKind, kind)
+	c.errMsg = append(c.errMsg, msg)
+	c.deleted = append(c.deleted, boolU8(deleted))
+	c.rowVersion = append(c.rowVersion, version)
+	rb.cells.AddActivity(recount.Cell{BucketMs: hour, A: a.ActivityName, B: orch})
 }
 
 // startName returns the orchestration name of execution exec's
@@ -153,7 +180,7 @@ func startName(starts []projection.StartRow, exec uint64) (string, bool) {
 }
 
 func (w *Writer) writeInstanceFacts(ctx context.Context, c *instanceFactCols) error {
-	return w.insert(ctx, "report_instance_facts", len(c.id), []insertColumn{
+	return w.insert(ctx, "report_instance_facts_v3", len(c.id), []insertColumn{
 		{"hour_ms", c.hour},
 		{"orchestration_name", c.name},
 		{"orchestration_version", c.version},
@@ -170,7 +197,7 @@ func (w *Writer) writeInstanceFacts(ctx context.Context, c *instanceFactCols) er
 }
 
 func (w *Writer) writeActivityFacts(ctx context.Context, c *activityFactCols) error {
-	return w.insert(ctx, "report_activity_facts", len(c.id), []insertColumn{
+	return w.insert(ctx, "report_activity_facts_v3", len(c.id), []insertColumn{
 		{"hour_ms", c.hour},
 		{"activity_name", c.actName},
 		{"orchestration_name", c.orchName},
@@ -185,6 +212,7 @@ func (w *Writer) writeActivityFacts(ctx context.Context, c *activityFactCols) er
 		{"err_category", c.errCategory},
 		{"err_kind", c.errKind},
 		{"err_message", c.errMsg},
+		{"deleted", c.deleted},
 		{"row_version", c.rowVersion},
 	})
 }

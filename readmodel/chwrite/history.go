@@ -17,11 +17,14 @@ type HistoryRow struct {
 	StreamSeq uint64
 }
 
-// WriteHistory stores events in the history table, payload = the published
-// bytes verbatim (/history serves them as they were published). The table is
-// a ReplacingMergeTree keyed by (instance_id, execution_id, event_id): a
-// re-delivered event is stored again and collapses into one row on merge;
-// until then readers deduplicate by that key (LoadHistories does).
+// WriteHistory stores events in the history table (history_v3), payload =
+// the published bytes verbatim (/history serves them as they were
+// published). The table is a ReplacingMergeTree keyed by (instance_id,
+// execution_id, event_id, timestamp_ms): a re-delivered event is stored
+// again and collapses into one row on merge, while the same (execution_id,
+// event_id) of two incarnations of a reused instance id (docs/deletions.md)
+// are two rows; until merged, readers deduplicate by that key
+// (LoadHistories does).
 func (w *Writer) WriteHistory(ctx context.Context, rows []HistoryRow) error {
 	n := len(rows)
 	var (
@@ -46,7 +49,7 @@ func (w *Writer) WriteHistory(ctx context.Context, rows []HistoryRow) error {
 		typ[i], ts[i], known[i] = e.Type, e.TimestampMs, boolU8(e.Known)
 		payload[i], sq[i] = e.Raw, r.StreamSeq
 	}
-	return w.insert(ctx, "history", n, []insertColumn{
+	return w.insert(ctx, "history_v3", n, []insertColumn{
 		{"instance_id", id},
 		{"execution_id", execID},
 		{"event_id", eventID},
@@ -69,8 +72,10 @@ const (
 
 // LoadHistories returns the stored events of the given instances, each
 // instance's events ordered by (execution_id, event_id) with one copy per
-// event key (the history table may hold duplicates until ReplacingMergeTree
-// merges them). Instances with no stored event are absent from the map.
+// (execution_id, event_id, timestamp_ms) (the history table may hold
+// duplicates until ReplacingMergeTree merges them; copies with different
+// timestamps may be two incarnations' events, which projection.Derive tells
+// apart, docs/deletions.md). Instances with no stored event are absent from the map.
 // Every payload is decoded again with events.Decode, so the caller gets the
 // same Event values the projector built from the wire.
 //
@@ -78,30 +83,8 @@ const (
 // table's primary key (instance_id, ...) to read only the matching granules.
 func (w *Writer) LoadHistories(ctx context.Context, instanceIDs []string) (map[string][]events.Event, error) {
 	out := make(map[string][]events.Event)
-	uniq := make(map[string]struct{}, len(instanceIDs))
-	chunk := make([]any, 0, min(len(instanceIDs), loadChunkIDs))
-	size := 0
-	for _, id := range instanceIDs {
-		if _, dup := uniq[id]; dup {
-			continue
-		}
-		uniq[id] = struct{}{}
-		// Worst case of the quoted literal: every byte escaped, two quotes
-		// and the ", " separator.
-		cost := 2*len(id) + 4
-		if len(chunk) > 0 && (len(chunk) == loadChunkIDs || size+cost > loadChunkBytes) {
-			if err := w.loadChunk(ctx, chunk, out); err != nil {
-				return nil, err
-			}
-			chunk, size = chunk[:0], 0
-		}
-		chunk = append(chunk, id)
-		size += cost
-	}
-	if len(chunk) > 0 {
-		if err := w.loadChunk(ctx, chunk, out); err != nil {
-			return nil, err
-		}
+	if err := inChunks(instanceIDs, func(chunk []any) error { return w.loadChunk(ctx, chunk, out) }); err != nil {
+		return nil, err
 	}
 	for _, evs := range out {
 		sort.Slice(evs, func(i, j int) bool {
@@ -131,19 +114,24 @@ func (w *Writer) loadChunk(ctx context.Context, ids []any, out map[string][]even
 		return fmt.Errorf("load from %s.history: %w", w.db, err)
 	}
 	defer rows.Close()
-	seen := make(map[events.Key]struct{})
+	type copyKey struct {
+		events.Key
+		ts uint64
+	}
+	seen := make(map[copyKey]struct{})
 	for rows.Next() {
 		var (
 			k       events.Key
+			ts      uint64
 			payload string
 		)
-		if err := rows.Scan(&k.InstanceID, &k.ExecutionID, &k.EventID, &payload); err != nil {
+		if err := rows.Scan(&k.InstanceID, &k.ExecutionID, &k.EventID, &ts, &payload); err != nil {
 			return fmt.Errorf("load from %s.history: %w", w.db, err)
 		}
-		if _, dup := seen[k]; dup {
+		if _, dup := seen[copyKey{k, ts}]; dup {
 			continue
 		}
-		seen[k] = struct{}{}
+		seen[copyKey{k, ts}] = struct{}{}
 		ev, err := events.Decode([]byte(payload))
 		if err != nil {
 			// Only validated events are stored, so this is corruption or a
@@ -160,6 +148,35 @@ func (w *Writer) loadChunk(ctx context.Context, ids []any, out map[string][]even
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load from %s.history: %w", w.db, err)
+	}
+	return nil
+}
+
+// inChunks calls fn with the distinct ids, in chunks that fit a query:
+// at most loadChunkIDs ids and loadChunkBytes of quoted literals each.
+func inChunks(instanceIDs []string, fn func(chunk []any) error) error {
+	uniq := make(map[string]struct{}, len(instanceIDs))
+	chunk := make([]any, 0, min(len(instanceIDs), loadChunkIDs))
+	size := 0
+	for _, id := range instanceIDs {
+		if _, dup := uniq[id]; dup {
+			continue
+		}
+		uniq[id] = struct{}{}
+		// Worst case of the quoted literal: every byte escaped, two quotes
+		// and the ", " separator.
+		cost := 2*len(id) + 4
+		if len(chunk) > 0 && (len(chunk) == loadChunkIDs || size+cost > loadChunkBytes) {
+			if err := fn(chunk); err != nil {
+				return err
+			}
+			chunk, size = chunk[:0], 0
+		}
+		chunk = append(chunk, id)
+		size += cost
+	}
+	if len(chunk) > 0 {
+		return fn(chunk)
 	}
 	return nil
 }

@@ -149,7 +149,7 @@ func TestHistoryRoundTripDeduplicates(t *testing.T) {
 		known uint8
 		ts    uint64
 	)
-	if err := conn.QueryRow(ctx, "SELECT event_type, known, timestamp_ms FROM "+db+".history WHERE instance_id = 'chat-1' AND event_type = 'FutureEventKind' LIMIT 1").Scan(&typ, &known, &ts); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT event_type, known, timestamp_ms FROM "+db+".history_v3 WHERE instance_id = 'chat-1' AND event_type = 'FutureEventKind' LIMIT 1").Scan(&typ, &known, &ts); err != nil {
 		t.Fatalf("read the unknown-type row: %v", err)
 	}
 	if known != 0 || ts == 0 {
@@ -233,11 +233,11 @@ func TestLoadHistoriesRejectsCorruptPayload(t *testing.T) {
 	ctx := context.Background()
 	// INSERT ... SELECT: an INSERT ... VALUES through Exec waits forever for
 	// data blocks on the native protocol.
-	if err := conn.Exec(ctx, "INSERT INTO "+db+".history (instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq) SELECT 'bad', 1, 1, 'X', 1, 0, 'not json', 1"); err != nil {
+	if err := conn.Exec(ctx, "INSERT INTO "+db+".history_v3 (instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq) SELECT 'bad', 1, 1, 'X', 1, 0, 'not json', 1"); err != nil {
 		t.Fatal(err)
 	}
 	good := oddHistoryEvent(t, "other", 1, 1)
-	if err := conn.Exec(ctx, "INSERT INTO "+db+".history (instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq) SELECT 'mislabelled', 1, 1, 'X', 1, 0, ?, 1", string(good.Raw)); err != nil {
+	if err := conn.Exec(ctx, "INSERT INTO "+db+".history_v3 (instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq) SELECT 'mislabelled', 1, 1, 'X', 1, 0, ?, 1", string(good.Raw)); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"bad", "mislabelled"} {

@@ -2,8 +2,9 @@ package chwrite
 
 // The report tables (schema/migrations/0002_reports.sql, docs/reports.md).
 //
-// Facts: one row per instance (report_instance_facts) and per activity
-// (report_activity_facts), keyed by the hour they are bucketed in and their
+// Facts: one row per instance (report_instance_facts_v3) and per activity
+// (report_activity_facts_v3, migration 0003), keyed by the hour they are
+// bucketed in, the incarnation's start and their
 // group dimensions, all taken from events that never change once projected
 // (execution 1's OrchestrationStarted, the ActivityScheduled event and the
 // OrchestrationStarted of the execution that scheduled it). The rest of a fact
@@ -22,9 +23,13 @@ package chwrite
 // the last recount of a cell sees its final contents. Hour cells
 // are recounted from the facts, day cells from the hour cells.
 //
+// Activity facts may be tombstones (deleted = 1, docs/deletions.md): a
+// tombstone counts in v (its row_version replaced the fact's, so v still
+// grows) and nowhere else.
+//
 // The recount statements (sql/recount_*.sql) are shared by the live writer
 // (Cells: a filter on the cells touched, from the external table _cells) and
-// by RecountAll (no filter), which the backfill of migration 0002 runs.
+// by RecountAll (no filter), which migration 0003's step runs.
 
 import (
 	"context"

@@ -213,9 +213,11 @@ func (w *Writer) writeInstances(ctx context.Context, rows []projection.Rows) err
 		pendAct, pendTimer, pendEvt = make([]uint32, n), make([]uint32, n), make([]uint32, n)
 		pendSub                     = make([]uint32, n)
 		eventCount, rowVersion      = make([]uint64, n), make([]uint64, n)
+		deleted                     = make([]uint8, n)
 	)
 	for i := range rows {
 		r := &rows[i].Instance
+		deleted[i] = boolU8(r.Deleted)
 		id[i], name[i], version[i], status[i] = r.InstanceID, r.OrchestrationName, r.OrchestrationVersion, r.Status
 		createdAt[i], updatedAt[i] = r.CreatedAtMs, r.UpdatedAtMs
 		execCount[i], currentExec[i] = r.ExecutionCount, r.CurrentExecutionID
@@ -248,6 +250,7 @@ func (w *Writer) writeInstances(ctx context.Context, rows []projection.Rows) err
 		{"pending_events", pendEvt},
 		{"pending_sub_orchestrations", pendSub},
 		{"event_count", eventCount},
+		{"deleted", deleted},
 		{"row_version", rowVersion},
 	})
 }
@@ -264,10 +267,12 @@ func (w *Writer) writeExecutions(ctx context.Context, rows []projection.Rows) er
 		completedAt, duration  = make([]*int64, 0, n), make([]*int64, 0, n)
 		output, errs           = make([]*string, 0, n), make([]*string, 0, n)
 		rowVersion             = make([]uint64, 0, n)
+		deleted                = make([]uint8, 0, n)
 	)
 	for i := range rows {
 		for j := range rows[i].Executions {
 			r := &rows[i].Executions[j]
+			deleted = append(deleted, boolU8(r.Deleted))
 			id = append(id, r.InstanceID)
 			execID = append(execID, r.ExecutionID)
 			name = append(name, r.OrchestrationName)
@@ -294,6 +299,7 @@ func (w *Writer) writeExecutions(ctx context.Context, rows []projection.Rows) er
 		{"duration_ms", duration},
 		{"output", output},
 		{"error", errs},
+		{"deleted", deleted},
 		{"row_version", rowVersion},
 	})
 }
@@ -312,10 +318,12 @@ func (w *Writer) writeActivities(ctx context.Context, rows []projection.Rows) er
 		outcomeAt, duration   = make([]*int64, 0, n), make([]*int64, 0, n)
 		errs                  = make([]*string, 0, n)
 		rowVersion            = make([]uint64, 0, n)
+		deleted               = make([]uint8, 0, n)
 	)
 	for i := range rows {
 		for j := range rows[i].Activities {
 			r := &rows[i].Activities[j]
+			deleted = append(deleted, boolU8(r.Deleted))
 			id = append(id, r.InstanceID)
 			execID = append(execID, r.ExecutionID)
 			eventID = append(eventID, r.EventID)
@@ -342,6 +350,7 @@ func (w *Writer) writeActivities(ctx context.Context, rows []projection.Rows) er
 		{"outcome_at_ms", outcomeAt},
 		{"duration_ms", duration},
 		{"error", errs},
+		{"deleted", deleted},
 		{"row_version", rowVersion},
 	})
 }
@@ -359,10 +368,12 @@ func (w *Writer) writeWork(ctx context.Context, rows []projection.Rows) error {
 		tag                        = make([]*string, 0, n)
 		scheduledAt, fireAt, delay = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 		rowVersion                 = make([]uint64, 0, n)
+		deleted                    = make([]uint8, 0, n)
 	)
 	for i := range rows {
 		for j := range rows[i].Work {
 			r := &rows[i].Work[j]
+			deleted = append(deleted, boolU8(r.Deleted))
 			id = append(id, r.InstanceID)
 			execID = append(execID, r.ExecutionID)
 			kind = append(kind, r.Kind)
@@ -393,6 +404,7 @@ func (w *Writer) writeWork(ctx context.Context, rows []projection.Rows) error {
 		{"scheduled_at_ms", scheduledAt},
 		{"fire_at_ms", fireAt},
 		{"delay_ms", delay},
+		{"deleted", deleted},
 		{"row_version", rowVersion},
 	})
 }

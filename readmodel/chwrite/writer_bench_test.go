@@ -55,7 +55,7 @@ func BenchmarkWriteHistoryRowWise(b *testing.B) {
 	rows := historyRows(benchHistoryEvents(b, benchWriteBatch), 1)
 	b.ResetTimer()
 	for b.Loop() {
-		batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".history (instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq)")
+		batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".history_v3 (instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq)")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,8 +16,9 @@
 --   coexist: timestamp_ms in the history key, the incarnation's start
 --   (created_at_ms, scheduled_at_ms) in the facts' keys. 18.16 cannot change
 --   a sorting key in place, so they are new tables, filled from the old ones
---   (idempotent: the copies collapse by their key and version). The old
---   tables are no longer written or read. As with 0002, upgrade all
+--   (idempotent: the copies collapse by their key and version; the facts
+--   and the cells by the Go step at the end). The old tables are no longer
+--   written or read. As with 0002, upgrade all
 --   projectors together: an old projector still running writes to the old
 --   tables only.
 --
@@ -75,12 +76,6 @@ PARTITION BY toYYYYMM(toDateTime(intDiv(hour_ms, 1000)))
 ORDER BY (hour_ms, orchestration_name, orchestration_version, instance_id, created_at_ms)
 SETTINGS index_granularity = 1024;
 
-INSERT INTO {db}.report_instance_facts_v3 (hour_ms, orchestration_name, orchestration_version, instance_id, created_at_ms,
-    status, duration_ms, duration_bin, err_category, err_kind, err_message, row_version)
-SELECT hour_ms, orchestration_name, orchestration_version, instance_id, created_at_ms,
-    status, duration_ms, duration_bin, err_category, err_kind, err_message, row_version
-FROM {db}.report_instance_facts;
-
 CREATE TABLE IF NOT EXISTS {db}.report_activity_facts_v3 (
     hour_ms            Int64,
     activity_name      String,
@@ -103,8 +98,6 @@ PARTITION BY toYYYYMM(toDateTime(intDiv(hour_ms, 1000)))
 ORDER BY (hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id, scheduled_at_ms)
 SETTINGS index_granularity = 1024;
 
-INSERT INTO {db}.report_activity_facts_v3 (hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id,
-    is_system, scheduled_at_ms, outcome, duration_ms, duration_bin, err_category, err_kind, err_message, row_version)
-SELECT hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id,
-    is_system, scheduled_at_ms, outcome, duration_ms, duration_bin, err_category, err_kind, err_message, row_version
-FROM {db}.report_activity_facts;
+-- Fill the version-3 facts from the version-2 ones and count every report
+-- cell from them (readmodel/chwrite: Writer.MoveReportsToV3).
+-- step: reports_v3

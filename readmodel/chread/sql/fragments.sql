@@ -15,10 +15,11 @@ name the parameters of its bounds, "" = unbounded. */}}
 {{define "shard_where"}}{{if or .Lo .Hi}}WHERE {{template "shard_cond" .}}{{end}}{{end}}
 
 {{/* The list filters (listData): conditions on the key, safe inside FINAL,
-and conditions on every other column, applied after FINAL's deduplication.
-Each starts with " AND ". */}}
+and conditions on every other column, applied after FINAL's deduplication
+(tombstones, deleted = 1, are never listed: docs/deletions.md). Each starts
+with " AND ". */}}
 {{define "list_inner"}}{{if .Prefix}} AND instance_id >= @prefix AND startsWith(instance_id, @prefix){{if .PrefixBound}} AND instance_id < @prefix_bound{{end}}{{end}}{{end}}
-{{define "list_outer"}}{{if .Statuses}} AND status IN @statuses{{end}}{{if .Orchestration}} AND orchestration_name = @orchestration{{end}}{{if .CreatedAfter}} AND created_at_ms >= @created_after{{end}}{{if .CreatedBefore}} AND created_at_ms < @created_before{{end}}{{if .Parent}} AND parent_instance = @parent{{end}}{{if .After}} AND (created_at_ms < @after_created OR (created_at_ms = @after_created AND instance_id > @after_id)){{end}}{{end}}
+{{define "list_outer"}} AND deleted = 0{{if .Statuses}} AND status IN @statuses{{end}}{{if .Orchestration}} AND orchestration_name = @orchestration{{end}}{{if .CreatedAfter}} AND created_at_ms >= @created_after{{end}}{{if .CreatedBefore}} AND created_at_ms < @created_before{{end}}{{if .Parent}} AND parent_instance = @parent{{end}}{{if .After}} AND (created_at_ms < @after_created OR (created_at_ms = @after_created AND instance_id > @after_id)){{end}}{{end}}
 
 {{/* The bucket start of the time column .: bucket_size and bucket_offset
 are bound (the offset is 0 but for weeks, which start on Mondays). */}}

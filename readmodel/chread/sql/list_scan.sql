@@ -7,7 +7,7 @@ SELECT instance_id, row_version, created_at_ms FROM (
 {{- if $i}}
 UNION ALL{{end}}
 SELECT instance_id, row_version, created_at_ms FROM (
-	SELECT instance_id, row_version, created_at_ms
+	SELECT instance_id, row_version, created_at_ms, deleted
 		{{- if $.Statuses}}, status{{end}}
 		{{- if $.Orchestration}}, orchestration_name{{end}}
 		{{- if $.Parent}}, parent_instance{{end}}

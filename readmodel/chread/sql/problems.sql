@@ -10,8 +10,8 @@ SELECT instance_id, row_version, created_at_ms, updated_at_ms,
 		multiIf(status = 'Running' AND created_at_ms < @long_running_before, 1,
 			status = 'Running' AND updated_at_ms < @stuck_before, 2,
 			status = 'Failed' AND updated_at_ms >= @recent_failure_since, 3, 0) AS cat
-	FROM (SELECT instance_id, row_version, status, created_at_ms, updated_at_ms FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
-	WHERE cat > 0
+	FROM (SELECT instance_id, row_version, status, created_at_ms, updated_at_ms, deleted FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
+	WHERE cat > 0 AND deleted = 0
 	ORDER BY cat, updated_at_ms DESC, instance_id ASC
 	LIMIT @limit BY cat
 {{- end}})

@@ -14,9 +14,9 @@ SELECT activity_name AS name, count() AS c,
 	FROM (
 		SELECT activity_name, orchestration_name, outcome, ifNull(duration_ms, 0) AS d,
 			outcome IN ('Completed', 'Failed') AND isNotNull(duration_ms) AS timed,
-			is_system, scheduled_at_ms
+			is_system, scheduled_at_ms, deleted
 		FROM {{$.DB}}.activities FINAL {{template "shard_where" $s}})
-	WHERE 1
+	WHERE deleted = 0
 		{{- if $.Orchestration}} AND orchestration_name = @orchestration{{end}}
 		{{- if $.Since}} AND scheduled_at_ms >= @since{{end}}
 		{{- if not $.IncludeSystem}} AND is_system = 0{{end}}

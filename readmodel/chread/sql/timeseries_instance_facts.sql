@@ -7,7 +7,7 @@ SELECT {{template "bucket" "created_at_ms"}} AS b,
 		quantilesExactIf({{template "quantile_levels"}})(duration_ms, status IN ('Completed', 'Failed'))
 	FROM (
 		SELECT created_at_ms, orchestration_name, orchestration_version, status, duration_ms
-		FROM {{.DB}}.report_instance_facts FINAL
+		FROM {{.DB}}.report_instance_facts_v3 FINAL
 		WHERE hour_ms >= @from_hour AND hour_ms < @to
 			{{- if .Orchestration}} AND orchestration_name = @orchestration{{end}})
 	WHERE created_at_ms >= @from AND created_at_ms < @to

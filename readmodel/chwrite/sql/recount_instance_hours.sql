@@ -18,7 +18,7 @@ FROM (
     FROM (
         SELECT hour_ms, orchestration_name, orchestration_version, status, duration_ms, duration_bin,
             err_category, err_kind, err_message, row_version
-        FROM {{.DB}}.report_instance_facts FINAL{{if .Cells}}
+        FROM {{.DB}}.report_instance_facts_v3 FINAL{{if .Cells}}
         WHERE (hour_ms, orchestration_name, orchestration_version) IN _cells{{end}})
     GROUP BY hour_ms, orchestration_name, orchestration_version, err_category, err_kind, err_message)
 GROUP BY hour_ms, orchestration_name, orchestration_version{{template "recount_settings"}}
