@@ -1,12 +1,14 @@
 package gen
 
 import (
+	"bytes"
 	"cmp"
 	"container/heap"
 	"hash/fnv"
 	"iter"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/duroscope/duroscope/events"
@@ -176,11 +178,19 @@ func reused(hist []events.Event, deletedAt, start uint64) *timeline {
 	tl := &timeline{msgs: make([]timedMsg, 0, len(hist))}
 	for i := range hist {
 		e := hist[i]
+		old := e.TimestampMs
 		e.TimestampMs += shift
 		if e.Type == events.TypeTimerCreated || e.Type == events.TypeTimerFired {
 			e.FireAtMs += shift
 		}
-		e.Raw = events.Marshal(&e)
+		if e.Known {
+			e.Raw = events.Marshal(&e)
+		} else {
+			// Marshal keeps an unknown type's payload as it is: move its
+			// timestamp by hand.
+			e.Raw = bytes.Replace(e.Raw, []byte(`"timestamp_ms":`+strconv.FormatUint(old, 10)),
+				[]byte(`"timestamp_ms":`+strconv.FormatUint(e.TimestampMs, 10)), 1)
+		}
 		tl.msgs = append(tl.msgs, timedMsg{at: e.TimestampMs, m: Message{Event: &e, DeletedAtMs: deletedAt}})
 	}
 	sortTimeline(tl)

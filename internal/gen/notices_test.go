@@ -30,7 +30,7 @@ func TestWithNoticesZeroIsInterleave(t *testing.T) {
 }
 
 func TestWithNotices(t *testing.T) {
-	cfg := Config{Seed: 5, Instances: 3000, SpreadMs: 3_600_000, RunningFraction: 0.2}
+	cfg := Config{Seed: 5, Instances: 3000, SpreadMs: 3_600_000, RunningFraction: 0.2, UnknownTypeFraction: 0.2}
 	opts := NoticeOptions{Seed: 9, DeleteFraction: 0.3, ReuseFraction: 0.3, RedeliverFraction: 0.3, PruneFraction: 0.5}
 	var msgs []Message
 	for m := range WithNotices(Histories(cfg), opts) {
@@ -100,7 +100,7 @@ func TestWithNotices(t *testing.T) {
 			if m.DeletedAtMs != deletedAt[id] || e.TimestampMs <= m.DeletedAtMs {
 				t.Fatalf("reused-id event %v at %d: deleted at %d (msg says %d)", e.EventKey(), e.TimestampMs, deletedAt[id], m.DeletedAtMs)
 			}
-			if back, err := events.Decode(e.Raw); err != nil || back.TimestampMs != e.TimestampMs {
+			if back, err := events.Decode(e.Raw); err != nil || back.TimestampMs != e.TimestampMs || back.EventKey() != e.EventKey() {
 				t.Fatalf("reused-id event payload %s: %v", e.Raw, err)
 			}
 		default:
