@@ -810,7 +810,7 @@ func diffQueues(t *testing.T, env *diffEnv, r *diffReport) {
 // must not depend on whether merges have run yet.
 func diffAfterMerges(t *testing.T, env *diffEnv, r *diffReport) {
 	ctx := context.Background()
-	for _, table := range []string{"history", "instances", "executions", "activities", "pending_work", "queue_snapshots"} {
+	for _, table := range []string{"history_v3", "notices", "instances", "executions", "activities", "pending_work", "queue_snapshots"} {
 		if err := env.db.Conn.Exec(ctx, "OPTIMIZE TABLE "+env.db.Name+"."+table+" FINAL"); err != nil {
 			t.Fatalf("OPTIMIZE %s: %v", table, err)
 		}

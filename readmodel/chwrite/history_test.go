@@ -100,7 +100,7 @@ func TestHistoryRoundTripDeduplicates(t *testing.T) {
 	ctx := context.Background()
 	// Background merges would collapse the duplicates before LoadHistories
 	// sees them, and then the deduplication would go untested.
-	if err := conn.Exec(ctx, "SYSTEM STOP MERGES "+db+".history"); err != nil {
+	if err := conn.Exec(ctx, "SYSTEM STOP MERGES "+db+".history_v3"); err != nil {
 		t.Fatalf("stop merges: %v", err)
 	}
 
@@ -121,7 +121,7 @@ func TestHistoryRoundTripDeduplicates(t *testing.T) {
 		t.Fatalf("WriteHistory(nil): %v", err)
 	}
 	var stored uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".history").Scan(&stored); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".history_v3").Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if stored != uint64(2*len(evs)) {
@@ -156,7 +156,7 @@ func TestHistoryRoundTripDeduplicates(t *testing.T) {
 		t.Errorf("unknown-type row: known=%d timestamp_ms=%d; want 0 and the event's timestamp", known, ts)
 	}
 	var minSeq, maxSeq uint64
-	if err := conn.QueryRow(ctx, "SELECT min(stream_seq), max(stream_seq) FROM "+db+".history").Scan(&minSeq, &maxSeq); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT min(stream_seq), max(stream_seq) FROM "+db+".history_v3").Scan(&minSeq, &maxSeq); err != nil {
 		t.Fatal(err)
 	}
 	if minSeq != 1 || maxSeq != uint64(1000+len(evs)-1) {
