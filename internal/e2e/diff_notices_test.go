@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func shuffleDupMessages(msgs []gen.Message, seed uint64, window int, dupFraction
 func TestDiffNoticesServiceEqualsOracle(t *testing.T) {
 	const seed = 404
 	start := time.Now()
-	msgs := noticeWorkload(seed, 1500)
+	msgs := noticeWorkload(seed, 600)
 	pub := shuffleDupMessages(msgs, seed, 400, 0.1)
 	var maxTS int64
 	deleted := map[string]bool{}
@@ -108,23 +109,28 @@ func diffDeleted(t *testing.T, env *diffEnv, r *diffReport, deleted map[string]b
 	ctx := context.Background()
 	var ids []string
 	gone, reused := 0, 0
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				diffDeletedOne(ctx, env, r, id)
+			}
+		}()
+	}
 	for id := range deleted {
 		ids = append(ids, id)
 		if _, ok := env.oracle.Instance(id); ok {
 			reused++
-			diffOneInstance(ctx, env, r, id)
-			continue
+		} else {
+			gone++
 		}
-		gone++
-		_, err := env.cl.Instance(ctx, id)
-		want404(r, "GET /v1/instances/{id} (deleted)", id, err)
-		_, err = env.cl.Details(ctx, id)
-		want404(r, "GET /v1/instances/{id}/details (deleted)", id, err)
-		_, err = env.cl.Executions(ctx, id)
-		want404(r, "GET /v1/instances/{id}/executions (deleted)", id, err)
-		_, err = env.cl.History(ctx, id, client.HistoryParams{})
-		want404(r, "GET /v1/instances/{id}/history (deleted)", id, err)
+		work <- id
 	}
+	close(work)
+	wg.Wait()
 	t.Logf("%d deleted ids: %d gone, %d reused", len(deleted), gone, reused)
 	if gone == 0 || reused == 0 {
 		t.Fatal("the workload lacks deleted or reused ids")
@@ -139,4 +145,21 @@ func diffDeleted(t *testing.T, env *diffEnv, r *diffReport, deleted map[string]b
 		r.equal("POST /v1/bulk/status (deleted)", fmt.Sprintf("%d deleted ids", len(part)),
 			api.BulkStatusResponse{Statuses: got}, env.oracle.BulkStatus(part))
 	}
+}
+
+// diffDeletedOne compares one deleted id: its new incarnation when reused,
+// else 404 from every per-instance endpoint.
+func diffDeletedOne(ctx context.Context, env *diffEnv, r *diffReport, id string) {
+	if _, ok := env.oracle.Instance(id); ok {
+		diffOneInstance(ctx, env, r, id)
+		return
+	}
+	_, err := env.cl.Instance(ctx, id)
+	want404(r, "GET /v1/instances/{id} (deleted)", id, err)
+	_, err = env.cl.Details(ctx, id)
+	want404(r, "GET /v1/instances/{id}/details (deleted)", id, err)
+	_, err = env.cl.Executions(ctx, id)
+	want404(r, "GET /v1/instances/{id}/executions (deleted)", id, err)
+	_, err = env.cl.History(ctx, id, client.HistoryParams{})
+	want404(r, "GET /v1/instances/{id}/history (deleted)", id, err)
 }
