@@ -12,7 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 )
 
 // insertRe matches the statement of a batch: INSERT INTO table (columns).
@@ -107,7 +107,7 @@ func (b *batch) Send() error {
 	if n == 0 {
 		return nil
 	}
-	head, err := withSettings("INSERT INTO "+b.table+" ("+strings.Join(b.names, ", ")+")", readmodel.SettingsFrom(b.ctx))
+	head, err := withSettings("INSERT INTO "+b.table+" ("+strings.Join(b.names, ", ")+")", chconn.SettingsFrom(b.ctx))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // scanner walks SQL text and knows whether the current byte is plain text
@@ -82,38 +83,68 @@ func (s *scanner) step() {
 	s.i++
 }
 
-// bind replaces every positional placeholder "?" of q that is plain SQL
-// text with the literal of the next argument, as clickhouse-go binds
-// client-side over the native protocol.
+// bind replaces the placeholders of q that are plain SQL text (not in a
+// literal, a quoted identifier or a comment) with the literals of args, as
+// clickhouse-go binds client-side over the native protocol: "@name" when
+// every argument is a clickhouse.Named value, "?" (in order) otherwise.
 func bind(q string, args []any) (string, error) {
 	if len(args) == 0 {
 		return q, nil
+	}
+	named := map[string]any{}
+	for _, a := range args {
+		if nv, ok := a.(driver.NamedValue); ok {
+			named[nv.Name] = nv.Value
+		}
+	}
+	if len(named) > 0 && len(named) != len(args) {
+		return "", fmt.Errorf("chcompat: bind: named and positional arguments mixed")
 	}
 	var b strings.Builder
 	n := 0
 	s := scanner{q: q}
 	for s.i < len(q) {
-		if q[s.i] == '?' && s.plain() {
-			if n == len(args) {
-				return "", fmt.Errorf("chcompat: bind: more placeholders than the %d arguments", len(args))
+		c := q[s.i]
+		if (c == '?' && len(named) == 0 || c == '@' && len(named) > 0) && s.plain() {
+			var v any
+			if c == '?' {
+				if n == len(args) {
+					return "", fmt.Errorf("chcompat: bind: more placeholders than the %d arguments", len(args))
+				}
+				v = args[n]
+				n++
+				s.i++
+			} else {
+				end := s.i + 1
+				for end < len(q) && isNameByte(q[end]) {
+					end++
+				}
+				name := q[s.i+1 : end]
+				var ok bool
+				if v, ok = named[name]; !ok {
+					return "", fmt.Errorf("chcompat: bind: no argument named %q", name)
+				}
+				s.i = end
 			}
-			lit, err := literal(args[n])
+			lit, err := literal(v)
 			if err != nil {
-				return "", fmt.Errorf("chcompat: bind argument %d: %w", n+1, err)
+				return "", fmt.Errorf("chcompat: bind: %w", err)
 			}
 			b.WriteString(lit)
-			n++
-			s.i++
 			continue
 		}
 		start := s.i
 		s.step()
 		b.WriteString(q[start:s.i])
 	}
-	if n != len(args) {
+	if len(named) == 0 && n != len(args) {
 		return "", fmt.Errorf("chcompat: bind: %d placeholders for %d arguments", n, len(args))
 	}
 	return b.String(), nil
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // quoteReplacer escapes a string for a single-quoted ClickHouse literal.

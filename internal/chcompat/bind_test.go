@@ -27,6 +27,17 @@ func TestBind(t *testing.T) {
 			t.Errorf("bind(%q, %v) = %q, %v; want %q", c.q, c.args, got, err, c.want)
 		}
 	}
+	named := []any{clickhouse.Named("id", "a'b"), clickhouse.Named("ids", clickhouse.GroupSet{Value: []any{"x", "y"}})}
+	got, err := bind("id = @id AND x IN @ids AND s = '@id' -- @id\n AND e = 'a@b'", named)
+	if want := `id = 'a\'b' AND x IN ('x', 'y') AND s = '@id' -- @id` + "\n AND e = 'a@b'"; err != nil || got != want {
+		t.Errorf("bind(named) = %q, %v; want %q", got, err, want)
+	}
+	if _, err := bind("@nope", named); err == nil {
+		t.Error("bind of an unknown name succeeded")
+	}
+	if _, err := bind("? @id", []any{1, clickhouse.Named("id", 2)}); err == nil {
+		t.Error("bind of mixed arguments succeeded")
+	}
 	if _, err := bind("? ?", []any{1}); err == nil {
 		t.Error("bind with too few arguments succeeded")
 	}

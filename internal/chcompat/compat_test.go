@@ -25,7 +25,10 @@ import (
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/projection"
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/internal/query"
+	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chread"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 	"github.com/duroscope/duroscope/schema"
 )
 
@@ -39,12 +42,16 @@ const (
 	compatBatches   = 3
 )
 
+// readTimeout bounds each Reader statement (max_execution_time): generous,
+// for a shared, busy CI server; the same on both sides.
+const readTimeout = 2 * time.Minute
+
 // side is one engine with the real Writer and Reader on it.
 type side struct {
 	name   string
 	conn   driver.Conn // the writer's connection (schema, inserts, recounts)
-	w      *readmodel.Writer
-	r      *readmodel.Reader
+	w      *chwrite.Writer
+	r      *chread.Reader
 	rconn  driver.Conn // the reader's
 	readDB string
 }
@@ -60,7 +67,7 @@ func TestCompatibility(t *testing.T) {
 	// 18.16: a private database (schema applied by the real schema.Apply),
 	// written by the default user, read by the read-only account.
 	db := testenv.NewDatabase(t, "chcompat")
-	oldReadConn, err := readmodel.Open(ctx, readmodel.ConnConfig{Addrs: []string{db.Addr}, Database: db.Name,
+	oldReadConn, err := chconn.Open(ctx, chconn.ConnConfig{Addrs: []string{db.Addr}, Database: db.Name,
 		User: "duroscope_reader", Password: "reader", MaxOpenConns: 4})
 	if err != nil {
 		t.Fatalf("reader account on %s: %v", db.Addr, err)
@@ -89,7 +96,8 @@ func TestCompatibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("chDB engine: ClickHouse %s", version)
-	if _, err := schema.Apply(ctx, newConn, schema.Config{Database: db.Name}); err != nil {
+	if _, err := schema.Apply(ctx, newConn, schema.Config{Database: db.Name,
+		Steps: chwrite.NewWriter(newConn, chwrite.WriterConfig{Database: db.Name}).SchemaSteps()}); err != nil {
 		t.Fatalf("schema.Apply on ClickHouse %s: %v", version, err)
 	}
 
@@ -98,8 +106,8 @@ func TestCompatibility(t *testing.T) {
 		{name: "chDB " + version, conn: newConn, rconn: newConn},
 	}
 	for _, s := range sides {
-		s.w = readmodel.NewWriter(s.conn, readmodel.WriterConfig{Database: db.Name})
-		if s.r, err = readmodel.NewReader(s.rconn, readmodel.ReaderConfig{Database: db.Name}); err != nil {
+		s.w = chwrite.NewWriter(s.conn, chwrite.WriterConfig{Database: db.Name})
+		if s.r, err = chread.NewReader(s.rconn, chread.ReaderConfig{Database: db.Name, MaxExecutionTime: readTimeout}); err != nil {
 			t.Fatal(err)
 		}
 		// Keep every written version in its own part: readers must
@@ -176,11 +184,11 @@ func writeWorkload(t *testing.T, ctx context.Context, sides [2]*side) workload {
 	w.firstMs = int64(msgs[0].Event.TimestampMs)
 	for b := 0; b < compatBatches; b++ {
 		batch := msgs[b*len(msgs)/compatBatches : (b+1)*len(msgs)/compatBatches]
-		hist := make([]readmodel.HistoryRow, len(batch))
+		hist := make([]chwrite.HistoryRow, len(batch))
 		touched, newEvents := map[string]bool{}, map[string]int{}
 		for i, m := range batch {
 			ev := m.Event
-			hist[i] = readmodel.HistoryRow{Event: ev, StreamSeq: uint64(b*len(msgs) + i + 1)}
+			hist[i] = chwrite.HistoryRow{Event: ev, StreamSeq: uint64(b*len(msgs) + i + 1)}
 			stored[ev.InstanceID] = append(stored[ev.InstanceID], *ev)
 			touched[ev.InstanceID] = true
 			newEvents[ev.InstanceID]++
@@ -357,11 +365,12 @@ func compareTables(t *testing.T, ctx context.Context, dbName string, sides [2]*s
 // reportTables are the tables migration 0002 creates and backfills.
 var reportTables = []string{"report_activity_cells", "report_activity_facts", "report_instance_cells", "report_instance_facts"}
 
-// checkBackfill runs migration 0002's backfill over the workload: the
-// report tables are emptied, the migrations forgotten and schema.Apply run
-// again, which re-creates nothing and backfills the report tables from the
-// version-1 tables. On both engines that must give exactly the rows the
-// writer wrote (writer: compareTables' answer before).
+// checkBackfill runs migration 0002's backfill (its Go step,
+// chwrite.BackfillReports) over the workload: the report tables are emptied,
+// the migrations forgotten and schema.Apply run again, which re-creates
+// nothing and backfills the report tables from the version-1 tables. On both
+// engines that must give exactly the rows the writer wrote (writer:
+// compareTables' answer before).
 func checkBackfill(t *testing.T, ctx context.Context, dbName string, sides [2]*side, writer map[string][2][]string) {
 	t.Helper()
 	err := bothSides(sides, func(s *side) error {
@@ -373,7 +382,7 @@ func checkBackfill(t *testing.T, ctx context.Context, dbName string, sides [2]*s
 		if err := s.conn.Exec(ctx, "DROP TABLE "+dbName+".schema_migrations"); err != nil {
 			return err
 		}
-		applied, err := schema.Apply(ctx, s.conn, schema.Config{Database: dbName})
+		applied, err := schema.Apply(ctx, s.conn, schema.Config{Database: dbName, Steps: s.w.SchemaSteps()})
 		if err == nil && !slices.Contains(applied, 2) {
 			err = fmt.Errorf("schema.Apply ran migrations %v, not 2", applied)
 		}
@@ -469,7 +478,7 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 
 	// Lists with each filter, and every page of a cursor walk.
 	mid := w.firstMs + (w.lastMs-w.firstMs)/2
-	filters := map[string]readmodel.ListFilter{
+	filters := map[string]query.ListFilter{
 		"all":            {Limit: 50},
 		"offset":         {Limit: 50, Offset: 120},
 		"created after":  {Limit: 100, CreatedAfter: &mid},
@@ -477,15 +486,15 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 		"prefix":         {Limit: 100, InstancePrefix: w.ids[len(w.ids)/2][:3]},
 	}
 	for _, st := range []string{api.StatusRunning, api.StatusCompleted, api.StatusFailed} {
-		filters["status "+st] = readmodel.ListFilter{Limit: 100, Statuses: []string{st}}
+		filters["status "+st] = query.ListFilter{Limit: 100, Statuses: []string{st}}
 	}
-	filters["two statuses"] = readmodel.ListFilter{Limit: 100, Statuses: []string{api.StatusRunning, api.StatusFailed}}
+	filters["two statuses"] = query.ListFilter{Limit: 100, Statuses: []string{api.StatusRunning, api.StatusFailed}}
 	for _, o := range w.orchestrations {
-		filters["orchestration "+o] = readmodel.ListFilter{Limit: 100, Orchestration: o, CreatedAfter: &w.firstMs}
+		filters["orchestration "+o] = query.ListFilter{Limit: 100, Orchestration: o, CreatedAfter: &w.firstMs}
 	}
 	for i, p := range w.parents {
 		if i%5 == 0 {
-			filters["parent "+p] = readmodel.ListFilter{Limit: 100, ParentInstance: p}
+			filters["parent "+p] = query.ListFilter{Limit: 100, ParentInstance: p}
 		}
 	}
 	for name, f := range filters {
@@ -496,9 +505,9 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 			return out, err
 		})
 	}
-	for _, f := range []readmodel.ListFilter{{Limit: 300}, {Limit: 97, Statuses: []string{api.StatusCompleted}}} {
+	for _, f := range []query.ListFilter{{Limit: 300}, {Limit: 97, Statuses: []string{api.StatusCompleted}}} {
 		pages := 0
-		for cursor := (*readmodel.PageCursor)(nil); ; pages++ {
+		for cursor := (*query.PageCursor)(nil); ; pages++ {
 			f.After = cursor
 			var lists [2]api.InstanceList
 			same(fmt.Sprintf("ListInstances page %d of %v", pages, f.Statuses), func(s *side) (any, error) {
@@ -510,7 +519,7 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 			if tok == nil {
 				break
 			}
-			c, err := readmodel.DecodePageToken(*tok)
+			c, err := query.DecodePageToken(*tok)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -558,25 +567,25 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 			continue
 		}
 		same("Performance("+o+")", func(s *side) (any, error) {
-			return s.r.Performance(ctx, readmodel.PerformanceFilter{Orchestration: o})
+			return s.r.Performance(ctx, query.PerformanceFilter{Orchestration: o})
 		})
 		same("Performance("+o+", since)", func(s *side) (any, error) {
-			return s.r.Performance(ctx, readmodel.PerformanceFilter{Orchestration: o, Since: &mid})
+			return s.r.Performance(ctx, query.PerformanceFilter{Orchestration: o, Since: &mid})
 		})
 		same("ActivityStats("+o+")", func(s *side) (any, error) {
-			return s.r.ActivityStats(ctx, readmodel.ActivityFilter{Orchestration: o})
+			return s.r.ActivityStats(ctx, query.ActivityFilter{Orchestration: o})
 		})
 	}
-	for _, f := range []readmodel.ActivityFilter{{}, {IncludeSystem: true}, {Since: &mid}} {
+	for _, f := range []query.ActivityFilter{{}, {IncludeSystem: true}, {Since: &mid}} {
 		same(fmt.Sprintf("ActivityStats(%+v)", f), func(s *side) (any, error) { return s.r.ActivityStats(ctx, f) })
 	}
 	now := time.UnixMilli(w.lastMs + 60000)
 	for _, d := range []time.Duration{time.Hour, 24 * time.Hour} {
 		same(fmt.Sprintf("Health(%v)", d), func(s *side) (any, error) {
-			return s.r.Health(ctx, readmodel.HealthParams{Now: now, LongRunningAfter: d, RecentFailureWindow: d})
+			return s.r.Health(ctx, query.HealthParams{Now: now, LongRunningAfter: d, RecentFailureWindow: d})
 		})
 		same(fmt.Sprintf("Problems(%v)", d), func(s *side) (any, error) {
-			return s.r.Problems(ctx, readmodel.ProblemsParams{Now: now, LongRunningAfter: 2 * d, StuckAfter: d,
+			return s.r.Problems(ctx, query.ProblemsParams{Now: now, LongRunningAfter: 2 * d, StuckAfter: d,
 				RecentFailureWindow: d, Limit: 25})
 		})
 	}
@@ -593,12 +602,12 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 		api.BucketWeek:   {from - 7*day, from + 14*day},
 	}
 	for _, bucket := range []string{api.BucketMinute, api.BucketHour, api.BucketDay, api.BucketWeek} {
-		size, _ := readmodel.BucketSize(bucket)
+		size, _ := query.BucketSize(bucket)
 		lo, hi := ranges[bucket][0], ranges[bucket][1]
 		lo, hi = lo-lo%size, hi-hi%size+size
 		for _, g := range []string{api.GroupByOrchestration, api.GroupByVersion, api.GroupByStatus, api.GroupByActivity} {
-			q := readmodel.TimeseriesQuery{Bucket: bucket, FromMs: lo, ToMs: hi, GroupBy: g}
-			variants := map[string]readmodel.TimeseriesQuery{"": q}
+			q := query.TimeseriesQuery{Bucket: bucket, FromMs: lo, ToMs: hi, GroupBy: g}
+			variants := map[string]query.TimeseriesQuery{"": q}
 			if len(w.orchestrations) > 0 {
 				v := q
 				v.Orchestration = w.orchestrations[0]
@@ -630,7 +639,7 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 			}
 		}
 	}
-	for _, q := range []readmodel.ErrorsQuery{
+	for _, q := range []query.ErrorsQuery{
 		{FromMs: from, ToMs: from + 4*day, Limit: 10},
 		{FromMs: from + 3600*1000, ToMs: from + day + 5*3600*1000, Limit: 3, IncludeSystem: true},
 		{FromMs: from, ToMs: from + 4*day, Limit: 10, Orchestration: first(w.orchestrations)},

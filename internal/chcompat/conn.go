@@ -17,7 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/duroscope/duroscope/readmodel"
+	"github.com/duroscope/duroscope/readmodel/chconn"
 )
 
 // Engine executes one SQL statement and returns its output in format (a
@@ -69,13 +69,13 @@ func (c *Conn) statement(ctx context.Context, q string, args []any) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	sql, err = withSettings(sql, readmodel.SettingsFrom(ctx))
+	sql, err = withSettings(sql, chconn.SettingsFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	drop, err := c.createExternal(readmodel.ExternalTablesFrom(ctx))
+	drop, err := c.createExternal(chconn.ExternalTablesFrom(ctx))
 	defer drop()
 	if err != nil {
 		return nil, err

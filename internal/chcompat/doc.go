@@ -9,10 +9,10 @@
 // What the driver would send as protocol data is turned into SQL:
 //   - query arguments are bound client-side into the text (bind.go), as
 //     clickhouse-go does over the native protocol;
-//   - per-statement settings (readmodel.SettingsFrom) become a SETTINGS
+//   - per-statement settings (chconn.SettingsFrom) become a SETTINGS
 //     clause, so readonly=2, max_execution_time, force_primary_key, ... are
 //     in force for that statement exactly;
-//   - external tables (readmodel.ExternalTablesFrom) become temporary tables
+//   - external tables (chconn.ExternalTablesFrom) become temporary tables
 //     that live for the statement;
 //   - a batch INSERT collects its rows in clickhouse-go's own column types and
 //     is sent as INSERT ... VALUES with escaped literals.
