@@ -1,3 +1,4 @@
 {{/* Whether the newest version of one instance's row is a tombstone
-(deleted, docs/deletions.md); no row: no instance. */}}
-SELECT deleted FROM {{.DB}}.instances WHERE instance_id = @id ORDER BY row_version DESC LIMIT 1
+(deleted, docs/deletions.md); no row: no instance. argMax, not ORDER BY
+row_version DESC LIMIT 1, for the reason instance.sql gives. */}}
+SELECT argMax(deleted, row_version) FROM {{.DB}}.instances WHERE instance_id = @id GROUP BY instance_id
