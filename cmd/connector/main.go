@@ -50,8 +50,8 @@ func parse(args []string, env config.Env) (*settings, error) {
 	fs.StringVar(&s.SourceMode, "source-mode", config.Get(env, "DUROSCOPE_SOURCE_MODE", "auto"), "Postgres: cdc, poll or auto (env DUROSCOPE_SOURCE_MODE)")
 	durs := []struct {
 		name, env, def, usage string
-		dst               *time.Duration
-		zeroOK            bool
+		dst                   *time.Duration
+		zeroOK                bool
 	}{
 		{"poll-interval", "DUROSCOPE_POLL_INTERVAL", "500ms", "how often new rows are looked for", &s.PollInterval, false},
 		{"reconcile-interval", "DUROSCOPE_RECONCILE_INTERVAL", "30s", "how often deleted instances and pruned executions are looked for", &s.ReconcileInterval, false},

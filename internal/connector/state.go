@@ -53,7 +53,9 @@ func newPublished() *published { return &published{m: make(map[string]*instState
 // id in unpadded base64url (KV keys allow only [-/_=.A-Za-z0-9]).
 const stateKeyPrefix = "i."
 
-func stateKey(id string) string { return stateKeyPrefix + base64.RawURLEncoding.EncodeToString([]byte(id)) }
+func stateKey(id string) string {
+	return stateKeyPrefix + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
 
 func idFromStateKey(key string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(key, stateKeyPrefix))
