@@ -18,7 +18,8 @@ type ladder struct {
 }
 
 // push records a newer anchor and thins the older ones to one per
-// power-of-two distance from it (keeping the nearest of each).
+// power-of-two distance from it, keeping the oldest of each band: so the
+// oldest anchor always survives, and the bands fill again as anchors age.
 func (l *ladder) push(x Anchor) {
 	if n := len(l.a); n > 0 && l.a[n-1].Pos >= x.Pos {
 		l.a = l.a[:0] // positions went back: only the new one is known to hold
@@ -26,15 +27,14 @@ func (l *ladder) push(x Anchor) {
 	l.a = append(l.a, x)
 	out := make([]Anchor, 0, min(len(l.a), maxAnchors+1))
 	lastBucket := -1
-	for i := len(l.a) - 1; i >= 0; i-- { // newest first
-		b := bits.Len64(x.Pos - l.a[i].Pos)
+	for _, a := range l.a { // oldest first
+		b := bits.Len64(x.Pos - a.Pos)
 		if b == lastBucket {
 			continue
 		}
 		lastBucket = b
-		out = append(out, l.a[i])
+		out = append(out, a)
 	}
-	slices.Reverse(out)
 	if len(out) > maxAnchors {
 		out = out[len(out)-maxAnchors:]
 	}
