@@ -57,7 +57,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -158,6 +160,7 @@ type reconciliation struct {
 	ids       []string // published ids at the pass's start, ascending
 	idx       int
 	after     string
+	pageLo    string // the current page's range is (pageLo, after], or (pageLo, ∞) for the last
 	started   time.Time
 	lastStart time.Time
 	notices   int
@@ -373,6 +376,10 @@ type readResult struct {
 	head    uint64
 	inv     []Inventory
 	invRead bool
+	// pageIDs are the published ids within the inventory page's range.
+	pageIDs []string
+	// last: the page is the pass's last.
+	last bool
 }
 
 func (c *Connector) read(ctx context.Context) (readResult, error) {
@@ -403,8 +410,63 @@ func (c *Connector) read(ctx context.Context) (readResult, error) {
 			return r, err
 		}
 		r.invRead = true
+		r.pageIDs, r.last = c.rec.page(r.inv, c.cfg.InventoryPage)
+		if err := c.completeInventory(snap, &r); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
+}
+
+// completeInventory adds, for every execution the connector published that
+// the inventory page lacks, the history's own word: only an execution
+// without inventory row and without history rows is gone.
+func (c *Connector) completeInventory(snap Snapshot, r *readResult) error {
+	// The snapshot's own rows are history of the snapshot.
+	for _, row := range r.rows {
+		if row.InstanceID > c.rec.pageLo && (r.last || row.InstanceID <= c.rec.after) {
+			r.inv = mergeInventory(r.inv, row.InstanceID, []uint64{row.ExecutionID})
+		}
+	}
+	for _, id := range r.pageIDs {
+		s := c.state.m[id]
+		if s == nil || len(s.Execs) == 0 {
+			continue
+		}
+		i, found := slices.BinarySearchFunc(r.inv, id, func(v Inventory, id string) int { return strings.Compare(v.InstanceID, id) })
+		if found && containsAll(r.inv[i].ExecutionIDs, s.Execs) {
+			continue
+		}
+		hist, err := snap.HistoryExecutions(id)
+		if err != nil {
+			return err
+		}
+		if len(hist) > 0 {
+			r.inv = mergeInventory(r.inv, id, hist)
+		}
+	}
+	return nil
+}
+
+// mergeInventory adds executions of id to inv (ascending by id).
+func mergeInventory(inv []Inventory, id string, execs []uint64) []Inventory {
+	i, found := slices.BinarySearchFunc(inv, id, func(v Inventory, id string) int { return strings.Compare(v.InstanceID, id) })
+	if !found {
+		inv = slices.Insert(inv, i, Inventory{InstanceID: id})
+	}
+	merged := append(slices.Clone(inv[i].ExecutionIDs), execs...)
+	slices.Sort(merged)
+	inv[i].ExecutionIDs = slices.Compact(merged)
+	return inv
+}
+
+func containsAll(have, want []uint64) bool {
+	for _, w := range want {
+		if _, ok := slices.BinarySearch(have, w); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // publish sends a snapshot's rows, the notices its inventory page calls
@@ -445,7 +507,7 @@ func (c *Connector) publish(ctx context.Context, r readResult) (*flight, error) 
 		c.stats.LagSeconds.Store(0)
 	}
 	if r.invRead {
-		notices, ids := c.reconcilePage(r.inv)
+		notices, ids := c.reconcilePage(r)
 		for _, n := range notices {
 			if err := c.sendNotice(ctx, f, n); err != nil {
 				return nil, err
@@ -527,11 +589,12 @@ func (c *Connector) startReconcile() {
 	c.rec = reconciliation{active: true, ids: c.state.sortedIDs(), started: now, lastStart: now}
 }
 
-// reconcilePage compares one inventory page with the published ids of its
-// range; the last page ends the pass.
-func (c *Connector) reconcilePage(inv []Inventory) ([]events.Notice, []string) {
-	rc := &c.rec
-	last := len(inv) < c.cfg.InventoryPage
+// page returns the published ids within the range of an inventory page
+// (after the previous page, up to the page's last id; up to the end for the
+// pass's last page) and advances the pass past it.
+func (rc *reconciliation) page(inv []Inventory, pageSize int) (ids []string, last bool) {
+	last = len(inv) < pageSize
+	rc.pageLo = rc.after
 	end := len(rc.ids)
 	if !last {
 		upto := inv[len(inv)-1].InstanceID
@@ -541,10 +604,18 @@ func (c *Connector) reconcilePage(inv []Inventory) ([]events.Notice, []string) {
 		}
 		rc.after = upto
 	}
-	notices, changed := c.state.reconcile(rc.ids[rc.idx:end], inv, uint64(time.Now().UnixMilli()))
+	ids = rc.ids[rc.idx:end]
 	rc.idx = end
+	return ids, last
+}
+
+// reconcilePage compares one inventory page with the published ids of its
+// range; the last page ends the pass.
+func (c *Connector) reconcilePage(r readResult) ([]events.Notice, []string) {
+	rc := &c.rec
+	notices, changed := c.state.reconcile(r.pageIDs, r.inv, uint64(time.Now().UnixMilli()))
 	rc.notices += len(notices)
-	if last {
+	if r.last {
 		took := time.Since(rc.started)
 		c.stats.Reconciliations.Add(1)
 		c.stats.ReconcileNs.Store(int64(took))

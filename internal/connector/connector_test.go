@@ -327,6 +327,10 @@ func TestDeletionsAndPrunes(t *testing.T) {
 	if err := e.store.Append(rows); err != nil {
 		t.Fatal(err)
 	}
+	// History without inventory rows is not a deletion.
+	if err := e.store.AppendHistoryOnly([]storetest.Row{row("orphan", 1, 1, 40), row("poller", 4, 1, 401)}); err != nil {
+		t.Fatal(err)
+	}
 	cfg := e.config()
 	cfg.ReconcileInterval = time.Hour // reconciliations by restart only, to control them
 	r := start(t, cfg)

@@ -46,6 +46,12 @@ type Snapshot interface {
 	// Instances returns the inventory of up to limit instances whose id
 	// is above after (all ids when after is ""), in id order.
 	Instances(after string, limit int) ([]Inventory, error)
+	// HistoryExecutions returns the executions of an instance that have
+	// history rows, ascending. The connector asks it before reporting an
+	// execution gone that the inventory lacks, so that history written
+	// without its inventory row (Duroxide's append_with_execution) is not
+	// taken for a deletion.
+	HistoryExecutions(instanceID string) ([]uint64, error)
 	// Close ends the snapshot.
 	Close() error
 }

@@ -240,3 +240,20 @@ func (s *snapshot) Instances(after string, limit int) ([]connector.Inventory, er
 	}
 	return out, nil
 }
+
+func (s *snapshot) HistoryExecutions(instanceID string) ([]uint64, error) {
+	rs, err := s.tx.QueryContext(s.ctx, "SELECT DISTINCT execution_id FROM history WHERE instance_id = ? ORDER BY execution_id", instanceID)
+	if err != nil {
+		return nil, fmt.Errorf("read executions of %q from history: %w", instanceID, err)
+	}
+	defer rs.Close()
+	var out []uint64
+	for rs.Next() {
+		var e uint64
+		if err := rs.Scan(&e); err != nil {
+			return nil, fmt.Errorf("read executions of %q from history: %w", instanceID, err)
+		}
+		out = append(out, e)
+	}
+	return out, rs.Err()
+}

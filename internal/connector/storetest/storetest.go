@@ -165,6 +165,18 @@ func (s *Store) Append(rows []Row) error {
 	return tx.Commit()
 }
 
+// AppendHistoryOnly writes history rows alone, as Duroxide's
+// append_with_execution does (no instances or executions row).
+func (s *Store) AppendHistoryOnly(rows []Row) error {
+	for _, r := range rows {
+		if _, err := s.DB.Exec("INSERT INTO history (instance_id, execution_id, event_id, event_type, event_data) VALUES (?, ?, ?, ?, ?)",
+			r.InstanceID, int64(r.ExecutionID), int64(r.EventID), r.Type, string(r.Data)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DeleteInstance removes an instance the way Duroxide's delete_instance
 // does: hard DELETEs of its rows in every table, no event written.
 func (s *Store) DeleteInstance(id string) error {
