@@ -3,8 +3,10 @@ package connector_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -466,5 +468,44 @@ func TestSchemaMatchesAddon(t *testing.T) {
 	}
 	if want := string(raw); !strings.Contains(want, strings.Join(got, ";\n\n")+";") {
 		t.Fatalf("storetest/schema.sql differs from the addon's schema:\n%s", strings.Join(got, ";\n\n"))
+	}
+}
+
+// The queue snapshot counts what Duroxide's own getQueueDepths counts, on
+// the same store.
+func TestQueuesEqualDuroxide(t *testing.T) {
+	if _, err := os.Stat(storetest.AddonPath()); err != nil {
+		t.Skipf("duroxide addon not installed: %v", err)
+	}
+	e := newEnv(t)
+	for _, q := range []string{
+		`INSERT INTO orchestrator_queue (instance_id, work_item) VALUES ('a', '{}'), ('b', '{}')`,
+		`INSERT INTO orchestrator_queue (instance_id, work_item, lock_token) VALUES ('c', '{}', 'tok')`,
+		`INSERT INTO orchestrator_queue (instance_id, work_item, visible_at) VALUES ('d', '{}', '2999-01-01 00:00:00')`,
+		`INSERT INTO worker_queue (work_item) VALUES ('{}'), ('{}'), ('{}')`,
+		`INSERT INTO worker_queue (work_item, lock_token) VALUES ('{}', 't')`,
+		`INSERT INTO timer_queue (work_item, fire_at) VALUES ('{}', '2030-01-01')`,
+	} {
+		if _, err := e.store.DB.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := e.src.Queues(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `const m = require(process.argv[1]);
+(async () => { const p = await m.JsSqliteProvider.open("sqlite:" + process.argv[2]);
+  console.log(JSON.stringify(await new m.JsClient(p).getQueueDepths())); })().catch((e) => { console.error(e); process.exit(1); });`
+	out, err := exec.Command("node", "-e", script, storetest.AddonPath(), e.store.Path).Output()
+	if err != nil {
+		t.Fatalf("duroxide getQueueDepths: %v", err)
+	}
+	var want struct{ OrchestratorQueue, WorkerQueue, TimerQueue uint64 }
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	if got.OrchestratorQueue != want.OrchestratorQueue || got.WorkerQueue != want.WorkerQueue || got.TimerQueue != want.TimerQueue || want.OrchestratorQueue != 3 {
+		t.Fatalf("connector counts %+v, Duroxide %+v", got, want)
 	}
 }

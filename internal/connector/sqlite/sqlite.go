@@ -105,7 +105,6 @@ func (s *Source) check(ctx context.Context) error {
 		"SELECT instance_id, execution_id FROM executions LIMIT 0",
 		"SELECT lock_token FROM orchestrator_queue LIMIT 0",
 		"SELECT lock_token FROM worker_queue LIMIT 0",
-		"SELECT lock_token FROM timer_queue LIMIT 0",
 	} {
 		rows, err := s.db.QueryContext(ctx, q)
 		if err != nil {
@@ -119,17 +118,17 @@ func (s *Source) check(ctx context.Context) error {
 // Close closes the database handle.
 func (s *Source) Close() error { return s.db.Close() }
 
-// Queues counts the messages that Duroxide's get_queue_depths counts: the
-// unlocked (lock_token IS NULL) rows of orchestrator_queue and
-// worker_queue, visible or not yet; and, beyond it (Duroxide reports 0
-// there since timers moved into the orchestrator queue as delayed
-// messages), the unlocked rows of the legacy timer_queue table.
+// Queues counts exactly what Duroxide 0.1.29's get_queue_depths counts
+// (TestQueuesEqualDuroxide compares them): the rows of orchestrator_queue
+// and of worker_queue that no dispatcher has locked (lock_token IS NULL),
+// whether already visible or delayed (a timer not yet due is a delayed
+// orchestrator message); timer_queue is 0, as in Duroxide, whose timers
+// moved into the orchestrator queue (the legacy table is not read).
 func (s *Source) Queues(ctx context.Context) (events.QueueSnapshot, error) {
 	var q events.QueueSnapshot
 	err := s.db.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM orchestrator_queue WHERE lock_token IS NULL),
-		(SELECT COUNT(*) FROM worker_queue WHERE lock_token IS NULL),
-		(SELECT COUNT(*) FROM timer_queue WHERE lock_token IS NULL)`).Scan(&q.OrchestratorQueue, &q.WorkerQueue, &q.TimerQueue)
+		(SELECT COUNT(*) FROM worker_queue WHERE lock_token IS NULL)`).Scan(&q.OrchestratorQueue, &q.WorkerQueue)
 	if err != nil {
 		return events.QueueSnapshot{}, fmt.Errorf("count queue depths: %w", err)
 	}
