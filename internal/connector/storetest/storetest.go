@@ -46,7 +46,7 @@ func CreateWithAddon(ctx context.Context, path string) error {
 	}
 	script := `const m = require(process.argv[1]);
 m.JsSqliteProvider.open("sqlite:" + process.argv[2]).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });`
-	out, err := exec.CommandContext(ctx, "node", "-e", script, addon, path+"?mode=rwc").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "node", "-e", script, addon, path).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("create %s with the duroxide addon: %w: %s", path, err, out)
 	}
