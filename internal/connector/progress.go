@@ -54,7 +54,7 @@ func (c *Connector) showProgress(pos, head uint64) {
 		rate := float64(pos-p.lastPos) / d.Seconds()
 		ev := c.log.Info().Uint64("position", pos).Uint64("head", head).Float64("rows_per_s", rate)
 		if rate > 0 {
-			ev = ev.Dur("eta", time.Duration(float64(head-pos)/rate*float64(time.Second)).Round(time.Second))
+			ev = ev.Str("eta", time.Duration(float64(head-pos)/rate*float64(time.Second)).Round(time.Second).String())
 		}
 		ev.Msg("backfill")
 		p.lastLog, p.lastPos = now, pos
