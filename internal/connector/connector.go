@@ -273,30 +273,62 @@ func (c *Connector) load(ctx context.Context) error {
 		c.ladder.a = p.Anchors
 		c.stats.Position.Store(c.ladder.head())
 	}
-	w, err := c.kv.Watch(ctx, stateKeyPrefix+">", jetstream.IgnoreDeletes())
-	if err != nil {
+	if err := c.loadState(ctx); err != nil {
 		return fmt.Errorf("read the published state: %w", err)
 	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("read the published state: watcher closed")
+	c.stats.Instances.Store(int64(len(c.state.m)))
+	c.log.Info().Uint64("position", c.ladder.head()).Int("instances", len(c.state.m)).
+		Dur("took", time.Since(t0)).Msg("resuming")
+	return nil
+}
+
+// loadState reads every instance's state from the bucket's stream with a
+// pull consumer (a KV watcher pushes, and a million keys overrun it).
+func (c *Connector) loadState(ctx context.Context) error {
+	stream, err := c.js.Stream(ctx, "KV_"+c.cfg.Bucket)
+	if err != nil {
+		return err
+	}
+	prefix := "$KV." + c.cfg.Bucket + "."
+	// Creating a last-per-subject consumer over a million keys takes the
+	// server longer than the client's default 5s request timeout.
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cons, err := stream.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + stateKeyPrefix + ">"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return err
+	}
+	info, err := cons.Info(cctx)
+	if err != nil {
+		return err
+	}
+	for left := info.NumPending; left > 0; {
+		batch, err := cons.Fetch(int(min(left, 10000)), jetstream.FetchMaxWait(30*time.Second))
+		if err != nil {
+			return err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			if op := m.Headers().Get("KV-Operation"); op != "" {
+				continue // a deleted key
 			}
-			if e == nil { // all initial values delivered
-				c.stats.Instances.Store(int64(len(c.state.m)))
-				c.log.Info().Uint64("position", c.ladder.head()).Int("instances", len(c.state.m)).
-					Dur("took", time.Since(t0)).Msg("resuming")
-				return nil
-			}
-			if err := c.state.load(e.Key(), e.Value()); err != nil {
+			if err := c.state.load(strings.TrimPrefix(m.Subject(), prefix), m.Data()); err != nil {
 				return err
 			}
 		}
+		if err := batch.Error(); err != nil {
+			return err
+		}
+		if got == 0 {
+			return fmt.Errorf("no state message within 30s, %d to go", left)
+		}
+		left -= uint64(min(uint64(got), left))
 	}
+	return nil
 }
 
 type storedPosition struct {
