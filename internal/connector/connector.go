@@ -290,14 +290,13 @@ func (c *Connector) loadState(ctx context.Context) error {
 		return err
 	}
 	prefix := "$KV." + c.cfg.Bucket + "."
-	// Creating a last-per-subject consumer over a million keys takes the
-	// server longer than the client's default 5s request timeout.
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	// The bucket keeps one value per key (History 1), so reading its
+	// stream from the start gives each key's value once; a last-per-subject
+	// or filtered consumer would make the server index a million subjects
+	// first (measured: over a minute).
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cons, err := stream.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{prefix + stateKeyPrefix + ">"},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
+	cons, err := stream.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
 		return err
 	}
@@ -313,10 +312,11 @@ func (c *Connector) loadState(ctx context.Context) error {
 		got := 0
 		for m := range batch.Messages() {
 			got++
-			if op := m.Headers().Get("KV-Operation"); op != "" {
-				continue // a deleted key
+			key := strings.TrimPrefix(m.Subject(), prefix)
+			if !strings.HasPrefix(key, stateKeyPrefix) || m.Headers().Get("KV-Operation") != "" {
+				continue // the position, or a deleted key
 			}
-			if err := c.state.load(strings.TrimPrefix(m.Subject(), prefix), m.Data()); err != nil {
+			if err := c.state.load(key, m.Data()); err != nil {
 				return err
 			}
 		}
