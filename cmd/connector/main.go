@@ -140,7 +140,11 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		nats.Name("duroscope-connector"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("NATS disconnected") }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil on our own Close
+				log.Warn().Err(err).Msg("NATS disconnected")
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }),
 	}, s.NATSOptions()...)
 	nc, err := nats.Connect(natsURL, opts...)
