@@ -359,3 +359,7 @@ func knownType(b []byte) (string, bool) {
 	}
 	return "", false
 }
+
+// AppendString writes s as a JSON string exactly as serde_json does (see
+// appendString), for publishers that patch Duroxide's bytes in place.
+func AppendString(buf []byte, s string) []byte { return appendString(buf, s) }

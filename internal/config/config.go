@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -180,4 +181,23 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// RedactURLs hides the credentials of URLs (a comma-separated list, e.g.
+// NATS servers or a postgres:// source) before they reach a log or an
+// error message: a user part becomes "REDACTED".
+func RedactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "(unparsable URL)"
+			continue
+		}
+		if u.User != nil {
+			u.User = url.User("REDACTED")
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }

@@ -1,0 +1,241 @@
+// Command connector reads a Duroxide provider's store and publishes its
+// history to NATS JetStream per EVENTS.md (API.md "Sources: the
+// connector"): backfill with progress, then the new rows, deletions and
+// prunes as source notices, and queue-depth snapshots. Wiring only; the
+// pipeline is internal/connector, the store adapter
+// internal/connector/sqlite.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
+
+	"github.com/duroscope/duroscope/internal/config"
+	"github.com/duroscope/duroscope/internal/connector"
+	"github.com/duroscope/duroscope/internal/connector/sqlite"
+)
+
+type settings struct {
+	*config.Common
+	Source            string
+	SourceSchema      string
+	SourceMode        string
+	PollInterval      time.Duration
+	ReconcileInterval time.Duration
+	QueueInterval     time.Duration
+	HTTPAddr          string
+	Once              bool
+}
+
+func parse(args []string, env config.Env) (*settings, error) {
+	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
+	s := &settings{Common: config.Register(fs, env)}
+	fs.StringVar(&s.Source, "source", config.Get(env, "DUROSCOPE_SOURCE", ""), "the Duroxide store: sqlite:/path/to/duroxide.db (postgres://... not supported yet) (env DUROSCOPE_SOURCE)")
+	fs.StringVar(&s.SourceSchema, "source-schema", config.Get(env, "DUROSCOPE_SOURCE_SCHEMA", "public"), "Postgres schema of duroxide-pg's tables (env DUROSCOPE_SOURCE_SCHEMA)")
+	fs.StringVar(&s.SourceMode, "source-mode", config.Get(env, "DUROSCOPE_SOURCE_MODE", "auto"), "Postgres: cdc, poll or auto (env DUROSCOPE_SOURCE_MODE)")
+	durs := []struct {
+		name, env, def, usage string
+		dst                   *time.Duration
+		zeroOK                bool
+	}{
+		{"poll-interval", "DUROSCOPE_POLL_INTERVAL", "500ms", "how often new rows are looked for", &s.PollInterval, false},
+		{"reconcile-interval", "DUROSCOPE_RECONCILE_INTERVAL", "30s", "how often deleted instances and pruned executions are looked for", &s.ReconcileInterval, false},
+		{"queue-interval", "DUROSCOPE_QUEUE_INTERVAL", "5s", "how often a queue-depth snapshot is published; 0 = never", &s.QueueInterval, true},
+	}
+	raw := make([]string, len(durs))
+	for i, d := range durs {
+		raw[i] = config.Get(env, d.env, d.def)
+		fs.StringVar(&raw[i], d.name, raw[i], d.usage+" (env "+d.env+")")
+	}
+	fs.StringVar(&s.HTTPAddr, "http-addr", config.Get(env, "DUROSCOPE_CONNECTOR_HTTP_ADDR", "127.0.0.1:8082"), "address of /healthz and /metrics; empty = off (env DUROSCOPE_CONNECTOR_HTTP_ADDR)")
+	fs.BoolVar(&s.Once, "once", false, "publish everything present (deletions included), wait for the stream to store it, print a summary, exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: every setting is a flag or a DUROSCOPE_* variable", fs.Arg(0))
+	}
+	if err := s.Finish(); err != nil {
+		return nil, err
+	}
+	for i, d := range durs {
+		v, err := time.ParseDuration(raw[i])
+		if err != nil || v < 0 || v == 0 && !d.zeroOK {
+			want := "a positive duration such as 500ms or 30s"
+			if d.zeroOK {
+				want = "a duration such as 5s, or 0 for never"
+			}
+			return nil, fmt.Errorf("%s (%s): want %s, got %q", d.name, d.env, want, raw[i])
+		}
+		*d.dst = v
+	}
+	switch s.SourceMode {
+	case "auto", "cdc", "poll":
+	default:
+		return nil, fmt.Errorf("source-mode (DUROSCOPE_SOURCE_MODE): want auto, cdc or poll, got %q", s.SourceMode)
+	}
+	if s.SourceSchema == "" {
+		return nil, errors.New("source-schema (DUROSCOPE_SOURCE_SCHEMA): must not be empty")
+	}
+	switch {
+	case s.Source == "":
+		return nil, errors.New("source (DUROSCOPE_SOURCE): required, e.g. sqlite:/var/lib/app/duroxide.db")
+	case strings.HasPrefix(s.Source, "sqlite:"):
+		if _, err := sqlite.ParseURL(s.Source); err != nil {
+			return nil, fmt.Errorf("source (DUROSCOPE_SOURCE): %w", err)
+		}
+	case strings.HasPrefix(s.Source, "postgres://"), strings.HasPrefix(s.Source, "postgresql://"):
+		return nil, fmt.Errorf("source (DUROSCOPE_SOURCE): %s: postgres sources are not supported yet; use a sqlite: store", config.RedactURLs(s.Source))
+	default:
+		return nil, fmt.Errorf("source (DUROSCOPE_SOURCE): want sqlite:/path/to/duroxide.db or postgres://user:pass@host:port/db, got %q", config.RedactURLs(s.Source))
+	}
+	return s, nil
+}
+
+func main() {
+	s, err := parse(os.Args[1:], config.OSEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "connector:", err)
+		os.Exit(2)
+	}
+	log := s.Logger("connector")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, s, log); err != nil {
+		log.Error().Err(err).Msg("connector failed")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, s *settings, log zerolog.Logger) error {
+	path, _ := sqlite.ParseURL(s.Source) // validated by parse
+	src, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	natsURL := s.NATSURL
+	if natsURL == "" {
+		natsURL = defaultNATSURL // the projector's embedded server
+	}
+	opts := append([]nats.Option{
+		nats.Name("duroscope-connector"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil on our own Close
+				log.Warn().Err(err).Msg("NATS disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }),
+	}, s.NATSOptions()...)
+	nc, err := nats.Connect(natsURL, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS %s: %w", config.RedactURLs(natsURL), err)
+	}
+	defer nc.Close()
+	cfg := connector.Config{
+		Source:            src,
+		NC:                nc,
+		Stream:            s.Stream,
+		PollInterval:      s.PollInterval,
+		ReconcileInterval: s.ReconcileInterval,
+		QueueInterval:     s.QueueInterval,
+		Once:              s.Once,
+		Logger:            log,
+	}
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		cfg.Progress = os.Stderr
+	}
+	c, err := connector.New(cfg)
+	if err != nil {
+		return err
+	}
+	var failure atomic.Pointer[string]
+	g, gctx := errgroup.WithContext(ctx)
+	if s.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", s.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("http-addr (DUROSCOPE_CONNECTOR_HTTP_ADDR) %s: %w", s.HTTPAddr, err)
+		}
+		srv := &http.Server{Handler: statusHandler(c, &failure), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("status server: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 2*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	var sum connector.Summary
+	g.Go(func() error {
+		var err error
+		sum, err = c.Run(gctx)
+		if err != nil {
+			msg := err.Error()
+			failure.Store(&msg)
+			return err
+		}
+		if s.Once {
+			return errOnceDone
+		}
+		return nil
+	})
+	err = g.Wait()
+	if errors.Is(err, errOnceDone) {
+		fmt.Printf("published %d events and %d notices of %d instances; position %d; %s\n",
+			sum.Rows, sum.Notices, sum.Instances, sum.Position, sum.Elapsed.Round(time.Millisecond))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// The pipeline returns nil only when asked to stop.
+	return nil
+}
+
+// defaultNATSURL is where a projector without DUROSCOPE_NATS_URL runs its
+// embedded JetStream server (API.md "Running").
+const defaultNATSURL = "nats://127.0.0.1:4222"
+
+// errOnceDone ends the process group after a --once pass.
+var errOnceDone = errors.New("once: done")
+
+func statusHandler(c *connector.Connector, failure *atomic.Pointer[string]) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if f := failure.Load(); f != nil {
+			http.Error(w, "failed: "+*f, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		c.WriteMetrics(w)
+	})
+	return mux
+}
