@@ -30,13 +30,57 @@ type Postgres struct {
 	Port int
 	dir  string
 	bin  string
+	opts string
 	cred *syscall.Credential
+}
+
+// Start starts the server again after Stop (a restart keeps the data).
+func (p *Postgres) Start() error {
+	data := filepath.Join(p.dir, "data")
+	if out, err := p.command("pg_ctl", "-D", data, "-o", p.opts, "-l", filepath.Join(p.dir, "server.log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(p.dir, "server.log"))
+		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	return nil
+}
+
+// Stop stops the server (fast shutdown); stopping a stopped server is not
+// an error.
+func (p *Postgres) Stop() error {
+	data := filepath.Join(p.dir, "data")
+	if err := p.command("pg_ctl", "-D", data, "status").Run(); err != nil {
+		return nil // not running
+	}
+	if out, err := p.command("pg_ctl", "-D", data, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl stop: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// PostgresOption changes how StartPostgres configures the server.
+type PostgresOption func(*postgresOptions)
+
+type postgresOptions struct {
+	settings []string
+}
+
+// WithLogicalReplication starts the server with wal_level=logical and room
+// for replication slots and WAL senders (logical decoding tests).
+func WithLogicalReplication() PostgresOption {
+	return func(o *postgresOptions) {
+		o.settings = append(o.settings, "wal_level=logical", "max_replication_slots=10", "max_wal_senders=10")
+	}
+}
+
+// WithSetting adds one server setting ("name=value", passed as -c).
+func WithSetting(nameValue string) PostgresOption {
+	return func(o *postgresOptions) { o.settings = append(o.settings, nameValue) }
 }
 
 // StartPostgres initialises and starts a server. Without the binaries it
 // skips the test, unless DUROSCOPE_REQUIRE_POSTGRES is set, then it fails.
 // As root (initdb refuses root) the server runs as the "postgres" user.
-func StartPostgres(tb testing.TB) *Postgres {
+func StartPostgres(tb testing.TB, options ...PostgresOption) *Postgres {
 	tb.Helper()
 	bin := PostgresBinDir()
 	if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
@@ -65,14 +109,20 @@ func StartPostgres(tb testing.TB) *Postgres {
 		tb.Fatalf("initdb: %v\n%s", err, out)
 	}
 	p.Port = freePort(tb)
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", p.Port, dir)
-	if out, err := p.command("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-		tb.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	var o postgresOptions
+	for _, opt := range options {
+		opt(&o)
+	}
+	p.opts = fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", p.Port, dir)
+	for _, s := range o.settings {
+		p.opts += " -c " + s
+	}
+	if err := p.Start(); err != nil {
+		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		if out, err := p.command("pg_ctl", "-D", data, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil {
-			tb.Errorf("pg_ctl stop: %v\n%s", err, out)
+		if err := p.Stop(); err != nil {
+			tb.Error(err)
 		}
 	})
 	p.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
