@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/duroscope/duroscope/internal/config"
 	"github.com/duroscope/duroscope/internal/connector"
+	"github.com/duroscope/duroscope/internal/connector/postgres"
 	"github.com/duroscope/duroscope/internal/connector/sqlite"
 )
 
@@ -40,12 +42,13 @@ type settings struct {
 	QueueInterval     time.Duration
 	HTTPAddr          string
 	Once              bool
+	DropSlot          bool
 }
 
 func parse(args []string, env config.Env) (*settings, error) {
 	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
 	s := &settings{Common: config.Register(fs, env)}
-	fs.StringVar(&s.Source, "source", config.Get(env, "DUROSCOPE_SOURCE", ""), "the Duroxide store: sqlite:/path/to/duroxide.db (postgres://... not supported yet) (env DUROSCOPE_SOURCE)")
+	fs.StringVar(&s.Source, "source", config.Get(env, "DUROSCOPE_SOURCE", ""), "the Duroxide store: sqlite:/path/to/duroxide.db or postgres://user:pass@host:port/db?sslmode=... (env DUROSCOPE_SOURCE)")
 	fs.StringVar(&s.SourceSchema, "source-schema", config.Get(env, "DUROSCOPE_SOURCE_SCHEMA", "public"), "Postgres schema of duroxide-pg's tables (env DUROSCOPE_SOURCE_SCHEMA)")
 	fs.StringVar(&s.SourceMode, "source-mode", config.Get(env, "DUROSCOPE_SOURCE_MODE", "auto"), "Postgres: cdc, poll or auto (env DUROSCOPE_SOURCE_MODE)")
 	durs := []struct {
@@ -63,6 +66,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 		fs.StringVar(&raw[i], d.name, raw[i], d.usage+" (env "+d.env+")")
 	}
 	fs.StringVar(&s.HTTPAddr, "http-addr", config.Get(env, "DUROSCOPE_CONNECTOR_HTTP_ADDR", "127.0.0.1:8082"), "address of /healthz and /metrics; empty = off (env DUROSCOPE_CONNECTOR_HTTP_ADDR)")
+	fs.BoolVar(&s.DropSlot, "drop-slot", false, "Postgres: drop the connector's replication slot (decommissioning) and exit")
 	fs.BoolVar(&s.Once, "once", false, "publish everything present (deletions included), wait for the stream to store it, print a summary, exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -99,10 +103,12 @@ func parse(args []string, env config.Env) (*settings, error) {
 		if _, err := sqlite.ParseURL(s.Source); err != nil {
 			return nil, fmt.Errorf("source (DUROSCOPE_SOURCE): %w", err)
 		}
-	case strings.HasPrefix(s.Source, "postgres://"), strings.HasPrefix(s.Source, "postgresql://"):
-		return nil, fmt.Errorf("source (DUROSCOPE_SOURCE): %s: postgres sources are not supported yet; use a sqlite: store", config.RedactURLs(s.Source))
+	case postgres.IsURL(s.Source):
 	default:
 		return nil, fmt.Errorf("source (DUROSCOPE_SOURCE): want sqlite:/path/to/duroxide.db or postgres://user:pass@host:port/db, got %q", config.RedactURLs(s.Source))
+	}
+	if s.DropSlot && !postgres.IsURL(s.Source) {
+		return nil, errors.New("drop-slot: only for postgres:// sources")
 	}
 	return s, nil
 }
@@ -125,9 +131,34 @@ func main() {
 	}
 }
 
+// openSource opens the store; for Postgres it also returns the mode chosen.
+func openSource(ctx context.Context, s *settings, log zerolog.Logger) (connector.Source, string, error) {
+	if !postgres.IsURL(s.Source) {
+		path, _ := sqlite.ParseURL(s.Source) // validated by parse
+		src, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+		return src, "", err
+	}
+	mode := s.SourceMode
+	if s.Once && mode != postgres.ModePoll {
+		// A one-shot copy must not leave a replication slot behind.
+		log.Info().Msg("--once reads the tables (poll mode): no replication slot is created")
+		mode = postgres.ModePoll
+	}
+	return postgres.Open(ctx, postgres.Config{URL: s.Source, Schema: s.SourceSchema, Mode: mode,
+		Slot: postgres.SlotName(s.Stream + "_CONNECTOR"), Logger: log})
+}
+
 func run(ctx context.Context, s *settings, log zerolog.Logger) error {
-	path, _ := sqlite.ParseURL(s.Source) // validated by parse
-	src, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if s.DropSlot {
+		slot := postgres.SlotName(s.Stream + "_CONNECTOR")
+		dropped, err := postgres.DropSlot(ctx, postgres.Config{URL: s.Source, Schema: s.SourceSchema, Slot: slot})
+		if err != nil {
+			return err
+		}
+		log.Info().Str("slot", slot).Bool("existed", dropped).Msg("replication slot dropped")
+		return nil
+	}
+	src, mode, err := openSource(ctx, s, log)
 	if err != nil {
 		return err
 	}
@@ -162,6 +193,10 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		Once:              s.Once,
 		Logger:            log,
 	}
+	if mode == postgres.ModeCDC {
+		// Rows arrive from the stream as they commit; deletions with them.
+		cfg.PollInterval, cfg.NoReconcile = 10*time.Millisecond, true
+	}
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		cfg.Progress = os.Stderr
 	}
@@ -176,7 +211,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("http-addr (DUROSCOPE_CONNECTOR_HTTP_ADDR) %s: %w", s.HTTPAddr, err)
 		}
-		srv := &http.Server{Handler: statusHandler(c, &failure), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: statusHandler(c, src, &failure), ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("status server: %w", err)
@@ -224,7 +259,7 @@ const defaultNATSURL = "nats://127.0.0.1:4222"
 // errOnceDone ends the process group after a --once pass.
 var errOnceDone = errors.New("once: done")
 
-func statusHandler(c *connector.Connector, failure *atomic.Pointer[string]) http.Handler {
+func statusHandler(c *connector.Connector, src connector.Source, failure *atomic.Pointer[string]) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if f := failure.Load(); f != nil {
@@ -236,6 +271,9 @@ func statusHandler(c *connector.Connector, failure *atomic.Pointer[string]) http
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		c.WriteMetrics(w)
+		if m, ok := src.(interface{ WriteMetrics(io.Writer) }); ok {
+			m.WriteMetrics(w)
+		}
 	})
 	return mux
 }

@@ -34,7 +34,7 @@ func TestParseRefusesBadSettings(t *testing.T) {
 		want string
 	}{
 		{map[string]string{}, nil, "DUROSCOPE_SOURCE): required"},
-		{map[string]string{"DUROSCOPE_SOURCE": "postgres://u:secret@h:5432/db"}, nil, "postgres sources are not supported yet"},
+		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x"}, []string{"--drop-slot"}, "drop-slot: only for postgres:// sources"},
 		{map[string]string{"DUROSCOPE_SOURCE": "mysql://x"}, nil, "want sqlite:/path/to/duroxide.db"},
 		{base, []string{"stray"}, `unexpected argument "stray"`},
 		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_POLL_INTERVAL": "fast"}, nil, `poll-interval (DUROSCOPE_POLL_INTERVAL): want a positive duration`},

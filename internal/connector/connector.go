@@ -92,6 +92,9 @@ type Config struct {
 	// ReconcileInterval is the time between the starts of two
 	// reconciliations (default 30s).
 	ReconcileInterval time.Duration
+	// NoReconcile turns reconciliation off, for a source that reports
+	// deletions and prunes itself as notice rows (Postgres cdc).
+	NoReconcile bool
 	// QueueInterval is the time between queue-depth snapshots; 0 = none.
 	QueueInterval time.Duration
 	// AckTimeout bounds the wait for one ack (default 30s); Retries is how
@@ -387,10 +390,10 @@ func (c *Connector) loop(ctx context.Context) error {
 				}
 				c.log.Info().Uint64("position", c.ladder.head()).Uint64("events", c.stats.EventsPublished.Load()).Msg("backfill done; following new rows")
 			}
-			if c.cfg.Once && c.stats.Reconciliations.Load() > 0 {
+			if c.cfg.Once && (c.stats.Reconciliations.Load() > 0 || c.cfg.NoReconcile) {
 				return nil
 			}
-			if c.cfg.Once || time.Since(c.rec.lastStart) >= c.cfg.ReconcileInterval {
+			if !c.cfg.NoReconcile && (c.cfg.Once || time.Since(c.rec.lastStart) >= c.cfg.ReconcileInterval) {
 				c.startReconcile()
 				continue
 			}
@@ -510,6 +513,15 @@ func (c *Connector) publish(ctx context.Context, r readResult) (*flight, error) 
 	changed := make(map[string]struct{})
 	for i := range r.rows {
 		row := &r.rows[i]
+		if row.Notice != nil {
+			n := c.state.noticed(*row.Notice)
+			changed[n.InstanceID] = struct{}{}
+			if err := c.sendNotice(ctx, f, n); err != nil {
+				return nil, err
+			}
+			f.rows++
+			continue
+		}
 		eff := c.state.apply(row.InstanceID, row.ExecutionID, row.EventID, bornOf(row))
 		if eff.notice != nil {
 			c.log.Info().Str("instance_id", eff.notice.InstanceID).Uint64("deleted_at_ms", eff.notice.TimestampMs).
@@ -529,6 +541,9 @@ func (c *Connector) publish(ctx context.Context, r readResult) (*flight, error) 
 	if n := len(r.rows); n > 0 {
 		last := r.rows[n-1]
 		f.top = Anchor{Pos: last.Pos, InstanceID: last.InstanceID, ExecutionID: last.ExecutionID, EventID: last.EventID, Hash: HashData(last.Data)}
+		if last.Notice != nil {
+			f.top = Anchor{Pos: last.Pos, InstanceID: last.Notice.InstanceID}
+		}
 		c.ladder.push(f.top)
 		if !c.stats.CaughtUp.Load() && last.CreatedAtMs > 0 {
 			c.stats.LagSeconds.Store(max(0, time.Now().Unix()-last.CreatedAtMs/1000))
@@ -613,6 +628,11 @@ func (c *Connector) commit(ctx context.Context, f *flight) error {
 		return fmt.Errorf("store the position %d: %w", f.top.Pos, err)
 	}
 	c.stats.Position.Store(f.top.Pos)
+	if a, ok := c.cfg.Source.(Acknowledger); ok {
+		if err := a.Stored(ctx, f.top.Pos); err != nil {
+			return fmt.Errorf("confirm position %d to the source: %w", f.top.Pos, err)
+		}
+	}
 	return nil
 }
 

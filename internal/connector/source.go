@@ -70,6 +70,18 @@ type Row struct {
 	// CreatedAtMs is when the provider wrote the row (second precision
 	// for SQLite), 0 when unknown.
 	CreatedAtMs int64
+	// Notice, when set, makes this not a history row but a deletion or a
+	// prune the source saw as it was committed (Postgres cdc); only Pos
+	// and Notice are set then.
+	Notice *events.Notice
+}
+
+// Acknowledger is a Source that must learn when the rows up to a position
+// are stored in the stream (Postgres cdc: the replication slot's confirmed
+// position may advance only then). The connector calls Stored after every
+// batch it committed.
+type Acknowledger interface {
+	Stored(ctx context.Context, pos uint64) error
 }
 
 // Anchor names a published row by position, key and a hash of its bytes,

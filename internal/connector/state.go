@@ -117,6 +117,25 @@ func (p *published) apply(id string, exec, event, born uint64) rowEffect {
 	return eff
 }
 
+// noticed records a deletion or prune the source reported itself and
+// returns the notice to publish: an InstanceDeleted stamped after any
+// earlier one of the id (so the msg-id suffix of a later incarnation
+// moves on), an ExecutionsPruned as reported.
+func (p *published) noticed(n events.Notice) events.Notice {
+	s := p.m[n.InstanceID]
+	if s == nil {
+		s = &instState{}
+		p.m[n.InstanceID] = s
+	}
+	if n.Type == events.TypeInstanceDeleted {
+		at := max(n.TimestampMs, s.Deleted+1)
+		*s = instState{Deleted: at}
+		return events.InstanceDeleted(n.InstanceID, at)
+	}
+	s.Execs = slices.DeleteFunc(s.Execs, func(e uint64) bool { return slices.Contains(n.ExecutionIDs, e) })
+	return n
+}
+
 // sortedIDs returns the ids with state, ascending.
 func (p *published) sortedIDs() []string {
 	ids := make([]string, 0, len(p.m))

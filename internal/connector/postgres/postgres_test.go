@@ -1,0 +1,203 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/connector"
+	"github.com/duroscope/duroscope/internal/connector/postgres"
+	"github.com/duroscope/duroscope/internal/duroxide"
+	"github.com/duroscope/duroscope/internal/testenv"
+)
+
+const schema = "dx"
+
+// storeRows is the store's history: "id/exec/event" -> event_data.
+func storeRows(t *testing.T, url string) map[string][]byte {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rs, err := conn.Query(ctx, "SELECT instance_id || '/' || execution_id || '/' || event_id, event_data FROM "+schema+".history")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for rs.Next() {
+		var k, d string
+		if err := rs.Scan(&k, &d); err != nil {
+			t.Fatal(err)
+		}
+		out[k] = []byte(d)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type streamed struct {
+	rows    map[string][]byte // "id/exec/event" (msg-id without the reincarnation suffix) -> payload
+	notices []events.Notice
+}
+
+func readStream(t *testing.T, js jetstream.JetStream) streamed {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, events.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := streamed{rows: map[string][]byte{}}
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := events.DecodeNotice(m.Data); err == nil {
+			out.notices = append(out.notices, n)
+			continue
+		}
+		parts := strings.SplitN(m.Header.Get(jetstream.MsgIDHeader), "/", 4)
+		out.rows[strings.Join(parts[:3], "/")] = m.Data
+	}
+	return out
+}
+
+// missing lists the store rows the stream lacks or holds with other bytes.
+func missing(want, got map[string][]byte) []string {
+	var out []string
+	for k, d := range want {
+		if g, ok := got[k]; !ok || !bytes.Equal(g, d) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRealDuroxide runs real Duroxide on a private Postgres 15 (schema by
+// JsPostgresProvider.connectWithSchema): one scenario before the connector
+// starts (backfill), one while it runs (tail, with deletions, prunes and a
+// reused id), in cdc and in poll mode. The stream must hold every history
+// row byte for byte and a notice for every deletion and prune of the
+// second run.
+func TestRealDuroxide(t *testing.T) {
+	if testenv.SkipIntegration() {
+		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
+	}
+	pg := testenv.StartPostgres(t, testenv.WithLogicalReplication())
+	ctx := context.Background()
+	d := duroxide.Driver{Store: pg.URL, Schema: schema}
+	if _, err := d.RunScenario(ctx, "before"); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{postgres.ModeCDC, postgres.ModePoll} {
+		t.Run(mode, func(t *testing.T) {
+			ns := testenv.StartNATS(t)
+			nc, err := nats.Connect(ns.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, _ := jetstream.New(nc)
+			src, got, err := postgres.Open(ctx, postgres.Config{URL: pg.URL, Schema: schema, Mode: mode,
+				Slot: postgres.SlotName("test_" + mode), Logger: zerolog.New(zerolog.NewTestWriter(t))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != mode {
+				t.Fatalf("mode %s, want %s", got, mode)
+			}
+			cfg := connector.Config{Source: src, NC: nc, ReconcileInterval: time.Second, PollInterval: 100 * time.Millisecond,
+				Logger: zerolog.New(zerolog.NewTestWriter(t))}
+			if mode == postgres.ModeCDC {
+				cfg.NoReconcile, cfg.PollInterval = true, 10*time.Millisecond
+			}
+			c, err := connector.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cctx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { _, err := c.Run(cctx); done <- err }()
+			defer func() {
+				stop()
+				if err := <-done; err != nil {
+					t.Errorf("connector: %v", err)
+				}
+				src.Close()
+			}()
+			waitFor(t, "backfill", time.Minute, func() bool { return c.Stats().CaughtUp.Load() })
+			sc, err := d.RunScenario(ctx, "during-"+mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := storeRows(t, pg.URL)
+			var s streamed
+			waitFor(t, "every store row in the stream", time.Minute, func() bool {
+				s = readStream(t, js)
+				return len(missing(want, s.rows)) == 0
+			})
+			deleted, pruned := map[string]bool{}, map[string]bool{}
+			for _, n := range s.notices {
+				if n.Type == events.TypeInstanceDeleted {
+					deleted[n.InstanceID] = true
+				} else {
+					pruned[n.InstanceID] = true
+				}
+			}
+			waitFor(t, "the notices", time.Minute, func() bool {
+				s = readStream(t, js)
+				for _, n := range s.notices {
+					if n.Type == events.TypeInstanceDeleted {
+						deleted[n.InstanceID] = true
+					} else {
+						pruned[n.InstanceID] = true
+					}
+				}
+				for _, x := range sc.Deleted {
+					if !deleted[x.InstanceID] {
+						return false
+					}
+				}
+				for _, p := range sc.Prunes {
+					if p.Result.ExecutionsDeleted > 0 && !pruned[p.InstanceID] {
+						return false
+					}
+				}
+				return true
+			})
+			if len(sc.Deleted) == 0 || len(sc.Prunes) == 0 {
+				t.Fatalf("the scenario deleted %d and pruned %d: nothing to check", len(sc.Deleted), len(sc.Prunes))
+			}
+			t.Logf("%s: %d rows, %d notices (%d deleted, %d pruned ids)", mode, len(want), len(s.notices), len(deleted), len(pruned))
+		})
+	}
+}
