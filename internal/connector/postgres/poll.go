@@ -29,6 +29,11 @@ type rowKey struct {
 	exec, evt uint64
 }
 
+type seenRow struct {
+	rowKey
+	us int64
+}
+
 type pollSource struct {
 	*store
 	// backfill phase
@@ -44,12 +49,15 @@ type pollSource struct {
 		at  time.Time
 		key rowKey
 	}
-	seen map[rowKey]int64 // keys read within the overlap window, by created_at µs
+	// seen holds the rows read within the overlap window. A row is its key
+	// and its created_at: an id deleted and started again reuses its keys
+	// within seconds, with a later created_at.
+	seen map[seenRow]struct{}
 	last uint64           // Pos of the last row returned
 }
 
 func newPoll(st *store) *pollSource {
-	return &pollSource{store: st, seen: make(map[rowKey]int64)}
+	return &pollSource{store: st, seen: make(map[seenRow]struct{})}
 }
 
 func (s *pollSource) Close() error { s.pool.Close(); return nil }
@@ -149,7 +157,7 @@ func (p *pollSnapshot) backfillPage(limit int) ([]connector.Row, error) {
 		k := rowKey{r.InstanceID, r.ExecutionID, r.EventID}
 		s.after = k
 		if us := created.UnixMicro(); us >= s.handover-s.cfg.Overlap.Microseconds() {
-			s.seen[k] = us // the tail's first window will meet it again
+			s.seen[seenRow{k, us}] = struct{}{} // the tail's first window meets it again
 		}
 		return true
 	})
@@ -181,10 +189,10 @@ func (p *pollSnapshot) tailRows(limit int) ([]connector.Row, error) {
 			k := rowKey{r.InstanceID, r.ExecutionID, r.EventID}
 			s.cursor.at, s.cursor.key = created, k
 			us := created.UnixMicro()
-			if _, dup := s.seen[k]; dup {
+			if _, dup := s.seen[seenRow{k, us}]; dup {
 				return false
 			}
-			s.seen[k] = us
+			s.seen[seenRow{k, us}] = struct{}{}
 			s.high = max(s.high, us)
 			r.Pos = uint64(s.high)
 			return true
@@ -207,8 +215,8 @@ func (p *pollSnapshot) tailRows(limit int) ([]connector.Row, error) {
 // set is the rows written within Overlap.
 func (s *pollSource) forget() {
 	horizon := s.high - s.cfg.Overlap.Microseconds()
-	for k, us := range s.seen {
-		if us < horizon {
+	for k := range s.seen {
+		if k.us < horizon {
 			delete(s.seen, k)
 		}
 	}

@@ -163,7 +163,11 @@ func TestRealDuroxide(t *testing.T) {
 			var s streamed
 			waitFor(t, "every store row in the stream", time.Minute, func() bool {
 				s = readStream(t, js)
-				return len(missing(want, s.rows)) == 0
+				m := missing(want, s.rows)
+				if len(m) > 0 {
+					t.Logf("%d store rows not in the stream yet, e.g. %s", len(m), m[0])
+				}
+				return len(m) == 0
 			})
 			deleted, pruned := map[string]bool{}, map[string]bool{}
 			for _, n := range s.notices {
