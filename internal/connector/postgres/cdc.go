@@ -45,7 +45,10 @@ type cdcSource struct {
 	head    uint64 // newest position assigned
 	total   uint64 // backfill: rows in the snapshot + the ordinals before
 	started bool
-	runErr  error // the replication goroutine's failure; nil while it runs
+	// backfilling: the backfill is reading; the connector gets full
+	// batches only, so that it does not take a short one for caught up.
+	backfilling bool
+	runErr      error // the replication goroutine's failure; nil while it runs
 	running bool
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -119,7 +122,7 @@ func (c *cdcSource) Begin(ctx context.Context) (connector.Snapshot, error) {
 	err := c.runErr
 	if failed && c.nextPos <= streamBase {
 		// The backfill broke: the next Resume starts it again.
-		c.started, failed = false, false
+		c.started, c.backfilling, failed = false, false, false
 		c.log.Warn().Err(err).Msg("cdc: the backfill broke; starting it again")
 	}
 	c.mu.Unlock()
@@ -238,6 +241,9 @@ func (c *cdcSource) first(ctx context.Context, head uint64) (uint64, error) {
 		conn.Close(ctx)
 		return 0, err
 	}
+	c.mu.Lock()
+	c.backfilling = true
+	c.mu.Unlock()
 	c.launch(ctx, conn, start, func(rctx context.Context) error { return c.backfill(rctx, tx) })
 	return 0, nil
 }
@@ -284,8 +290,9 @@ func (c *cdcSource) backfill(ctx context.Context, tx pgx.Tx) error {
 		if err != nil {
 			return fmt.Errorf("cdc backfill: %w", redactErr(c.pgcfg, err))
 		}
-		if n := len(rows); n > 0 {
-			after = rowKey{rows[n-1].InstanceID, rows[n-1].ExecutionID, rows[n-1].EventID}
+		read := len(rows)
+		if read > 0 {
+			after = rowKey{rows[read-1].InstanceID, rows[read-1].ExecutionID, rows[read-1].EventID}
 		}
 		if held != nil {
 			rows = append([]connector.Row{*held}, rows...)
@@ -295,7 +302,7 @@ func (c *cdcSource) backfill(ctx context.Context, tx pgx.Tx) error {
 			last := rows[len(rows)-1]
 			held, rows = &last, rows[:len(rows)-1]
 		}
-		done := len(rows) < page
+		done := read < page
 		if done && held != nil {
 			held.Pos = streamBase
 			rows = append(rows, *held)
@@ -305,7 +312,7 @@ func (c *cdcSource) backfill(ctx context.Context, tx pgx.Tx) error {
 		}
 		if done {
 			c.mu.Lock()
-			c.nextPos = streamBase + 1
+			c.nextPos, c.backfilling = streamBase+1, false
 			c.mu.Unlock()
 			c.log.Info().Uint64("rows", c.total).Msg("cdc: backfill read; streaming from the slot's consistent point")
 			return nil
@@ -347,7 +354,7 @@ func (c *cdcSource) take(limit int, wait time.Duration) ([]connector.Row, error)
 	deadline := time.Now().Add(wait)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.buf) == 0 && c.running && time.Now().Before(deadline) {
+	for (len(c.buf) == 0 || c.backfilling && len(c.buf) < limit) && c.running && (c.backfilling || time.Now().Before(deadline)) {
 		c.mu.Unlock()
 		time.Sleep(5 * time.Millisecond)
 		c.mu.Lock()
