@@ -49,9 +49,9 @@ type cdcSource struct {
 	// batches only, so that it does not take a short one for caught up.
 	backfilling bool
 	runErr      error // the replication goroutine's failure; nil while it runs
-	running bool
-	stop    context.CancelFunc
-	done    chan struct{}
+	running     bool
+	stop        context.CancelFunc
+	done        chan struct{}
 	// walHeld is the WAL the slot holds back (bytes), -1 before the first look.
 	walHeld   atomic.Int64
 	watchStop context.CancelFunc

@@ -53,7 +53,7 @@ type pollSource struct {
 	// and its created_at: an id deleted and started again reuses its keys
 	// within seconds, with a later created_at.
 	seen map[seenRow]struct{}
-	last uint64           // Pos of the last row returned
+	last uint64 // Pos of the last row returned
 }
 
 func newPoll(st *store) *pollSource {
