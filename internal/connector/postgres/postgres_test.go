@@ -118,6 +118,25 @@ func TestRealDuroxide(t *testing.T) {
 	if _, err := d.RunScenario(ctx, "before"); err != nil {
 		t.Fatal(err)
 	}
+	// Queue snapshots count what Duroxide's getQueueDepths counts (the
+	// runtime has stopped: the queues hold still).
+	qs, _, err := postgres.Open(ctx, postgres.Config{URL: pg.URL, Schema: schema, Mode: postgres.ModePoll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := qs.Queues(ctx)
+	qs.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := d.Answers(ctx, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(q.OrchestratorQueue) != ans.QueueDepths.OrchestratorQueue || int64(q.WorkerQueue) != ans.QueueDepths.WorkerQueue || q.TimerQueue != 0 {
+		t.Fatalf("queues %+v, Duroxide's getQueueDepths %+v", q, ans.QueueDepths)
+	}
+	t.Logf("queues as Duroxide counts them: %+v", ans.QueueDepths)
 	for _, mode := range []string{postgres.ModeCDC, postgres.ModePoll} {
 		t.Run(mode, func(t *testing.T) {
 			ns := testenv.StartNATS(t)
