@@ -24,6 +24,9 @@ import (
 //     backfill in a key range already read is read by the tail.
 const ordinalLimit = 1 << 50
 
+// tailPage is the most rows one created_at read scans.
+const tailPage = 50000
+
 type rowKey struct {
 	id        string
 	exec, evt uint64
@@ -175,17 +178,24 @@ func (p *pollSnapshot) tailRows(limit int) ([]connector.Row, error) {
 		s.cursor.at = time.UnixMicro(s.high - s.cfg.Overlap.Microseconds() - 1)
 		s.cursor.key = rowKey{}
 	}
+	// Pages are large: without an index on created_at each one is a scan
+	// of the table, and the window's rows read again are most of a page.
+	page := max(limit, tailPage)
 	var out []connector.Row
 	for len(out) < limit {
 		rs, err := p.tx.Query(p.ctx, "SELECT "+historyCols+" FROM "+s.table("history")+
 			" WHERE (created_at, instance_id, execution_id, event_id) > ($1, $2, $3, $4) ORDER BY created_at, instance_id, execution_id, event_id LIMIT $5",
-			s.cursor.at, s.cursor.key.id, int64(s.cursor.key.exec), int64(s.cursor.key.evt), limit)
+			s.cursor.at, s.cursor.key.id, int64(s.cursor.key.exec), int64(s.cursor.key.evt), page)
 		if err != nil {
 			return nil, fmt.Errorf("read history since %s: %w", s.cursor.at.Format(time.RFC3339Nano), redactErr(s.pgcfg, err))
 		}
-		scanned := 0
-		page, err := scanRows(rs, func(r *connector.Row, created time.Time) bool {
+		scanned, consumed := 0, 0
+		_, err = scanRows(rs, func(r *connector.Row, created time.Time) bool {
 			scanned++
+			if len(out) >= limit {
+				return false // the batch is full: the cursor stays before this row
+			}
+			consumed++
 			k := rowKey{r.InstanceID, r.ExecutionID, r.EventID}
 			s.cursor.at, s.cursor.key = created, k
 			us := created.UnixMicro()
@@ -195,13 +205,13 @@ func (p *pollSnapshot) tailRows(limit int) ([]connector.Row, error) {
 			s.seen[seenRow{k, us}] = struct{}{}
 			s.high = max(s.high, us)
 			r.Pos = uint64(s.high)
-			return true
+			out = append(out, *r)
+			return false // collected here, in order
 		})
 		if err != nil {
 			return nil, fmt.Errorf("read history since %s: %w", s.cursor.at.Format(time.RFC3339Nano), redactErr(s.pgcfg, err))
 		}
-		out = append(out, page...)
-		if scanned < limit {
+		if scanned < page && consumed == scanned {
 			s.continuing = false
 			s.forget()
 			return out, nil
