@@ -109,8 +109,12 @@ func (p *pollSnapshot) Rows(after uint64, limit int) ([]connector.Row, error) {
 	var err error
 	if s.backfill {
 		rows, err = p.backfillPage(limit)
-		if err != nil || len(rows) == limit {
-			return rows, err
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == limit {
+			s.last = rows[limit-1].Pos
+			return rows, nil
 		}
 		// The backfill ends: the tail fills the rest of the batch.
 		s.backfill = false

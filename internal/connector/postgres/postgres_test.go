@@ -154,7 +154,8 @@ func TestRealDuroxide(t *testing.T) {
 			if got != mode {
 				t.Fatalf("mode %s, want %s", got, mode)
 			}
-			cfg := connector.Config{Source: src, NC: nc, ReconcileInterval: time.Second, PollInterval: 100 * time.Millisecond,
+			// Small batches: the backfill and the tail take several reads.
+			cfg := connector.Config{Source: src, NC: nc, ReconcileInterval: time.Second, PollInterval: 100 * time.Millisecond, BatchSize: 40,
 				Logger: zerolog.New(zerolog.NewTestWriter(t))}
 			if mode == postgres.ModeCDC {
 				cfg.NoReconcile, cfg.PollInterval = true, 10*time.Millisecond
