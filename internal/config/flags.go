@@ -410,7 +410,7 @@ func ParseURLs(s string, schemes []string) error {
 // ParseURL reads one scheme://host[:port][/path] URL with one of schemes.
 func ParseURL(s string, schemes []string) error {
 	if err := checkURL(s, schemes); err != nil {
-		return wrong("a "+strings.Join(schemes, "|")+"://host[:port] URL", Redact(s))
+		return wrong("a URL "+strings.Join(schemes, "|")+"://host[:port]", Redact(s))
 	}
 	return nil
 }
