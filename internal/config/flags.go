@@ -85,14 +85,23 @@ func (f *Flags) IsSet(name string) bool {
 	return set
 }
 
-// Parse reads the variables, then the command line. It returns
-// flag.ErrHelp after printing the flags for -h.
+// Parse reads the command line, then the variables of the flags it did
+// not give (a flag wins over its variable, even over a malformed one). It
+// returns flag.ErrHelp after printing the flags for -h.
 func (f *Flags) Parse(args []string) error {
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			f.usage()
+		}
+		return err
+	}
+	given := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
 	var errs []error
 	f.fs.VisitAll(func(fl *flag.Flag) {
 		name := f.vars[fl.Name]
 		v, ok := f.env(name)
-		if !ok || v == "" {
+		if given[fl.Name] || !ok || v == "" {
 			return
 		}
 		if err := fl.Value.Set(v); err != nil {
@@ -104,13 +113,6 @@ func (f *Flags) Parse(args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.usage()
-		}
-		return err
-	}
-	f.fs.Visit(func(fl *flag.Flag) { delete(f.from, fl.Name) })
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: every setting is a flag (see -h)", f.fs.Arg(0))
 	}

@@ -134,8 +134,13 @@ func TestFlagsStrict(t *testing.T) {
 			}
 		}
 	}
+	// A flag wins even over a malformed variable.
+	f, s := newSettings(map[string]string{"T_N": "abc"})
+	if err := f.Parse([]string{"-n", "5"}); err != nil || s.n != 5 {
+		t.Errorf("-n over a malformed T_N: %v, n = %d", err, s.n)
+	}
 	// Credentials in a refused URL do not reach the message.
-	f, _ := newSettings(map[string]string{"T_X_URLS": "nats://u:secret@h:1,bad"})
+	f, _ = newSettings(map[string]string{"T_X_URLS": "nats://u:secret@h:1,bad"})
 	if err := f.Parse(nil); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("refused URL list: %v", err)
 	}
