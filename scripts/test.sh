@@ -56,6 +56,6 @@ fi
 # (httpapi), the watermark cache. A separate step: -race slows everything
 # else for nothing.
 if [ "${pkgs[*]}" = ./... ]; then
-  go test -race -count=1 -timeout 20m ./internal/projector/... ./internal/httpapi/... ./internal/watermark/...
+  go test -race -count=1 -timeout 30m ./internal/projector/... ./internal/httpapi/... ./internal/watermark/...
 fi
 go test -count=1 -timeout 45m "$@"
