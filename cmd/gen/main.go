@@ -87,9 +87,9 @@ func parse(args []string, env config.Env, stderr io.Writer, now time.Time) (*opt
 	f := config.NewFlags("gen", env)
 	f.SetOutput(stderr)
 	o := &options{}
-	f.URLs(&o.natsURL, "nats-url", "DUROSCOPE_NATS_URL", config.DefaultNATSURL, config.NATSSchemes, "NATS server URL(s)")
+	f.URLs(&o.natsURL, "nats-url", "DUROSCOPE_NATS_URL", config.DefaultNATSURL, config.NATSSchemes(), "NATS server URL(s)")
 	f.String(&o.stream, "stream", "DUROSCOPE_STREAM", events.DefaultStream, "JetStream stream, created if missing")
-	f.OneOf(&o.logLevel, "log-level", "DUROSCOPE_LOG_LEVEL", "info", config.LogLevels, "log level")
+	f.OneOf(&o.logLevel, "log-level", "DUROSCOPE_LOG_LEVEL", "info", config.LogLevels(), "log level")
 	f.VariablePrefix("DUROSCOPE_GEN_")
 	f.Int64(&o.seed, "seed", "", 1, math.MinInt64, math.MaxInt64, "random seed: the same seed and flags give the same histories")
 	f.Int(&o.instances, "instances", "", 1000, 0, math.MaxInt, "top-level instances (sub-orchestrations and chained instances come on top)")

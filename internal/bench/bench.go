@@ -93,7 +93,7 @@ func Parse(args []string, env config.Env, stderr io.Writer) (*Settings, error) {
 		"ClickHouse native address(es), comma separated; the bench creates its own databases and drops them")
 	f.String(&c.clickHouseUser, "clickhouse-user", "DUROSCOPE_CLICKHOUSE_USER", "default", "ClickHouse user")
 	f.Secret(&c.clickHousePassword, "clickhouse-password", "DUROSCOPE_CLICKHOUSE_PASSWORD", "ClickHouse password (prefer the variable: flags show in process lists)")
-	f.URLs(&c.natsURL, "nats-url", "DUROSCOPE_NATS_URL", "", config.NATSSchemes, "NATS server with JetStream; empty = an embedded nats-server in this process")
+	f.URLs(&c.natsURL, "nats-url", "DUROSCOPE_NATS_URL", "", config.NATSSchemes(), "NATS server with JetStream; empty = an embedded nats-server in this process")
 	f.VariablePrefix("DUROSCOPE_BENCH_")
 	f.String(&c.out, "out", "", "bench-out", "output directory: report.txt, results.json, plots, logs, profiles")
 	f.Bool(&c.keep, "keep", "", false, "keep the databases and streams the bench creates")
@@ -112,7 +112,7 @@ func Parse(args []string, env config.Env, stderr io.Writer) (*Settings, error) {
 	f.Int(&c.cacheMiB, "cache-mib", "", 128, 1, 1<<20, "projector cache size in MiB")
 	f.Duration(&c.heapAt, "profile-heap-at", "", 5*time.Second, 0, "with --profile: also write the projector's in-use heap this long after it starts")
 	f.String(&c.memLimit, "projector-gomemlimit", "", "420MiB", "GOMEMLIMIT of the projector children only; the default is cmd/projector's default --memory-limit-mib; empty = none")
-	f.OneOf(&c.childLogLevel, "child-log-level", "", "warn", config.LogLevels, "log level of the consumer children (logs in <out>/logs)")
+	f.OneOf(&c.childLogLevel, "child-log-level", "", "warn", config.LogLevels(), "log level of the consumer children (logs in <out>/logs)")
 
 	f.Float(&c.freshRate, "freshness-rate", "", 20000, math.SmallestNonzeroFloat64, math.Inf(1), "steady publish rate (events/s) of the freshness test")
 	f.Duration(&c.freshDuration, "freshness-duration", "", 20*time.Second, time.Nanosecond, "length of the freshness test (the target is stated for 60s; 10m also shows whether the projector's RSS stays flat)")

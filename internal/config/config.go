@@ -58,10 +58,10 @@ const (
 )
 
 // NATSSchemes are the URL schemes NATS clients accept.
-var NATSSchemes = []string{"nats", "tls", "ws", "wss"}
+func NATSSchemes() []string { return []string{"nats", "tls", "ws", "wss"} }
 
 // LogLevels are the accepted -log-level values.
-var LogLevels = []string{"debug", "info", "warn", "error"}
+func LogLevels() []string { return []string{"debug", "info", "warn", "error"} }
 
 // Register adds the shared flags to f. natsDefault is the binary's NATS
 // URL when none is configured ("" = the projector's embedded server).
@@ -72,13 +72,13 @@ func Register(f *Flags, natsDefault string) *Common {
 	if natsDefault == "" {
 		natsUsage += "; empty = an embedded JetStream server on 127.0.0.1:4222"
 	}
-	f.URLs(&c.NATSURL, "nats-url", "DUROSCOPE_NATS_URL", natsDefault, NATSSchemes, natsUsage)
+	f.URLs(&c.NATSURL, "nats-url", "DUROSCOPE_NATS_URL", natsDefault, NATSSchemes(), natsUsage)
 	f.String(&c.Stream, "stream", "DUROSCOPE_STREAM", events.DefaultStream, "JetStream stream name")
 	f.List(&c.ClickHouseAddrs, "clickhouse-addr", "DUROSCOPE_CLICKHOUSE_ADDR", []string{DefaultClickHouseAddr}, "ClickHouse native address(es), comma separated")
 	f.String(&c.ClickHouseDatabase, "clickhouse-database", "DUROSCOPE_CLICKHOUSE_DATABASE", DefaultDatabase, "ClickHouse database, created if missing")
 	f.String(&c.ClickHouseUser, "clickhouse-user", "DUROSCOPE_CLICKHOUSE_USER", "default", "ClickHouse user")
 	f.Secret(&c.ClickHousePassword, "clickhouse-password", "DUROSCOPE_CLICKHOUSE_PASSWORD", "ClickHouse password (prefer the variable: flags show in process lists)")
-	f.OneOf(&c.LogLevel, "log-level", "DUROSCOPE_LOG_LEVEL", "info", LogLevels, "log level")
+	f.OneOf(&c.LogLevel, "log-level", "DUROSCOPE_LOG_LEVEL", "info", LogLevels(), "log level")
 	f.String(&c.NATSTLSCA, "nats-tls-ca", "DUROSCOPE_NATS_TLS_CA", "", "PEM file of the CA(s) that sign the NATS server's certificate; turns TLS on")
 	f.String(&c.NATSTLSCert, "nats-tls-cert", "DUROSCOPE_NATS_TLS_CERT", "", "PEM client certificate for NATS servers that verify clients; needs -nats-tls-key")
 	f.String(&c.NATSTLSKey, "nats-tls-key", "DUROSCOPE_NATS_TLS_KEY", "", "PEM private key of -nats-tls-cert")

@@ -41,7 +41,7 @@ func newSettings(env map[string]string) (*Flags, *settings) {
 	f.Bool(&s.b, "on", "", false, "a bool")
 	f.Partition(&s.p, "partition", "", Whole, "a partition")
 	f.List(&s.list, "list", "", []string{"x"}, "a list")
-	f.URLs(&s.urls, "urls", "", "", NATSSchemes, "URLs")
+	f.URLs(&s.urls, "urls", "", "", NATSSchemes(), "URLs")
 	return f, s
 }
 
@@ -221,14 +221,14 @@ func FuzzParsers(f *testing.F) {
 				}
 			}
 		}
-		if ParseURLs(s, NATSSchemes) == nil && s != "" {
+		if ParseURLs(s, NATSSchemes()) == nil && s != "" {
 			for _, p := range strings.Split(s, ",") {
 				if !strings.Contains(p, "://") {
 					t.Fatalf("ParseURLs accepted %q", s)
 				}
 			}
 		}
-		if r := Redact(s); strings.Contains(s, "@") && ParseURLs(s, NATSSchemes) == nil && strings.Contains(r, "@") && !strings.Contains(r, "REDACTED@") {
+		if r := Redact(s); strings.Contains(s, "@") && ParseURLs(s, NATSSchemes()) == nil && strings.Contains(r, "@") && !strings.Contains(r, "REDACTED@") {
 			t.Fatalf("Redact(%q) = %q keeps a user", s, r)
 		}
 	})
