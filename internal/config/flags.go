@@ -20,8 +20,10 @@ import (
 // variable or the flag and the accepted form. Positional arguments are
 // refused: every setting is a flag.
 //
-// An empty variable counts as unset (the default applies), as shells make
-// "VAR=" easy to leave behind.
+// An empty variable sets a text setting to empty (DUROSCOPE_PROJECTOR_HTTP_ADDR=
+// turns the projector's status server off) and leaves a typed one (number,
+// duration, bool, list, ...) at its default, as shells make "VAR=" easy to
+// leave behind.
 type Flags struct {
 	fs   *flag.FlagSet
 	env  Env
@@ -101,7 +103,7 @@ func (f *Flags) Parse(args []string) error {
 	f.fs.VisitAll(func(fl *flag.Flag) {
 		name := f.vars[fl.Name]
 		v, ok := f.env(name)
-		if given[fl.Name] || !ok || v == "" {
+		if given[fl.Name] || !ok || (v == "" && !fl.Value.(*value).text) {
 			return
 		}
 		if err := fl.Value.Set(v); err != nil {
@@ -128,17 +130,18 @@ func (f *Flags) usage() {
 
 // value is one setting: its parser stores a value or says what it wants.
 type value struct {
-	text   string
+	shown  string // the current value as text, for -h
 	set    func(string) error
 	isBool bool
+	text   bool // a text setting: an empty variable sets it empty
 }
 
-func (v *value) String() string { return v.text }
+func (v *value) String() string { return v.shown }
 func (v *value) Set(s string) error {
 	if err := v.set(s); err != nil {
 		return err
 	}
-	v.text = s
+	v.shown = s
 	return nil
 }
 func (v *value) IsBoolFlag() bool { return v.isBool }
@@ -146,6 +149,15 @@ func (v *value) IsBoolFlag() bool { return v.isBool }
 // add registers flag name with variable envVar ("" = derived from the
 // prefix) whose default text is def; set parses, validates and stores.
 func (f *Flags) add(name, envVar, def, usage string, set func(string) error, isBool bool) {
+	f.addValue(name, envVar, usage, &value{shown: def, set: set, isBool: isBool})
+}
+
+// addText registers a text setting (see add).
+func (f *Flags) addText(name, envVar, def, usage string, set func(string) error) {
+	f.addValue(name, envVar, usage, &value{shown: def, set: set, text: true})
+}
+
+func (f *Flags) addValue(name, envVar, usage string, v *value) {
 	if envVar == "" {
 		if f.prefix == "" {
 			panic("config: flag -" + name + " has no variable")
@@ -154,7 +166,7 @@ func (f *Flags) add(name, envVar, def, usage string, set func(string) error, isB
 	}
 	usage += " (env " + envVar + ")"
 	f.vars[name] = envVar
-	f.fs.Var(&value{text: def, set: set, isBool: isBool}, name, usage)
+	f.fs.Var(v, name, usage)
 }
 
 // wrong is the error of a value that is not of the accepted form.
@@ -163,12 +175,12 @@ func wrong(form, got string) error { return fmt.Errorf("want %s, got %q", form, 
 // String registers a free-text setting.
 func (f *Flags) String(p *string, name, envVar, def, usage string) {
 	*p = def
-	f.add(name, envVar, def, usage, func(s string) error { *p = s; return nil }, false)
+	f.addText(name, envVar, def, usage, func(s string) error { *p = s; return nil })
 }
 
 // Secret registers a free-text setting whose value never shows in -h.
 func (f *Flags) Secret(p *string, name, envVar, usage string) {
-	f.add(name, envVar, "", usage, func(s string) error { *p = s; return nil }, false)
+	f.addText(name, envVar, "", usage, func(s string) error { *p = s; return nil })
 }
 
 // OneOf registers a setting that takes one of choices.
@@ -282,13 +294,13 @@ func (f *Flags) List(p *[]string, name, envVar string, def []string, usage strin
 // as the list's text (NATS clients take it so); "" means none.
 func (f *Flags) URLs(p *string, name, envVar, def string, schemes []string, usage string) {
 	*p = def
-	f.add(name, envVar, Redact(def), usage, func(s string) error {
+	f.addText(name, envVar, Redact(def), usage, func(s string) error {
 		if err := ParseURLs(s, schemes); err != nil {
 			return err
 		}
 		*p = s
 		return nil
-	}, false)
+	})
 }
 
 // ParseInt reads a decimal integer in [lo, hi], nothing else.

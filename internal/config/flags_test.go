@@ -70,14 +70,16 @@ func TestFlagsDefaultsEnvAndFlags(t *testing.T) {
 		t.Errorf("sources: %s %s", f.Source("n"), f.Source("partition"))
 	}
 
-	// Flags win; the bare bool flag means on; an empty variable is unset.
+	// Flags win; the bare bool flag means on; an empty variable empties a
+	// text setting and leaves a typed one at its default.
 	env["T_X_ON"] = "off"
 	env["T_S"] = ""
+	env["T_X_DUR"] = ""
 	f, s = newSettings(env)
 	if err := f.Parse([]string{"-n", "8", "--partition=0/2", "-on"}); err != nil {
 		t.Fatal(err)
 	}
-	if s.n != 8 || s.p != (Partition{0, 2}) || !s.b || s.s != "def" || s.one != "b" {
+	if s.n != 8 || s.p != (Partition{0, 2}) || !s.b || s.s != "" || s.d != time.Second || s.one != "b" {
 		t.Errorf("flags over env: %+v", *s)
 	}
 	if f.Source("n") != "-n" || f.Source("one") != "T_ONE" {
