@@ -18,6 +18,11 @@ const (
 	DLQSubject = "duroxide.dlq.history"
 	// QueueSubject carries QueueSnapshot payloads.
 	QueueSubject = "duroxide.queues"
+	// ProjectorConsumerPrefix starts the name of every durable consumer of
+	// the projector on the history stream; the query service reads the
+	// projection lag from the consumers with this prefix, so both sides
+	// take it from here.
+	ProjectorConsumerPrefix = "duroscope-projector"
 )
 
 // tokenSafe reports whether c may appear unescaped in a subject token.

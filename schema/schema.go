@@ -97,6 +97,12 @@ func Versions() []int {
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
+// ValidIdentifier reports whether s can be spliced into SQL unquoted as a
+// database name: letters, digits and _, not starting with a digit, at most
+// 63 characters. The one home of that rule (the read model, the
+// configuration and the migrations all check it).
+func ValidIdentifier(s string) bool { return identRe.MatchString(s) }
+
 // ClickHouse error codes that an idempotent CREATE can still raise when two
 // clients create the same object at the same moment: old servers check
 // existence and create in two steps without a lock between them.
@@ -118,7 +124,7 @@ var createIfNotExistsRe = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:MATERIALIZED\
 // On error, applied lists the migrations completed (and recorded) before the
 // failing one; the failing one is not recorded, so the next Apply retries it.
 func Apply(ctx context.Context, conn driver.Conn, cfg Config) (applied []int, err error) {
-	if !identRe.MatchString(cfg.Database) {
+	if !ValidIdentifier(cfg.Database) {
 		return nil, fmt.Errorf("schema: database name %q: want letters, digits and _ only (at most 63)", cfg.Database)
 	}
 	ms, err := loadMigrations()
@@ -130,7 +136,7 @@ func Apply(ctx context.Context, conn driver.Conn, cfg Config) (applied []int, er
 
 // apply is Apply over an explicit migration list (tests use their own).
 func apply(ctx context.Context, conn driver.Conn, cfg Config, ms []migration) (applied []int, err error) {
-	if !identRe.MatchString(cfg.Database) {
+	if !ValidIdentifier(cfg.Database) {
 		return nil, fmt.Errorf("schema: database name %q: want letters, digits and _ only (at most 63)", cfg.Database)
 	}
 	db := cfg.Database

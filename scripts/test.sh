@@ -39,4 +39,23 @@ if [ ${#pkgs[@]} -eq 0 ]; then
   set -- "$@" ./...
 fi
 go vet "${pkgs[@]}"
+# The module is tidy: go.mod lists exactly the dependencies the code uses,
+# direct ones as direct.
+go mod tidy -diff
+# staticcheck, installed from the Go module proxy when missing (cached in
+# GOPATH/bin). The version is pinned: a new release can add checks.
+staticcheck_version=v0.8.2
+staticcheck=$(go env GOPATH)/bin/staticcheck
+if ! "$staticcheck" -version 2>/dev/null | grep -q "${staticcheck_version#v}"; then
+  echo "test: installing staticcheck $staticcheck_version" >&2
+  GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi
+"$staticcheck" "${pkgs[@]}"
+# The race detector on the packages whose code runs concurrently: the
+# projector's pipeline and instance cache, the query service's admission
+# (httpapi), the watermark cache. A separate step: -race slows everything
+# else for nothing.
+if [ "${pkgs[*]}" = ./... ]; then
+  go test -race -count=1 -timeout 30m ./internal/projector/... ./internal/httpapi/... ./internal/watermark/...
+fi
 go test -count=1 -timeout 45m "$@"

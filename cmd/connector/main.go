@@ -46,52 +46,22 @@ type settings struct {
 }
 
 func parse(args []string, env config.Env) (*settings, error) {
-	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
-	s := &settings{Common: config.Register(fs, env)}
-	fs.StringVar(&s.Source, "source", config.Get(env, "DUROSCOPE_SOURCE", ""), "the Duroxide store: sqlite:/path/to/duroxide.db or postgres://user:pass@host:port/db?sslmode=... (env DUROSCOPE_SOURCE)")
-	fs.StringVar(&s.SourceSchema, "source-schema", config.Get(env, "DUROSCOPE_SOURCE_SCHEMA", "public"), "Postgres schema of duroxide-pg's tables (env DUROSCOPE_SOURCE_SCHEMA)")
-	fs.StringVar(&s.SourceMode, "source-mode", config.Get(env, "DUROSCOPE_SOURCE_MODE", "auto"), "Postgres: cdc, poll or auto (env DUROSCOPE_SOURCE_MODE)")
-	durs := []struct {
-		name, env, def, usage string
-		dst                   *time.Duration
-		zeroOK                bool
-	}{
-		{"poll-interval", "DUROSCOPE_POLL_INTERVAL", "500ms", "how often new rows are looked for", &s.PollInterval, false},
-		{"reconcile-interval", "DUROSCOPE_RECONCILE_INTERVAL", "30s", "how often deleted instances and pruned executions are looked for", &s.ReconcileInterval, false},
-		{"queue-interval", "DUROSCOPE_QUEUE_INTERVAL", "5s", "how often a queue-depth snapshot is published; 0 = never", &s.QueueInterval, true},
-	}
-	raw := make([]string, len(durs))
-	for i, d := range durs {
-		raw[i] = config.Get(env, d.env, d.def)
-		fs.StringVar(&raw[i], d.name, raw[i], d.usage+" (env "+d.env+")")
-	}
-	fs.StringVar(&s.HTTPAddr, "http-addr", config.Get(env, "DUROSCOPE_CONNECTOR_HTTP_ADDR", "127.0.0.1:8082"), "address of /healthz and /metrics; empty = off (env DUROSCOPE_CONNECTOR_HTTP_ADDR)")
-	fs.BoolVar(&s.DropSlot, "drop-slot", false, "Postgres: drop the connector's replication slot (decommissioning) and exit")
-	fs.BoolVar(&s.Once, "once", false, "publish everything present (deletions included), wait for the stream to store it, print a summary, exit")
-	if err := fs.Parse(args); err != nil {
+	f := config.NewFlags("connector", env)
+	s := &settings{Common: config.Register(f, config.DefaultNATSURL)}
+	f.String(&s.Source, "source", "DUROSCOPE_SOURCE", "", "the Duroxide store: sqlite:/path/to/duroxide.db or postgres://user:pass@host:port/db?sslmode=...")
+	f.String(&s.SourceSchema, "source-schema", "DUROSCOPE_SOURCE_SCHEMA", "public", "Postgres schema of duroxide-pg's tables")
+	f.OneOf(&s.SourceMode, "source-mode", "DUROSCOPE_SOURCE_MODE", "auto", []string{"auto", "cdc", "poll"}, "Postgres: cdc, poll or auto")
+	f.Duration(&s.PollInterval, "poll-interval", "DUROSCOPE_POLL_INTERVAL", 500*time.Millisecond, time.Nanosecond, "how often new rows are looked for")
+	f.Duration(&s.ReconcileInterval, "reconcile-interval", "DUROSCOPE_RECONCILE_INTERVAL", 30*time.Second, time.Nanosecond, "how often deleted instances and pruned executions are looked for")
+	f.Duration(&s.QueueInterval, "queue-interval", "DUROSCOPE_QUEUE_INTERVAL", 5*time.Second, 0, "how often a queue-depth snapshot is published; 0 = never")
+	f.String(&s.HTTPAddr, "http-addr", "DUROSCOPE_CONNECTOR_HTTP_ADDR", "127.0.0.1:8082", "address of /healthz and /metrics; empty = off")
+	f.Bool(&s.DropSlot, "drop-slot", "DUROSCOPE_CONNECTOR_DROP_SLOT", false, "Postgres: drop the connector's replication slot (decommissioning) and exit")
+	f.Bool(&s.Once, "once", "DUROSCOPE_CONNECTOR_ONCE", false, "publish everything present (deletions included), wait for the stream to store it, print a summary, exit")
+	if err := f.Parse(args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q: every setting is a flag or a DUROSCOPE_* variable", fs.Arg(0))
 	}
 	if err := s.Finish(); err != nil {
 		return nil, err
-	}
-	for i, d := range durs {
-		v, err := time.ParseDuration(raw[i])
-		if err != nil || v < 0 || v == 0 && !d.zeroOK {
-			want := "a positive duration such as 500ms or 30s"
-			if d.zeroOK {
-				want = "a duration such as 5s, or 0 for never"
-			}
-			return nil, fmt.Errorf("%s (%s): want %s, got %q", d.name, d.env, want, raw[i])
-		}
-		*d.dst = v
-	}
-	switch s.SourceMode {
-	case "auto", "cdc", "poll":
-	default:
-		return nil, fmt.Errorf("source-mode (DUROSCOPE_SOURCE_MODE): want auto, cdc or poll, got %q", s.SourceMode)
 	}
 	if s.SourceSchema == "" {
 		return nil, errors.New("source-schema (DUROSCOPE_SOURCE_SCHEMA): must not be empty")
@@ -105,7 +75,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 		}
 	case postgres.IsURL(s.Source):
 	default:
-		return nil, fmt.Errorf("source (DUROSCOPE_SOURCE): want sqlite:/path/to/duroxide.db or postgres://user:pass@host:port/db, got %q", config.RedactURLs(s.Source))
+		return nil, fmt.Errorf("source (DUROSCOPE_SOURCE): want sqlite:/path/to/duroxide.db or postgres://user:pass@host:port/db, got %q", config.Redact(s.Source))
 	}
 	if s.DropSlot && !postgres.IsURL(s.Source) {
 		return nil, errors.New("drop-slot: only for postgres:// sources")
@@ -165,7 +135,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 	defer src.Close()
 	natsURL := s.NATSURL
 	if natsURL == "" {
-		natsURL = defaultNATSURL // the projector's embedded server
+		natsURL = config.DefaultNATSURL // the projector's embedded server
 	}
 	opts := append([]nats.Option{
 		nats.Name("duroscope-connector"),
@@ -180,7 +150,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 	}, s.NATSOptions()...)
 	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
-		return fmt.Errorf("connect to NATS %s: %w", config.RedactURLs(natsURL), err)
+		return fmt.Errorf("connect to NATS %s: %w", config.Redact(natsURL), err)
 	}
 	defer nc.Close()
 	cfg := connector.Config{
@@ -251,10 +221,6 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 	// The pipeline returns nil only when asked to stop.
 	return nil
 }
-
-// defaultNATSURL is where a projector without DUROSCOPE_NATS_URL runs its
-// embedded JetStream server (API.md "Running").
-const defaultNATSURL = "nats://127.0.0.1:4222"
 
 // errOnceDone ends the process group after a --once pass.
 var errOnceDone = errors.New("once: done")

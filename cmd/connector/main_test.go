@@ -37,10 +37,10 @@ func TestParseRefusesBadSettings(t *testing.T) {
 		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x"}, []string{"--drop-slot"}, "drop-slot: only for postgres:// sources"},
 		{map[string]string{"DUROSCOPE_SOURCE": "mysql://x"}, nil, "want sqlite:/path/to/duroxide.db"},
 		{base, []string{"stray"}, `unexpected argument "stray"`},
-		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_POLL_INTERVAL": "fast"}, nil, `poll-interval (DUROSCOPE_POLL_INTERVAL): want a positive duration`},
-		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_RECONCILE_INTERVAL": "0"}, nil, `reconcile-interval (DUROSCOPE_RECONCILE_INTERVAL)`},
-		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_QUEUE_INTERVAL": "-1s"}, nil, `queue-interval (DUROSCOPE_QUEUE_INTERVAL): want a duration such as 5s, or 0 for never`},
-		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_SOURCE_MODE": "push"}, nil, `source-mode (DUROSCOPE_SOURCE_MODE): want auto, cdc or poll`},
+		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_POLL_INTERVAL": "fast"}, nil, `DUROSCOPE_POLL_INTERVAL (flag -poll-interval): want a positive Go duration`},
+		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_RECONCILE_INTERVAL": "0"}, nil, `DUROSCOPE_RECONCILE_INTERVAL (flag -reconcile-interval)`},
+		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_QUEUE_INTERVAL": "-1s"}, nil, `DUROSCOPE_QUEUE_INTERVAL (flag -queue-interval): want a Go duration >= 0`},
+		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_SOURCE_MODE": "push"}, nil, `DUROSCOPE_SOURCE_MODE (flag -source-mode): want auto|cdc|poll`},
 		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_LOG_LEVEL": "loud"}, nil, "log-level"},
 	}
 	for _, c := range cases {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/duroscope/duroscope/client"
+	"github.com/duroscope/duroscope/internal/config"
 )
 
 // Exit codes.
@@ -241,9 +242,16 @@ func (a *app) client(streaming bool) (*client.Client, error) {
 	if a.token != "" {
 		opts = append(opts, client.WithToken(a.token))
 	}
+	source := "--url"
+	if env := a.getenv(envURL); env != "" && env == a.url {
+		source = envURL
+	}
+	if err := config.ParseURL(a.url, []string{"http", "https"}); err != nil {
+		return nil, &usageError{msg: fmt.Sprintf("%s: %v", source, err)}
+	}
 	c, err := client.New(a.url, opts...)
 	if err != nil {
-		return nil, &usageError{msg: fmt.Sprintf("--url: %v", strings.TrimPrefix(err.Error(), "duroscope client: "))}
+		return nil, &usageError{msg: fmt.Sprintf("%s: %v", source, strings.TrimPrefix(err.Error(), "duroscope client: "))}
 	}
 	return c, nil
 }

@@ -529,6 +529,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"stats", "-h"}, 0, "usage: duroscope stats"},
 		{[]string{"--url", "http://127.0.0.1:1", "queues"}, 1, "is the query service running at http://127.0.0.1:1?"},
 	}
+	// A bad DUROSCOPE_URL is named as the variable; --url wins over it.
+	if code, _, stderr := runCLI(t, map[string]string{"DUROSCOPE_URL": "127.0.0.1:8080"}, "queues"); code != 2 ||
+		!strings.Contains(stderr, "DUROSCOPE_URL: want a URL http|https://host[:port]") {
+		t.Errorf("bad DUROSCOPE_URL: exit %d, stderr %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, map[string]string{"DUROSCOPE_URL": "nope"}, "--url", "ftp://h", "queues"); code != 2 || !strings.Contains(stderr, "--url:") {
+		t.Errorf("bad --url over a bad DUROSCOPE_URL: exit %d, stderr %s", code, stderr)
+	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, out, stderr := runCLI(t, nil, tc.args...)

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -54,8 +55,6 @@ func main() {
 	}
 }
 
-const defaultNATSURL = "nats://127.0.0.1:4222"
-
 type options struct {
 	natsURL     string
 	stream      string
@@ -85,65 +84,41 @@ type options struct {
 }
 
 func parse(args []string, env config.Env, stderr io.Writer, now time.Time) (*options, error) {
-	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	f := config.NewFlags("gen", env)
+	f.SetOutput(stderr)
 	o := &options{}
-	fs.StringVar(&o.natsURL, "nats-url", config.Get(env, "DUROSCOPE_NATS_URL", defaultNATSURL), "NATS server URL(s) (env DUROSCOPE_NATS_URL)")
-	fs.StringVar(&o.stream, "stream", config.Get(env, "DUROSCOPE_STREAM", events.DefaultStream), "JetStream stream, created if missing (env DUROSCOPE_STREAM)")
-	fs.StringVar(&o.logLevel, "log-level", config.Get(env, "DUROSCOPE_LOG_LEVEL", "info"), "debug|info|warn|error (env DUROSCOPE_LOG_LEVEL)")
-	fs.Int64Var(&o.seed, "seed", 1, "random seed: the same seed and flags give the same histories")
-	fs.IntVar(&o.instances, "instances", 1000, "top-level instances (sub-orchestrations and chained instances come on top)")
-	fs.Float64Var(&o.rate, "rate", 0, "events per second; 0 = as fast as possible (with --loop: also the pace of new instances)")
-	fs.Float64Var(&o.duplicates, "duplicates", 0, "fraction of events published a second time, up to 1000 messages later")
-	fs.Float64Var(&o.deletes, "delete", 0, "fraction of top-level instances deleted a minute after their last event, sub-orchestrations with them (InstanceDeleted notices); 30% of those get their id reused, 30% some events re-published after the deletion")
-	fs.Float64Var(&o.prunes, "prune", 0, "fraction of continued-as-new instances whose earlier executions are pruned (ExecutionsPruned notices)")
-	fs.IntVar(&o.shuffle, "shuffle", 0, "reorder events within consecutive windows of this many messages; 0 = time order")
-	fs.Float64Var(&o.running, "running", 0.1, "fraction of instances left unfinished (Running)")
-	fs.Float64Var(&o.unknown, "unknown", 0.01, "fraction of instances with an event of an unknown type")
-	fs.Float64Var(&o.cancel, "cancel", 0.03, "fraction of finished instances that are cancelled")
-	fs.BoolVar(&o.queues, "queues", false, "also publish a queue-depth snapshot to core NATS subject duroxide.queues every second")
-	fs.StringVar(&o.start, "start", "", "first instance start, epoch ms or RFC 3339; default: now minus --spread (events after now are left out)")
-	fs.DurationVar(&o.spread, "spread", time.Hour, "instance starts are spread over this window")
-	fs.BoolVar(&o.loop, "loop", false, "after the first --instances, keep starting new instances forever (fresh ids), publishing each event when its time comes")
-	fs.StringVar(&o.out, "out", "", "write the events as JSON lines to this file ('-' = stdout) instead of publishing")
-	fs.StringVar(&o.idPrefix, "id-prefix", "", "prefix of every top-level instance id (default with --loop: derived from the start time, so restarts get fresh ids)")
-	fs.StringVar(&o.order, "order", "time", "publish order: time (instances interleaved by timestamp) or instance (one history after the other)")
-	fs.IntVar(&o.maxInFlight, "max-in-flight", 4000, "most publishes awaiting their ack")
-	fs.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "generator goroutines (the output does not depend on it)")
-	if err := fs.Parse(args); err != nil {
+	f.URLs(&o.natsURL, "nats-url", "DUROSCOPE_NATS_URL", config.DefaultNATSURL, config.NATSSchemes(), "NATS server URL(s)")
+	f.String(&o.stream, "stream", "DUROSCOPE_STREAM", events.DefaultStream, "JetStream stream, created if missing")
+	f.OneOf(&o.logLevel, "log-level", "DUROSCOPE_LOG_LEVEL", "info", config.LogLevels(), "log level")
+	f.VariablePrefix("DUROSCOPE_GEN_")
+	f.Int64(&o.seed, "seed", "", 1, math.MinInt64, math.MaxInt64, "random seed: the same seed and flags give the same histories")
+	f.Int(&o.instances, "instances", "", 1000, 0, math.MaxInt, "top-level instances (sub-orchestrations and chained instances come on top)")
+	f.Float(&o.rate, "rate", "", 0, 0, math.Inf(1), "events per second; 0 = as fast as possible (with --loop: also the pace of new instances)")
+	f.Float(&o.duplicates, "duplicates", "", 0, 0, 1, "fraction of events published a second time, up to 1000 messages later")
+	f.Float(&o.deletes, "delete", "", 0, 0, 1, "fraction of top-level instances deleted a minute after their last event, sub-orchestrations with them (InstanceDeleted notices); 30% of those get their id reused, 30% some events re-published after the deletion")
+	f.Float(&o.prunes, "prune", "", 0, 0, 1, "fraction of continued-as-new instances whose earlier executions are pruned (ExecutionsPruned notices)")
+	f.Int(&o.shuffle, "shuffle", "", 0, 0, math.MaxInt, "reorder events within consecutive windows of this many messages; 0 = time order")
+	f.Float(&o.running, "running", "", 0.1, 0, 1, "fraction of instances left unfinished (Running)")
+	f.Float(&o.unknown, "unknown", "", 0.01, 0, 1, "fraction of instances with an event of an unknown type")
+	f.Float(&o.cancel, "cancel", "", 0.03, 0, 1, "fraction of finished instances that are cancelled")
+	f.Bool(&o.queues, "queues", "", false, "also publish a queue-depth snapshot to core NATS subject duroxide.queues every second")
+	f.String(&o.start, "start", "", "", "first instance start, epoch ms or RFC 3339; default: now minus --spread (events after now are left out)")
+	f.Duration(&o.spread, "spread", "", time.Hour, 0, "instance starts are spread over this window")
+	f.Bool(&o.loop, "loop", "", false, "after the first --instances, keep starting new instances forever (fresh ids), publishing each event when its time comes")
+	f.String(&o.out, "out", "", "", "write the events as JSON lines to this file ('-' = stdout) instead of publishing")
+	f.String(&o.idPrefix, "id-prefix", "", "", "prefix of every top-level instance id (default with --loop: derived from the start time, so restarts get fresh ids)")
+	f.OneOf(&o.order, "order", "", "time", []string{"time", "instance"}, "publish order: time (instances interleaved by timestamp) or instance (one history after the other)")
+	f.Int(&o.maxInFlight, "max-in-flight", "", 4000, 1, math.MaxInt, "most publishes awaiting their ack")
+	f.Int(&o.workers, "workers", "", runtime.GOMAXPROCS(0), 1, math.MaxInt, "generator goroutines (the output does not depend on it)")
+	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (all settings are flags; see -h)", fs.Arg(0))
-	}
-	if _, err := zerolog.ParseLevel(o.logLevel); err != nil || o.logLevel == "" {
-		return nil, fmt.Errorf("log-level: want debug|info|warn|error, got %q", o.logLevel)
-	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"duplicates", o.duplicates}, {"delete", o.deletes}, {"prune", o.prunes}, {"running", o.running}, {"unknown", o.unknown}, {"cancel", o.cancel}} {
-		if f.v < 0 || f.v > 1 {
-			return nil, fmt.Errorf("%s: want a fraction in [0, 1], got %v", f.name, f.v)
-		}
+	if o.natsURL == "" && o.out == "" {
+		return nil, fmt.Errorf("%s: want a NATS URL (or --out), got nothing", f.Source("nats-url"))
 	}
 	switch {
-	case o.instances < 0:
-		return nil, fmt.Errorf("instances: want >= 0, got %d", o.instances)
-	case o.rate < 0:
-		return nil, fmt.Errorf("rate: want >= 0 events/s, got %v", o.rate)
-	case o.shuffle < 0:
-		return nil, fmt.Errorf("shuffle: want a window >= 0, got %d", o.shuffle)
-	case o.spread < 0:
-		return nil, fmt.Errorf("spread: want a duration >= 0, got %s", o.spread)
-	case o.workers < 1:
-		return nil, fmt.Errorf("workers: want >= 1, got %d", o.workers)
-	case o.maxInFlight < 1:
-		return nil, fmt.Errorf("max-in-flight: want >= 1, got %d", o.maxInFlight)
-	case o.order != "time" && o.order != "instance":
-		return nil, fmt.Errorf("order: want time or instance, got %q", o.order)
 	case o.stream == "":
-		return nil, fmt.Errorf("stream: must not be empty")
+		return nil, fmt.Errorf("%s: want a stream name, got nothing", f.Source("stream"))
 	case o.loop && o.out != "":
 		return nil, fmt.Errorf("--loop and --out exclude each other: an endless file is of no use")
 	}
@@ -153,7 +128,7 @@ func parse(args []string, env config.Env, stderr io.Writer, now time.Time) (*opt
 	} else {
 		ms, err := parseTime(o.start)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", f.Source("start"), err)
 		}
 		o.startMs = ms
 	}
@@ -167,13 +142,13 @@ func parse(args []string, env config.Env, stderr io.Writer, now time.Time) (*opt
 func parseTime(s string) (int64, error) {
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if ms <= 0 {
-			return 0, fmt.Errorf("start: want epoch ms > 0, got %d", ms)
+			return 0, fmt.Errorf("want epoch ms > 0, got %d", ms)
 		}
 		return ms, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return 0, fmt.Errorf("start: want epoch ms or RFC 3339 (2025-11-26T00:00:00Z), got %q", s)
+		return 0, fmt.Errorf("want epoch ms or RFC 3339 (2025-11-26T00:00:00Z), got %q", s)
 	}
 	return t.UnixMilli(), nil
 }
@@ -239,7 +214,7 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 
 	nc, err := nats.Connect(o.natsURL, nats.Name("duroscope-gen"), nats.Timeout(5*time.Second), nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("cannot reach NATS at %s (set --nats-url or DUROSCOPE_NATS_URL): %w", o.natsURL, err)
+		return fmt.Errorf("cannot reach NATS at %s (set --nats-url or DUROSCOPE_NATS_URL): %w", config.Redact(o.natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(o.maxInFlight))

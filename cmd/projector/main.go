@@ -35,8 +35,7 @@ type settings struct {
 	*config.Common
 	DataDir       string
 	HTTPAddr      string
-	Partition     int
-	Partitions    int
+	Partition     config.Partition
 	BatchSize     int
 	FlushInterval time.Duration
 	AckWait       time.Duration
@@ -48,50 +47,32 @@ type settings struct {
 }
 
 func parse(args []string, env config.Env) (*settings, error) {
-	fs := flag.NewFlagSet("projector", flag.ContinueOnError)
-	s := &settings{Common: config.Register(fs, env)}
-	fs.StringVar(&s.DataDir, "data-dir", config.Get(env, "DUROSCOPE_DATA_DIR", ".data"), "directory for the embedded NATS server's storage (env DUROSCOPE_DATA_DIR)")
-	fs.StringVar(&s.HTTPAddr, "http-addr", config.Get(env, "DUROSCOPE_PROJECTOR_HTTP_ADDR", "127.0.0.1:8081"), "address of /healthz and /metrics; empty = off (env DUROSCOPE_PROJECTOR_HTTP_ADDR)")
-	part := config.Get(env, "DUROSCOPE_PARTITION", "0/1")
-	fs.StringVar(&part, "partition", part, "this process's share of instances, i/n (0-based), for scale-out (env DUROSCOPE_PARTITION)")
-	fs.IntVar(&s.BatchSize, "batch-size", atoi(config.Get(env, "DUROSCOPE_BATCH_SIZE", "20000")), "most messages per ClickHouse insert (env DUROSCOPE_BATCH_SIZE)")
-	fs.DurationVar(&s.FlushInterval, "flush-interval", dur(config.Get(env, "DUROSCOPE_FLUSH_INTERVAL", "200ms")), "longest wait to fill a batch (env DUROSCOPE_FLUSH_INTERVAL)")
-	fs.DurationVar(&s.AckWait, "ack-wait", dur(config.Get(env, "DUROSCOPE_ACK_WAIT", "30s")), "JetStream redelivery timeout (env DUROSCOPE_ACK_WAIT)")
-	recount := config.Get(env, "DUROSCOPE_RECOUNT_INTERVAL", "1s")
-	fs.StringVar(&recount, "recount-interval", recount, "least time between two recounts of the report cells (they lag the other tables by about that much) (env DUROSCOPE_RECOUNT_INTERVAL)")
-	cacheMiB := atoi(config.Get(env, "DUROSCOPE_CACHE_MIB", "128"))
-	fs.IntVar(&cacheMiB, "cache-mib", cacheMiB, "instance cache size in MiB (env DUROSCOPE_CACHE_MIB)")
-	fs.IntVar(&s.MemoryLimitMiB, "memory-limit-mib", atoi(config.Get(env, "DUROSCOPE_MEMORY_LIMIT_MIB", "420")),
-		"soft memory limit of the Go runtime in MiB, 0 = none; GOMEMLIMIT, when set, takes precedence (env DUROSCOPE_MEMORY_LIMIT_MIB)")
-	if err := fs.Parse(args); err != nil {
+	f := config.NewFlags("projector", env)
+	s := &settings{Common: config.Register(f, "")}
+	var cacheMiB int
+	f.String(&s.DataDir, "data-dir", "DUROSCOPE_DATA_DIR", ".data", "directory for the embedded NATS server's storage")
+	f.String(&s.HTTPAddr, "http-addr", "DUROSCOPE_PROJECTOR_HTTP_ADDR", "127.0.0.1:8081", "address of /healthz and /metrics; empty = off")
+	f.Partition(&s.Partition, "partition", "DUROSCOPE_PARTITION", config.Whole, "this process's share of instances, i/n (0-based), for scale-out")
+	f.Int(&s.BatchSize, "batch-size", "DUROSCOPE_BATCH_SIZE", 20000, 1, 1_000_000, "most messages per ClickHouse insert")
+	f.Duration(&s.FlushInterval, "flush-interval", "DUROSCOPE_FLUSH_INTERVAL", 200*time.Millisecond, time.Nanosecond, "longest wait to fill a batch")
+	f.Duration(&s.AckWait, "ack-wait", "DUROSCOPE_ACK_WAIT", 30*time.Second, time.Second, "JetStream redelivery timeout")
+	f.Duration(&s.RecountInterval, "recount-interval", "DUROSCOPE_RECOUNT_INTERVAL", time.Second, time.Nanosecond,
+		"least time between two recounts of the report cells (they lag the other tables by about that much)")
+	f.Int(&cacheMiB, "cache-mib", "DUROSCOPE_CACHE_MIB", 128, 1, 1<<20, "instance cache size in MiB")
+	f.Int(&s.MemoryLimitMiB, "memory-limit-mib", "DUROSCOPE_MEMORY_LIMIT_MIB", 420, 0, 1<<30,
+		"soft memory limit of the Go runtime in MiB, 0 = none; GOMEMLIMIT, when set, takes precedence")
+	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
 	if err := s.Finish(); err != nil {
 		return nil, err
 	}
-	if _, err := fmt.Sscanf(part, "%d/%d", &s.Partition, &s.Partitions); err != nil || s.Partitions < 1 || s.Partition < 0 || s.Partition >= s.Partitions {
-		return nil, fmt.Errorf("partition: want i/n with 0 <= i < n, got %q", part)
-	}
-	if s.BatchSize < 1 || s.BatchSize > 1_000_000 {
-		return nil, fmt.Errorf("batch-size: want 1..1000000, got %d", s.BatchSize)
-	}
-	if s.FlushInterval <= 0 || s.AckWait < time.Second {
-		return nil, fmt.Errorf("flush-interval must be > 0 and ack-wait >= 1s")
-	}
-	d, err := time.ParseDuration(recount)
-	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("recount-interval: want a positive duration such as 1s or 500ms, got %q", recount)
-	}
-	s.RecountInterval = d
-	if cacheMiB < 1 {
-		return nil, fmt.Errorf("cache-mib: want >= 1, got %d", cacheMiB)
-	}
 	s.CacheBytes = int64(cacheMiB) << 20
 	// The cache and the batches in flight (~200 MiB at the default batch
 	// size) must fit under the limit, or the collector spends its time in GC.
 	if s.MemoryLimitMiB != 0 && s.MemoryLimitMiB < cacheMiB+minHeadroomMiB {
-		return nil, fmt.Errorf("memory-limit-mib: %d leaves no room beside a %d MiB cache; want 0 (none) or >= cache-mib + %d",
-			s.MemoryLimitMiB, cacheMiB, minHeadroomMiB)
+		return nil, fmt.Errorf("%s: %d leaves no room beside a %d MiB cache; want 0 (none) or >= cache-mib + %d",
+			f.Source("memory-limit-mib"), s.MemoryLimitMiB, cacheMiB, minHeadroomMiB)
 	}
 	return s, nil
 }
@@ -99,22 +80,6 @@ func parse(args []string, env config.Env) (*settings, error) {
 // minHeadroomMiB is the memory beside the cache that --memory-limit-mib must
 // leave for the batches in flight.
 const minHeadroomMiB = 192
-
-func atoi(s string) int {
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
-		return -1 // rejected by validation with the flag's name
-	}
-	return n
-}
-
-func dur(s string) time.Duration {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return -1
-	}
-	return d
-}
 
 func main() {
 	s, err := parse(os.Args[1:], config.OSEnv)
@@ -165,7 +130,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 	}
 	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
-		return fmt.Errorf("connect to NATS %s: %w", redactURL(natsURL), err)
+		return fmt.Errorf("connect to NATS %s: %w", config.Redact(natsURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -190,8 +155,8 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		NC:              nc,
 		Store:           writer,
 		Stream:          s.Stream,
-		Partition:       s.Partition,
-		Partitions:      s.Partitions,
+		Partition:       s.Partition.Index,
+		Partitions:      s.Partition.Count,
 		BatchSize:       s.BatchSize,
 		FlushInterval:   s.FlushInterval,
 		AckWait:         s.AckWait,

@@ -2,8 +2,6 @@ package main
 
 import (
 	"errors"
-	"net/url"
-	"strings"
 
 	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/readmodel/chconn"
@@ -14,22 +12,4 @@ import (
 // refused (chconn.IsRefused knows which error codes those are).
 func rejectedByClickHouse(err error) bool {
 	return errors.Is(err, projector.ErrRejected) || chconn.IsRefused(err)
-}
-
-// redactURL hides credentials in NATS URLs (a comma-separated list) before
-// they reach a log or an error message.
-func redactURL(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil {
-			parts[i] = "(unparsable URL)"
-			continue
-		}
-		if u.User != nil {
-			u.User = url.User("REDACTED")
-		}
-		parts[i] = u.String()
-	}
-	return strings.Join(parts, ",")
 }

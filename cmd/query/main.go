@@ -12,11 +12,8 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,10 +29,6 @@ import (
 	"github.com/duroscope/duroscope/readmodel/chread"
 )
 
-// defaultNATSURL is where the projector's embedded server listens when no
-// NATS URL is configured.
-const defaultNATSURL = "nats://127.0.0.1:4222"
-
 // settings is the query service's configuration.
 type settings struct {
 	*config.Common
@@ -50,77 +43,35 @@ type settings struct {
 
 // parse reads flags, falling back to DUROSCOPE_* variables (flags win).
 func parse(args []string, env config.Env) (*settings, error) {
-	fs := flag.NewFlagSet("query", flag.ContinueOnError)
-	s := &settings{Common: config.Register(fs, env)}
-	fs.StringVar(&s.HTTPAddr, "http-addr", config.Get(env, "DUROSCOPE_HTTP_ADDR", "127.0.0.1:8080"), "listen address of the API (env DUROSCOPE_HTTP_ADDR)")
-	fs.StringVar(&s.APIToken, "api-token", config.Get(env, "DUROSCOPE_API_TOKEN", ""), "when set, /v1 requires Authorization: Bearer <token> (env DUROSCOPE_API_TOKEN; prefer the variable: flags show in process lists)")
-	timeout := fs.String("query-timeout", config.Get(env, "DUROSCOPE_QUERY_TIMEOUT", "10s"), "bound of one ClickHouse query (env DUROSCOPE_QUERY_TIMEOUT)")
-	inFlight := fs.String("max-in-flight", config.Get(env, "DUROSCOPE_MAX_IN_FLIGHT", "64"), "ClickHouse-backed requests served at once; more wait briefly, then get 503 (env DUROSCOPE_MAX_IN_FLIGHT)")
-	scans := fs.String("max-scans", config.Get(env, "DUROSCOPE_MAX_SCANS", ""), "of those, requests that scan a table (lists, stats, health, problems, queues, reports) served at once; about twice ClickHouse's cores (default 8, at most max-in-flight) (env DUROSCOPE_MAX_SCANS)")
-	queueWait := fs.String("queue-wait", config.Get(env, "DUROSCOPE_QUEUE_WAIT", "100ms"), "longest wait for a free slot before 503 (env DUROSCOPE_QUEUE_WAIT)")
-	shutdown := fs.String("shutdown-wait", config.Get(env, "DUROSCOPE_SHUTDOWN_WAIT", "10s"), "how long shutdown waits for requests in flight (env DUROSCOPE_SHUTDOWN_WAIT)")
-	if err := fs.Parse(args); err != nil {
+	f := config.NewFlags("query", env)
+	s := &settings{Common: config.Register(f, config.DefaultNATSURL)}
+	f.String(&s.HTTPAddr, "http-addr", "DUROSCOPE_HTTP_ADDR", "127.0.0.1:8080", "listen address of the API")
+	f.Secret(&s.APIToken, "api-token", "DUROSCOPE_API_TOKEN", "when set, /v1 requires Authorization: Bearer <token> (prefer the variable: flags show in process lists)")
+	f.Duration(&s.QueryTimeout, "query-timeout", "DUROSCOPE_QUERY_TIMEOUT", 10*time.Second, time.Nanosecond, "bound of one ClickHouse query")
+	f.Int(&s.MaxInFlight, "max-in-flight", "DUROSCOPE_MAX_IN_FLIGHT", 64, 1, 100000, "ClickHouse-backed requests served at once; more wait briefly, then get 503")
+	f.Int(&s.MaxScans, "max-scans", "DUROSCOPE_MAX_SCANS", 8, 1, 100000,
+		"of those, requests that scan a table (lists, stats, health, problems, queues, reports) served at once; about twice ClickHouse's cores (at most max-in-flight)")
+	f.Duration(&s.QueueWait, "queue-wait", "DUROSCOPE_QUEUE_WAIT", 100*time.Millisecond, time.Nanosecond, "longest wait for a free slot before 503")
+	f.Duration(&s.ShutdownWait, "shutdown-wait", "DUROSCOPE_SHUTDOWN_WAIT", 10*time.Second, time.Nanosecond, "how long shutdown waits for requests in flight")
+	if err := f.Parse(args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if err := s.Finish(); err != nil {
 		return nil, err
 	}
-	if !chconn.ValidIdentifier(s.ClickHouseDatabase) {
-		return nil, fmt.Errorf("clickhouse-database: want letters, digits and _ only, got %q", s.ClickHouseDatabase)
-	}
 	if s.HTTPAddr == "" {
-		return nil, fmt.Errorf("http-addr: must not be empty")
+		return nil, fmt.Errorf("%s: want host:port, got nothing", f.Source("http-addr"))
 	}
-	var err error
-	if s.QueryTimeout, err = positiveDuration("query-timeout", *timeout); err != nil {
-		return nil, err
-	}
-	if s.QueueWait, err = positiveDuration("queue-wait", *queueWait); err != nil {
-		return nil, err
-	}
-	if s.ShutdownWait, err = positiveDuration("shutdown-wait", *shutdown); err != nil {
-		return nil, err
-	}
-	if s.MaxInFlight, err = strconv.Atoi(*inFlight); err != nil || s.MaxInFlight < 1 || s.MaxInFlight > 100000 {
-		return nil, fmt.Errorf("max-in-flight: want an integer from 1 to 100000, got %q", *inFlight)
-	}
-	if *scans == "" {
-		s.MaxScans = min(8, s.MaxInFlight)
-	} else if s.MaxScans, err = strconv.Atoi(*scans); err != nil || s.MaxScans < 1 || s.MaxScans > s.MaxInFlight {
-		return nil, fmt.Errorf("max-scans: want an integer from 1 to max-in-flight (%d), got %q", s.MaxInFlight, *scans)
+	switch {
+	case !f.IsSet("max-scans"):
+		s.MaxScans = min(s.MaxScans, s.MaxInFlight)
+	case s.MaxScans > s.MaxInFlight:
+		return nil, fmt.Errorf("%s: want an integer from 1 to max-in-flight (%d), got %d", f.Source("max-scans"), s.MaxInFlight, s.MaxScans)
 	}
 	if s.NATSURL == "" {
-		s.NATSURL = defaultNATSURL
+		s.NATSURL = config.DefaultNATSURL
 	}
 	return s, nil
-}
-
-func positiveDuration(name, v string) (time.Duration, error) {
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s: want a positive Go duration such as 10s, got %q", name, v)
-	}
-	return d, nil
-}
-
-// redactURLs hides credentials in NATS URLs before they are logged.
-func redactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil {
-			parts[i] = "(unparsable URL)"
-			continue
-		}
-		if u.User != nil {
-			u.User = url.User("REDACTED")
-		}
-		parts[i] = u.String()
-	}
-	return strings.Join(parts, ",")
 }
 
 func main() {
@@ -146,7 +97,7 @@ func main() {
 func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net.Addr)) error {
 	log.Info().Str("http_addr", s.HTTPAddr).Strs("clickhouse_addrs", s.ClickHouseAddrs).
 		Str("clickhouse_database", s.ClickHouseDatabase).Str("clickhouse_user", s.ClickHouseUser).
-		Str("nats_url", redactURLs(s.NATSURL)).Str("stream", s.Stream).Bool("auth", s.APIToken != "").
+		Str("nats_url", config.Redact(s.NATSURL)).Str("stream", s.Stream).Bool("auth", s.APIToken != "").
 		Bool("nats_tls", s.NATSTLSConfig != nil).Bool("clickhouse_tls", s.ClickHouseTLS).
 		Dur("query_timeout", s.QueryTimeout).Int("max_in_flight", s.MaxInFlight).Int("max_scans", s.MaxScans).Msg("starting")
 
@@ -188,7 +139,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		nats.ConnectHandler(func(*nats.Conn) { log.Info().Msg("connected to NATS") }),
 	)...)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", redactURLs(s.NATSURL), err)
+		return fmt.Errorf("nats %s: %w", config.Redact(s.NATSURL), err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

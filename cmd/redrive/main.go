@@ -23,7 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
@@ -64,39 +64,26 @@ type settings struct {
 }
 
 func parse(args []string, env config.Env) (*settings, error) {
-	fs := flag.NewFlagSet("redrive", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	s := &settings{Common: config.Register(fs, env)}
-	fs.BoolVar(&s.DryRun, "dry-run", false, "list the messages that would be re-driven; change nothing")
-	fs.StringVar(&s.ReasonContains, "reason-contains", "", "only messages whose Duroscope-Error header contains this text")
-	fs.StringVar(&s.Subject, "subject", "", "only messages whose original subject matches this NATS pattern (* one token, > the rest)")
-	fs.IntVar(&s.Max, "max", 0, "re-drive at most this many messages (0 = no limit)")
-	fs.BoolVar(&s.Keep, "keep", false, "keep re-driven messages in the dead-letter stream (default: delete them once re-published)")
-	fs.DurationVar(&s.IdleTimeout, "idle-timeout", 5*time.Second, "end the run when no dead letter arrives for this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stderr)
-			fs.PrintDefaults()
-		}
+	f := config.NewFlags("redrive", env)
+	s := &settings{Common: config.Register(f, config.DefaultNATSURL)}
+	f.VariablePrefix("DUROSCOPE_REDRIVE_")
+	f.Bool(&s.DryRun, "dry-run", "", false, "list the messages that would be re-driven; change nothing")
+	f.String(&s.ReasonContains, "reason-contains", "", "", "only messages whose Duroscope-Error header contains this text")
+	f.String(&s.Subject, "subject", "", "", "only messages whose original subject matches this NATS pattern (* one token, > the rest)")
+	f.Int(&s.Max, "max", "", 0, 0, math.MaxInt, "re-drive at most this many messages (0 = no limit)")
+	f.Bool(&s.Keep, "keep", "", false, "keep re-driven messages in the dead-letter stream (default: delete them once re-published)")
+	f.Duration(&s.IdleTimeout, "idle-timeout", "", 5*time.Second, time.Nanosecond, "end the run when no dead letter arrives for this long")
+	if err := f.Parse(args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if err := s.Finish(); err != nil {
 		return nil, err
 	}
 	if s.NATSURL == "" {
-		s.NATSURL = "nats://127.0.0.1:4222"
-	}
-	if s.Max < 0 {
-		return nil, fmt.Errorf("max: want >= 0, got %d", s.Max)
-	}
-	if s.IdleTimeout <= 0 {
-		return nil, fmt.Errorf("idle-timeout: want > 0, got %v", s.IdleTimeout)
+		s.NATSURL = config.DefaultNATSURL
 	}
 	if s.Subject != "" && !validPattern(s.Subject) {
-		return nil, fmt.Errorf("subject: %q is not a NATS subject pattern", s.Subject)
+		return nil, fmt.Errorf("%s: %q is not a NATS subject pattern", f.Source("subject"), s.Subject)
 	}
 	return s, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/config"
 )
 
 // Headers the projector puts on a dead letter (EVENTS.md).
@@ -72,7 +72,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, out io.Writer) (*
 	connect := func(name string) (*nats.Conn, error) {
 		nc, err := nats.Connect(s.NATSURL, append(s.NATSOptions(), nats.Name(name))...)
 		if err != nil {
-			return nil, fmt.Errorf("connect to NATS %s: %w", redactURL(s.NATSURL), err)
+			return nil, fmt.Errorf("connect to NATS %s: %w", config.Redact(s.NATSURL), err)
 		}
 		return nc, nil
 	}
@@ -346,23 +346,6 @@ func validPattern(p string) bool {
 		}
 	}
 	return true
-}
-
-// redactURL hides credentials in NATS URLs before they reach a message.
-func redactURL(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil {
-			parts[i] = "(unparsable URL)"
-			continue
-		}
-		if u.User != nil {
-			u.User = url.User("REDACTED")
-		}
-		parts[i] = u.String()
-	}
-	return strings.Join(parts, ",")
 }
 
 // zerologAdapter sends watermill's logs to zerolog: errors as errors, the

@@ -1,19 +1,21 @@
-// Package config reads the settings both binaries share (API.md "Running:
-// configuration both binaries read"): every flag has a DUROSCOPE_* variable,
-// and a flag given on the command line wins over the variable.
+// Package config reads every binary's settings (API.md "Running:
+// configuration both binaries read"): Flags, a typed flag set in which every
+// flag has a DUROSCOPE_* variable and a flag given on the command line wins
+// over the variable; Common, the settings all binaries share; the shared
+// defaults; and Redact for URLs that reach logs.
 package config
 
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"flag"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/schema"
 )
 
 // Common holds the shared settings.
@@ -41,43 +43,59 @@ type Common struct {
 	NATSTLSConfig       *tls.Config
 	ClickHouseTLSConfig *tls.Config
 
-	clickHouseAddr string // raw flag value, split by Finish
+	flags *Flags // names the source of a value in errors
 }
 
-// Env looks up variables; os.LookupEnv in production, a map in tests.
-type Env func(key string) (string, bool)
+// Defaults shared by the binaries: one home for each.
+const (
+	// DefaultNATSURL is where the projector's embedded JetStream server
+	// listens when no NATS URL is configured.
+	DefaultNATSURL = "nats://127.0.0.1:4222"
+	// DefaultClickHouseAddr is ClickHouse's native port on this host.
+	DefaultClickHouseAddr = "127.0.0.1:9000"
+	// DefaultDatabase is the read model's database.
+	DefaultDatabase = "duroscope"
+)
 
-// Register adds the shared flags to fs, with defaults taken from env.
-// Call Finish after fs.Parse.
-func Register(fs *flag.FlagSet, env Env) *Common {
-	c := &Common{}
-	fs.StringVar(&c.NATSURL, "nats-url", get(env, "DUROSCOPE_NATS_URL", ""), "NATS server URL(s); empty = embedded server on 127.0.0.1:4222 (env DUROSCOPE_NATS_URL)")
-	fs.StringVar(&c.Stream, "stream", get(env, "DUROSCOPE_STREAM", "DUROXIDE_HISTORY"), "JetStream stream name (env DUROSCOPE_STREAM)")
-	fs.StringVar(&c.clickHouseAddr, "clickhouse-addr", get(env, "DUROSCOPE_CLICKHOUSE_ADDR", "127.0.0.1:9000"), "ClickHouse native address(es), comma separated (env DUROSCOPE_CLICKHOUSE_ADDR)")
-	fs.StringVar(&c.ClickHouseDatabase, "clickhouse-database", get(env, "DUROSCOPE_CLICKHOUSE_DATABASE", "duroscope"), "ClickHouse database, created if missing (env DUROSCOPE_CLICKHOUSE_DATABASE)")
-	fs.StringVar(&c.ClickHouseUser, "clickhouse-user", get(env, "DUROSCOPE_CLICKHOUSE_USER", "default"), "ClickHouse user (env DUROSCOPE_CLICKHOUSE_USER)")
-	fs.StringVar(&c.ClickHousePassword, "clickhouse-password", get(env, "DUROSCOPE_CLICKHOUSE_PASSWORD", ""), "ClickHouse password (env DUROSCOPE_CLICKHOUSE_PASSWORD)")
-	fs.StringVar(&c.LogLevel, "log-level", get(env, "DUROSCOPE_LOG_LEVEL", "info"), "debug|info|warn|error (env DUROSCOPE_LOG_LEVEL)")
-	fs.StringVar(&c.NATSTLSCA, "nats-tls-ca", get(env, "DUROSCOPE_NATS_TLS_CA", ""), "PEM file of the CA(s) that sign the NATS server's certificate; turns TLS on (env DUROSCOPE_NATS_TLS_CA)")
-	fs.StringVar(&c.NATSTLSCert, "nats-tls-cert", get(env, "DUROSCOPE_NATS_TLS_CERT", ""), "PEM client certificate for NATS servers that verify clients; needs -nats-tls-key (env DUROSCOPE_NATS_TLS_CERT)")
-	fs.StringVar(&c.NATSTLSKey, "nats-tls-key", get(env, "DUROSCOPE_NATS_TLS_KEY", ""), "PEM private key of -nats-tls-cert (env DUROSCOPE_NATS_TLS_KEY)")
-	fs.BoolVar(&c.ClickHouseTLS, "clickhouse-tls", getBool(env, "DUROSCOPE_CLICKHOUSE_TLS"), "connect to ClickHouse over TLS (its secure native port, usually 9440) (env DUROSCOPE_CLICKHOUSE_TLS=1)")
-	fs.StringVar(&c.ClickHouseTLSCA, "clickhouse-tls-ca", get(env, "DUROSCOPE_CLICKHOUSE_TLS_CA", ""), "PEM file of the CA(s) that sign ClickHouse's certificate; implies -clickhouse-tls (env DUROSCOPE_CLICKHOUSE_TLS_CA)")
-	fs.BoolVar(&c.ClickHouseTLSSkipVerify, "clickhouse-tls-skip-verify", getBool(env, "DUROSCOPE_CLICKHOUSE_TLS_SKIP_VERIFY"), "do not verify ClickHouse's certificate (testing only); implies -clickhouse-tls (env DUROSCOPE_CLICKHOUSE_TLS_SKIP_VERIFY=1)")
+// NATSSchemes are the URL schemes NATS clients accept.
+func NATSSchemes() []string { return []string{"nats", "tls", "ws", "wss"} }
+
+// LogLevels are the accepted -log-level values.
+func LogLevels() []string { return []string{"debug", "info", "warn", "error"} }
+
+// Register adds the shared flags to f. natsDefault is the binary's NATS
+// URL when none is configured ("" = the projector's embedded server).
+// Call Finish after f.Parse.
+func Register(f *Flags, natsDefault string) *Common {
+	c := &Common{flags: f}
+	natsUsage := "NATS server URL(s), comma separated"
+	if natsDefault == "" {
+		natsUsage += "; empty = an embedded JetStream server on 127.0.0.1:4222"
+	}
+	f.URLs(&c.NATSURL, "nats-url", "DUROSCOPE_NATS_URL", natsDefault, NATSSchemes(), natsUsage)
+	f.String(&c.Stream, "stream", "DUROSCOPE_STREAM", events.DefaultStream, "JetStream stream name")
+	f.List(&c.ClickHouseAddrs, "clickhouse-addr", "DUROSCOPE_CLICKHOUSE_ADDR", []string{DefaultClickHouseAddr}, "ClickHouse native address(es), comma separated")
+	f.String(&c.ClickHouseDatabase, "clickhouse-database", "DUROSCOPE_CLICKHOUSE_DATABASE", DefaultDatabase, "ClickHouse database, created if missing")
+	f.String(&c.ClickHouseUser, "clickhouse-user", "DUROSCOPE_CLICKHOUSE_USER", "default", "ClickHouse user")
+	f.Secret(&c.ClickHousePassword, "clickhouse-password", "DUROSCOPE_CLICKHOUSE_PASSWORD", "ClickHouse password (prefer the variable: flags show in process lists)")
+	f.OneOf(&c.LogLevel, "log-level", "DUROSCOPE_LOG_LEVEL", "info", LogLevels(), "log level")
+	f.String(&c.NATSTLSCA, "nats-tls-ca", "DUROSCOPE_NATS_TLS_CA", "", "PEM file of the CA(s) that sign the NATS server's certificate; turns TLS on")
+	f.String(&c.NATSTLSCert, "nats-tls-cert", "DUROSCOPE_NATS_TLS_CERT", "", "PEM client certificate for NATS servers that verify clients; needs -nats-tls-key")
+	f.String(&c.NATSTLSKey, "nats-tls-key", "DUROSCOPE_NATS_TLS_KEY", "", "PEM private key of -nats-tls-cert")
+	f.Bool(&c.ClickHouseTLS, "clickhouse-tls", "DUROSCOPE_CLICKHOUSE_TLS", false, "connect to ClickHouse over TLS (its secure native port, usually 9440)")
+	f.String(&c.ClickHouseTLSCA, "clickhouse-tls-ca", "DUROSCOPE_CLICKHOUSE_TLS_CA", "", "PEM file of the CA(s) that sign ClickHouse's certificate; implies -clickhouse-tls")
+	f.Bool(&c.ClickHouseTLSSkipVerify, "clickhouse-tls-skip-verify", "DUROSCOPE_CLICKHOUSE_TLS_SKIP_VERIFY", false, "do not verify ClickHouse's certificate (testing only); implies -clickhouse-tls")
 	return c
 }
 
 // Finish completes values that need the parsed flags and validates them.
 func (c *Common) Finish() error {
-	c.ClickHouseAddrs = splitList(c.clickHouseAddr)
-	if len(c.ClickHouseAddrs) == 0 {
-		return fmt.Errorf("clickhouse-addr: want host:port[,host:port...], got nothing")
-	}
-	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
-		return fmt.Errorf("log-level: want debug|info|warn|error, got %q", c.LogLevel)
+	if !schema.ValidIdentifier(c.ClickHouseDatabase) {
+		return fmt.Errorf("%s: want letters, digits and _ only (at most 63, not starting with a digit), got %q",
+			c.flags.Source("clickhouse-database"), c.ClickHouseDatabase)
 	}
 	if c.Stream == "" {
-		return fmt.Errorf("stream: must not be empty")
+		return fmt.Errorf("%s: want a stream name, got nothing", c.flags.Source("stream"))
 	}
 	var err error
 	if c.NATSTLSConfig, err = natsTLS(c.NATSTLSCA, c.NATSTLSCert, c.NATSTLSKey); err != nil {
@@ -148,56 +166,4 @@ func (c *Common) NATSOptions() []nats.Option {
 func (c *Common) Logger(component string) zerolog.Logger {
 	lvl, _ := zerolog.ParseLevel(c.LogLevel)
 	return zerolog.New(os.Stderr).Level(lvl).With().Timestamp().Str("service", component).Logger()
-}
-
-// OSEnv is the process environment.
-func OSEnv(key string) (string, bool) { return os.LookupEnv(key) }
-
-func get(env Env, key, def string) string {
-	if v, ok := env(key); ok && v != "" {
-		return v
-	}
-	return def
-}
-
-// getBool reads a boolean variable: 1, true, yes or on (any case) is true.
-func getBool(env Env, key string) bool {
-	v, _ := env(key)
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
-}
-
-// Get returns the variable or def; for binary-specific settings.
-func Get(env Env, key, def string) string { return get(env, key, def) }
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// RedactURLs hides the credentials of URLs (a comma-separated list, e.g.
-// NATS servers or a postgres:// source) before they reach a log or an
-// error message: a user part becomes "REDACTED".
-func RedactURLs(list string) string {
-	parts := strings.Split(list, ",")
-	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil {
-			parts[i] = "(unparsable URL)"
-			continue
-		}
-		if u.User != nil {
-			u.User = url.User("REDACTED")
-		}
-		parts[i] = u.String()
-	}
-	return strings.Join(parts, ",")
 }

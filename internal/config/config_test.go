@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"flag"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -22,9 +21,9 @@ func envOf(m map[string]string) Env {
 
 func parse(t *testing.T, args []string, env map[string]string) (*Common, error) {
 	t.Helper()
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	c := Register(fs, envOf(env))
-	if err := fs.Parse(args); err != nil {
+	f := NewFlags("t", envOf(env))
+	c := Register(f, "")
+	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
 	return c, c.Finish()
@@ -89,7 +88,7 @@ func TestTLSSettings(t *testing.T) {
 			t.Errorf("DUROSCOPE_CLICKHOUSE_TLS=%s: %v %v", v, c, err)
 		}
 	}
-	for _, v := range []string{"0", "false", "", "no"} {
+	for _, v := range []string{"0", "false", "", "no", "OFF"} {
 		if c, err := parse(t, nil, map[string]string{"DUROSCOPE_CLICKHOUSE_TLS": v}); err != nil || c.ClickHouseTLS {
 			t.Errorf("DUROSCOPE_CLICKHOUSE_TLS=%q turned TLS on (%v)", v, err)
 		}

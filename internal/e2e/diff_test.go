@@ -141,7 +141,7 @@ func diffWatermark(t *testing.T, env *diffEnv, r *diffReport) {
 	// The source caches for 200ms; a value computed before the last acks
 	// may still be served briefly.
 	var got api.Watermark
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var err error
 		if got, err = env.cl.Watermark(ctx); err != nil {

@@ -94,7 +94,7 @@ var ErrRejected = errors.New("refused by the read model")
 
 // ConsumerPrefix starts the name of every projector consumer; the query
 // service derives the projection lag from the consumers with this prefix.
-const ConsumerPrefix = "duroscope-projector"
+const ConsumerPrefix = events.ProjectorConsumerPrefix
 
 // ConsumerName is the durable consumer of one partition.
 func ConsumerName(partition, partitions int) string {

@@ -151,10 +151,15 @@ func TestQueryKillUnderLoad(t *testing.T) {
 		ok200, transportErr, truncated200, other atomic.Int64
 		status503, bodyBroken                    atomic.Int64
 		bytes200                                 atomic.Int64
+		// midBody counts the slow readers reading a 200 body right now:
+		// a kill while it is > 0 cuts a body off.
+		midBody atomic.Int64
 	)
 	cycles := 4
 	for cycle := 0; cycle < cycles; cycle++ {
-		q := startQuery(t, n.URL, db.Addr, db.Name, "DUROSCOPE_MAX_IN_FLIGHT=256")
+		// A query bound a loaded ClickHouse cannot break: the test is
+		// about kills, so the large answers must be served, however late.
+		q := startQuery(t, n.URL, db.Addr, db.Name, "DUROSCOPE_MAX_IN_FLIGHT=256", "DUROSCOPE_QUERY_TIMEOUT=3m")
 		waitReady(t, q.URL, 30*time.Second)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -162,7 +167,7 @@ func TestQueryKillUnderLoad(t *testing.T) {
 			wg.Add(1)
 			go func(c int) {
 				defer wg.Done()
-				client := &http.Client{Timeout: 30 * time.Second}
+				client := &http.Client{Timeout: 5 * time.Minute}
 				if c < 8 {
 					client.Transport = smallWindowTransport()
 				}
@@ -201,7 +206,13 @@ func TestQueryKillUnderLoad(t *testing.T) {
 					if c < 8 {
 						// Slow readers: the server blocks writing their
 						// large answers, so kills land mid-body.
+						if resp.StatusCode == 200 {
+							midBody.Add(1)
+						}
 						body, rerr = slowRead(resp.Body)
+						if resp.StatusCode == 200 {
+							midBody.Add(-1)
+						}
 					} else {
 						body, rerr = io.ReadAll(resp.Body)
 					}
@@ -230,9 +241,28 @@ func TestQueryKillUnderLoad(t *testing.T) {
 				}
 			}(c)
 		}
-		time.Sleep(time.Duration(800+cycle*300) * time.Millisecond)
+		// The kill must overlap the load whatever the machine's speed: it
+		// waits until this process has served a complete answer and a
+		// slow reader is in the middle of a large body, and the load goes
+		// on until the clients have seen the kill (a cut body and a
+		// refused connection).
+		okBefore, brokenBefore := ok200.Load(), bodyBroken.Load()
+		if !until(5*time.Minute, func() bool { return ok200.Load() > okBefore && midBody.Load() > 0 }) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("cycle %d: no complete answer with a body in flight within 5m (%d complete, %d reading, %d transport errors, %d 503)",
+				cycle, ok200.Load()-okBefore, midBody.Load(), transportErr.Load(), status503.Load())
+		}
 		q.kill()
-		time.Sleep(300 * time.Millisecond) // clients run into the dead port
+		errsAtKill := transportErr.Load()
+		sawKill := until(time.Minute, func() bool {
+			cut := bodyBroken.Load() - brokenBefore
+			return cut > 0 && transportErr.Load()-errsAtKill > cut // a cut body and a refused connection
+		})
+		if !sawKill {
+			t.Errorf("cycle %d: within 1m of the kill the clients saw %d bodies cut off and %d transport errors",
+				cycle, bodyBroken.Load()-brokenBefore, transportErr.Load()-errsAtKill)
+		}
 		close(stop)
 		wg.Wait()
 	}

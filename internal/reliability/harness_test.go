@@ -259,6 +259,30 @@ func (q *queryProc) waitHealthy(t testing.TB) {
 	}
 }
 
+// waitFor polls cond until it holds; after timeout the test fails with
+// what(), which says what was awaited and what was seen. Tests wait for
+// conditions with it (or until) instead of sleeping for a time that a busy
+// machine can outlast.
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	if !until(timeout, cond) {
+		t.Fatalf("waited %v for %s", timeout, what())
+	}
+}
+
+// until polls cond every 10 ms until it holds (true) or timeout passes
+// (false).
+func until(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // waitReady waits until /readyz answers 200 (ClickHouse connected).
 func waitReady(t testing.TB, base string, timeout time.Duration) time.Duration {
 	t.Helper()

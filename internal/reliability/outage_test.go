@@ -100,9 +100,14 @@ func TestClickHouseOutage(t *testing.T) {
 
 	ch.Stop()
 	stopped := time.Now()
-	floorAtStop := ackFloor(n.JS, projector.ConsumerPrefix)
 	// Ingest goes on into JetStream meanwhile.
 	publishEvents(t, n.JS, evs[cut:])
+	// The floor the outage must hold is read once a write has failed:
+	// the finisher acks batch N-1 before it writes batch N, so no ack of a
+	// batch written before the stop can still move it.
+	waitFor(t, time.Minute, func() bool { return strings.Contains(proj.log(), `"message":"retrying"`) },
+		func() string { return "the projector's first failed write:\n" + tail(proj.log(), 1500) })
+	floorAtStop := ackFloor(n.JS, projector.ConsumerPrefix)
 	var v1, ready, healthz statusCounter
 	for time.Since(stopped) < outage {
 		v1.add(probe(q.URL + "/v1/instances?limit=5"))
@@ -210,8 +215,11 @@ func TestNATSRestart(t *testing.T) {
 		t.Helper()
 		floor := ackFloor(n.JS, projector.ConsumerPrefix)
 		floors = append(floors, floor)
+		disconnects := strings.Count(proj.log(), `"NATS disconnected"`)
 		n.Stop()
-		time.Sleep(2 * time.Second) // the projector sees the server gone
+		// The projector must see the server gone before it comes back.
+		waitFor(t, time.Minute, func() bool { return strings.Count(proj.log(), `"NATS disconnected"`) > disconnects },
+			func() string { return "the projector to log the NATS disconnect:\n" + tail(proj.log(), 1500) })
 		n = testenv.StartNATSAt(t, dir, port)
 		restarts++
 		// How long until the projector acks again.
@@ -225,15 +233,21 @@ func TestNATSRestart(t *testing.T) {
 		}
 		resumed = append(resumed, time.Since(up).Round(time.Millisecond))
 	}
+	// waitFloor waits for the ack floor to reach target, failing only when
+	// it stops moving for 2 minutes (a loaded machine projects slowly).
 	waitFloor := func(target uint64) {
 		t.Helper()
 		deadline := time.Now().Add(2 * time.Minute)
-		for ackFloor(n.JS, projector.ConsumerPrefix) < target {
+		best := uint64(0)
+		for floor := ackFloor(n.JS, projector.ConsumerPrefix); floor < target; floor = ackFloor(n.JS, projector.ConsumerPrefix) {
 			if proj.exited() {
 				t.Fatalf("projector exited: %v", proj.err)
 			}
+			if floor > best {
+				best, deadline = floor, time.Now().Add(2*time.Minute)
+			}
 			if time.Now().After(deadline) {
-				t.Fatalf("ack floor below %d after 2 minutes", target)
+				t.Fatalf("ack floor stuck at %d (below %d) for 2 minutes", floor, target)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}

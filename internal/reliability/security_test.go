@@ -175,12 +175,15 @@ func TestClickHouseTLS(t *testing.T) {
 		{"tls-untrusted-ca", []string{"DUROSCOPE_CLICKHOUSE_TLS=1"}, false},
 	} {
 		q := startQuery(t, n.URL, secure, dbName, c.env...)
-		got := probe(q.URL + "/readyz")
+		var got string
 		if c.ready {
 			waitReady(t, q.URL, 20*time.Second)
 			got = probe(q.URL + "/v1/instances?limit=1")
 		} else {
-			time.Sleep(3 * time.Second) // several connection attempts
+			// Asked once a connection attempt has failed (and been
+			// logged), not after a time a busy machine can outlast.
+			waitFor(t, time.Minute, func() bool { return strings.Contains(q.log(), "ClickHouse not reachable yet") },
+				func() string { return c.name + ": a failed ClickHouse connection in the log:\n" + tail(q.log(), 800) })
 			got = probe(q.URL + "/readyz")
 		}
 		results[c.name] = got
@@ -265,7 +268,11 @@ func TestNoSecretsInLogs(t *testing.T) {
 	p3 := startProc(t, "projector-dead-nats", binary(t, "projector"), nil, projectorEnv(deadNATS, ch.Addr(), dbName, creds...))
 	logs = append(logs, p1, q2.proc, p3)
 	waitExit(t, p3, 30*time.Second)
-	time.Sleep(3 * time.Second) // a few failed attempts
+	// Until each failing path has run and logged at least once.
+	for _, p := range []*proc{p1, q2.proc} {
+		waitFor(t, time.Minute, func() bool { return strings.Contains(p.log(), "ClickHouse not reachable yet") },
+			func() string { return p.name + ": a failed ClickHouse connection in the log:\n" + tail(p.log(), 800) })
+	}
 	_ = probe(q2.URL + "/readyz")
 	p1.stop()
 	q2.stop()

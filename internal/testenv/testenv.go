@@ -56,22 +56,34 @@ func StartNATS(tb testing.TB) *NATS {
 // random); restarting on the same dir keeps the streams.
 func StartNATSAt(tb testing.TB, dir string, port int) *NATS {
 	tb.Helper()
+	n, err := StartJetStream(dir, port)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(n.Stop)
+	return n
+}
+
+// StartJetStream starts an embedded JetStream server storing in dir, on
+// port (-1 = random), and connects to it; the caller stops it with Stop.
+// For programs that are not tests (the bench); tests use StartNATS.
+func StartJetStream(dir string, port int, opts ...jetstream.JetStreamOpt) (*NATS, error) {
 	s, err := natsembed.Start(natsembed.Config{StoreDir: dir, Port: port})
 	if err != nil {
-		tb.Fatalf("start NATS: %v", err)
+		return nil, fmt.Errorf("start NATS: %w", err)
 	}
 	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		s.Shutdown()
-		tb.Fatalf("connect NATS: %v", err)
+		return nil, fmt.Errorf("connect NATS: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, opts...)
 	if err != nil {
-		tb.Fatalf("jetstream: %v", err)
+		nc.Close()
+		s.Shutdown()
+		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	n := &NATS{Server: s, URL: s.ClientURL(), NC: nc, JS: js, dir: dir}
-	tb.Cleanup(n.Stop)
-	return n
+	return &NATS{Server: s, URL: s.ClientURL(), NC: nc, JS: js, dir: dir}, nil
 }
 
 // Stop shuts the server down (idempotent).

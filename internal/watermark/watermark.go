@@ -21,10 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/events"
 )
-
-// DefaultConsumerPrefix names the projector's consumers.
-const DefaultConsumerPrefix = "duroscope-projector"
 
 // ErrDisconnected is returned while the NATS connection is down.
 var ErrDisconnected = errors.New("nats: not connected")
@@ -34,7 +32,7 @@ type Config struct {
 	JetStream jetstream.JetStream
 	Stream    string
 	// ConsumerPrefix selects the projector's consumers (default
-	// DefaultConsumerPrefix).
+	// events.ProjectorConsumerPrefix).
 	ConsumerPrefix string
 	// TTL is how long a computed watermark is served before it is computed
 	// again (default 200ms), so that per-request headers cost nothing.
@@ -81,7 +79,7 @@ func New(cfg Config) (*Source, error) {
 		return nil, fmt.Errorf("watermark: no stream name")
 	}
 	if cfg.ConsumerPrefix == "" {
-		cfg.ConsumerPrefix = DefaultConsumerPrefix
+		cfg.ConsumerPrefix = events.ProjectorConsumerPrefix
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = 200 * time.Millisecond

@@ -10,11 +10,12 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/duroscope/duroscope/schema"
 )
 
 // ConnConfig says how to reach ClickHouse. Only the native protocol is used:
@@ -33,10 +34,9 @@ type ConnConfig struct {
 	Settings map[string]any
 }
 
-var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-
-// ValidIdentifier reports whether s can be used as a database name unquoted.
-func ValidIdentifier(s string) bool { return identRe.MatchString(s) }
+// ValidIdentifier reports whether s can be used as a database name
+// unquoted (schema.ValidIdentifier, the rule's one home).
+func ValidIdentifier(s string) bool { return schema.ValidIdentifier(s) }
 
 // Open connects to ClickHouse (without selecting the database, which may
 // not exist yet) and checks that the server answers.

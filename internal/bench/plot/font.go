@@ -1,4 +1,4 @@
-package main
+package plot
 
 // A 5×7 bitmap font for chart labels, so the plot needs no font files or
 // dependencies. Lower-case letters are drawn with the upper-case glyphs.

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/duroscope/duroscope/internal/bench/plot"
 	"github.com/duroscope/duroscope/internal/projector"
 )
 
@@ -105,8 +106,8 @@ func (b *bench) plotScale(pts []scalePoint) error {
 	if len(pts) == 0 {
 		return nil
 	}
-	rate := series{Name: "projector"}
-	byName := map[string]*series{}
+	rate := plot.Series{Name: "projector"}
+	byName := map[string]*plot.Series{}
 	var order []string
 	for _, p := range pts {
 		rate.X = append(rate.X, float64(p.Instances))
@@ -114,7 +115,7 @@ func (b *bench) plotScale(pts []scalePoint) error {
 		for _, e := range p.Queries.Endpoints {
 			s := byName[e.Name]
 			if s == nil {
-				s = &series{Name: e.Name}
+				s = &plot.Series{Name: e.Name}
 				byName[e.Name] = s
 				order = append(order, e.Name)
 			}
@@ -122,7 +123,7 @@ func (b *bench) plotScale(pts []scalePoint) error {
 			s.Y = append(s.Y, e.P99ms)
 		}
 	}
-	var lat []series
+	var lat []plot.Series
 	for _, n := range order {
 		lat = append(lat, *byName[n])
 	}
@@ -131,9 +132,9 @@ func (b *bench) plotScale(pts []scalePoint) error {
 		return err
 	}
 	defer f.Close()
-	return renderPNG(f, 1100, 560,
-		chart{Title: "Projector ingest rate vs instances", XLabel: "instances", YLabel: "events/s", LogX: true, Series: []series{rate}},
-		chart{Title: "Query p99 latency vs instances", XLabel: "instances", YLabel: "p99 ms", LogX: true, LogY: true, Series: lat},
+	return plot.RenderPNG(f, 1100, 560,
+		plot.Chart{Title: "Projector ingest rate vs instances", XLabel: "instances", YLabel: "events/s", LogX: true, Series: []plot.Series{rate}},
+		plot.Chart{Title: "Query p99 latency vs instances", XLabel: "instances", YLabel: "p99 ms", LogX: true, LogY: true, Series: lat},
 	)
 }
 

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -21,7 +21,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/duroscope/duroscope/internal/natsembed"
+	"github.com/duroscope/duroscope/internal/config"
+	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/readmodel/chconn"
 	"github.com/duroscope/duroscope/readmodel/chwrite"
 	"github.com/duroscope/duroscope/schema"
@@ -31,7 +32,7 @@ import (
 // JetStream connection (to an embedded server unless a URL was given), and
 // the databases and streams the run created, dropped at close unless kept.
 type env struct {
-	cfg    *config
+	cfg    *Settings
 	ch     driver.Conn
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -47,7 +48,7 @@ type env struct {
 	streams []string
 }
 
-func newEnv(ctx context.Context, cfg *config) (*env, error) {
+func newEnv(ctx context.Context, cfg *Settings) (*env, error) {
 	e := &env{cfg: cfg, runID: randHex(4)}
 	var err error
 	e.tmp, err = os.MkdirTemp("", "duroscope-bench-")
@@ -62,17 +63,18 @@ func newEnv(ctx context.Context, cfg *config) (*env, error) {
 		return nil, fmt.Errorf("ClickHouse at %v (set --clickhouse-addr or DUROSCOPE_CLICKHOUSE_ADDR): %w", cfg.clickHouseAddrs, err)
 	}
 	e.chPIDs = clickHousePIDs(cfg.clickHouseAddrs[0])
-	e.natURL = cfg.natsURL
-	if e.natURL == "" {
-		e.srv, err = natsembed.Start(natsembed.Config{StoreDir: filepath.Join(e.tmp, "nats"), Port: -1})
+	if cfg.natsURL == "" {
+		n, err := testenv.StartJetStream(filepath.Join(e.tmp, "nats"), -1, jetstream.WithPublishAsyncMaxPending(8000))
 		if err != nil {
 			return nil, fmt.Errorf("embedded NATS: %w", err)
 		}
-		e.natURL = e.srv.ClientURL()
+		e.srv, e.natURL, e.nc, e.js = n.Server, n.URL, n.NC, n.JS
+		return e, nil
 	}
+	e.natURL = cfg.natsURL
 	e.nc, err = nats.Connect(e.natURL, nats.Name("duroscope-bench"), nats.MaxReconnects(-1))
 	if err != nil {
-		return nil, fmt.Errorf("connect NATS %s: %w", e.natURL, err)
+		return nil, fmt.Errorf("connect NATS %s: %w", config.Redact(e.natURL), err)
 	}
 	e.js, err = jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(8000))
 	if err != nil {

@@ -1,23 +1,61 @@
-package main
+package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/duroscope/duroscope/internal/testenv"
 )
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestParse(t *testing.T) {
+	c, err := Parse(nil, noEnv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ingestEvents != 600_000 || c.runs != 3 || !c.baselines || len(c.sections) != 3 || c.scale != nil || c.clickHouseAddrs[0] != "127.0.0.1:9000" {
+		t.Errorf("defaults: %+v", c)
+	}
+	env := map[string]string{"DUROSCOPE_BENCH_RUNS": "5", "DUROSCOPE_BENCH_SCALE": "100k,1M", "DUROSCOPE_BENCH_SECTIONS": "ingest",
+		"DUROSCOPE_CLICKHOUSE_PASSWORD": "pw"}
+	c, err = Parse([]string{"--runs", "2"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.runs != 2 || len(c.scale) != 2 || c.scale[1] != 1_000_000 || !c.sections["ingest"] || c.sections["queries"] || c.clickHousePassword != "pw" {
+		t.Errorf("env and flags: %+v", c)
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		has  string
+	}{
+		{nil, map[string]string{"DUROSCOPE_BENCH_RUNS": "3x"}, "DUROSCOPE_BENCH_RUNS (flag -runs): want an integer >= 1"},
+		{[]string{"--ingest-events", "10"}, nil, "-ingest-events"},
+		{[]string{"--sections", "ingest,nope"}, nil, `unknown section "nope"`},
+		{[]string{"--scale", "1x"}, nil, "-scale"},
+		{[]string{"out"}, nil, `unexpected argument "out"`},
+	} {
+		_, err := Parse(tc.args, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.has) {
+			t.Errorf("Parse(%q, %v) = %v; want an error saying %s", tc.args, tc.env, err, tc.has)
+		}
+	}
+}
 
 // TestMain lets the test binary serve as the bench's child processes (the
 // bench re-executes its own binary with -child=MODE).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "-child=") {
-		if err := childMain(os.Args[1:]); err != nil {
+	if IsChild(os.Args[1:]) {
+		if err := ChildMain(os.Args[1:]); err != nil {
 			os.Stderr.WriteString("bench child: " + err.Error() + "\n")
 			os.Exit(1)
 		}
@@ -68,96 +106,28 @@ func TestParseCount(t *testing.T) {
 	}
 }
 
-func TestRenderPNG(t *testing.T) {
-	var buf bytes.Buffer
-	err := renderPNG(&buf, 640, 400,
-		chart{Title: "Rate", XLabel: "instances", YLabel: "events/s", LogX: true,
-			Series: []series{{Name: "projector", X: []float64{1e5, 3e5, 1e6}, Y: []float64{120000, 110000, 90000}}}},
-		chart{Title: "Latency", XLabel: "instances", YLabel: "p99 ms", LogX: true, LogY: true,
-			Series: []series{
-				{Name: "list", X: []float64{1e5, 3e5, 1e6}, Y: []float64{8, 20, 60}},
-				{Name: "details", X: []float64{1e5, 3e5, 1e6}, Y: []float64{3, 3.5, 4}},
-			}},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := img.Bounds(); b.Dx() != 640 || b.Dy() != 800 {
-		t.Fatalf("image %v, want 640x800", b)
-	}
-	// Every series' colour must be drawn somewhere (its line, markers and
-	// legend swatch), and the text must be black on white.
-	seen := map[[3]uint32]int{}
-	for y := 0; y < 800; y++ {
-		for x := 0; x < 640; x++ {
-			r, g, b, _ := img.At(x, y).RGBA()
-			seen[[3]uint32{r >> 8, g >> 8, b >> 8}]++
-		}
-	}
-	for i := 0; i < 2; i++ {
-		c := palette[i]
-		if seen[[3]uint32{uint32(c.R), uint32(c.G), uint32(c.B)}] < 50 {
-			t.Errorf("series colour %d barely drawn (%d pixels)", i, seen[[3]uint32{uint32(c.R), uint32(c.G), uint32(c.B)}])
-		}
-	}
-	if seen[[3]uint32{0, 0, 0}] < 500 || seen[[3]uint32{255, 255, 255}] < 640*800/2 {
-		t.Errorf("text or background missing: %d black, %d white pixels", seen[[3]uint32{0, 0, 0}], seen[[3]uint32{255, 255, 255}])
-	}
-	if err := renderPNG(&buf, 100, 100, chart{Title: "empty"}); err == nil {
-		t.Error("a chart without series rendered")
-	}
-}
-
-func TestAxisTicks(t *testing.T) {
-	a := newAxis([]float64{120, 95000}, true, 0, 100)
-	ticks := a.ticks()
-	if ticks[0] != 100 || ticks[len(ticks)-1] != 100000 {
-		t.Fatalf("log ticks %v, want 100..100000", ticks)
-	}
-	if p, _ := a.pos(100); p != 0 {
-		t.Errorf("lowest tick at %d, want 0", p)
-	}
-	l := newAxis([]float64{3, 17}, false, 0, 100)
-	if l.lo != 0 || l.hi < 17 {
-		t.Errorf("linear axis [%v, %v] does not start at 0 and cover 17", l.lo, l.hi)
-	}
-	for in, want := range map[float64]string{1500: "1.5k", 2e6: "2M", 0.5: "0.5", 10: "10", 0: "0"} {
-		if got := tickLabel(in); got != want {
-			t.Errorf("tickLabel(%v) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestBenchSmoke runs every section on a tiny workload against the real
 // ClickHouse (DUROSCOPE_TEST_CLICKHOUSE_ADDR) and an embedded JetStream, and
 // checks the report has every figure.
 func TestBenchSmoke(t *testing.T) {
-	if os.Getenv("DUROSCOPE_SKIP_INTEGRATION") == "1" {
+	if testenv.SkipIntegration() {
 		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
 	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	addr := os.Getenv("DUROSCOPE_TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:9000"
-	}
 	out := t.TempDir()
-	cfg, err := parseConfig([]string{"--clickhouse-addr", addr, "--out", out,
+	cfg, err := Parse([]string{"--clickhouse-addr", testenv.ClickHouseAddr(), "--out", out,
 		"--ingest-events", "3000", "--runs", "1", "--watermill-time", "1s",
 		"--freshness-duration", "3s", "--freshness-rate", "500",
 		"--query-instances", "300", "--query-reps", "3", "--replay-runs", "1",
-		"--scale", "200,400"})
+		"--scale", "200,400"}, noEnv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := run(ctx, cfg, nil); err != nil {
+	if err := Run(ctx, cfg, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var res results

@@ -1,4 +1,9 @@
-package main
+// Package plot is a tiny line-chart renderer (image/png + image/draw only)
+// for the bench's scaling curve: log-scaled or linear axes with tick labels,
+// one polyline with point markers per series, a legend and a title, drawn
+// with the 5×7 bitmap font of font.go, so it needs no font files or
+// dependencies.
+package plot
 
 import (
 	"fmt"
@@ -10,22 +15,18 @@ import (
 	"math"
 )
 
-// A tiny line-chart renderer (image/png + image/draw only): log-scaled or
-// linear axes with tick labels, one polyline with point markers per series,
-// a legend and a title, drawn with the 5×7 font of font.go.
-
-// series is one line of a chart.
-type series struct {
+// Series is one line of a chart.
+type Series struct {
 	Name string
 	X, Y []float64
 }
 
-// chart is one panel.
-type chart struct {
+// Chart is one panel.
+type Chart struct {
 	Title          string
 	XLabel, YLabel string
 	LogX, LogY     bool
-	Series         []series
+	Series         []Series
 }
 
 var palette = []color.RGBA{
@@ -41,8 +42,8 @@ var (
 	white = color.RGBA{255, 255, 255, 255}
 )
 
-// renderPNG draws the charts stacked vertically, each w×h pixels.
-func renderPNG(out io.Writer, w, h int, charts ...chart) error {
+// RenderPNG draws the charts stacked vertically, each w×h pixels.
+func RenderPNG(out io.Writer, w, h int, charts ...Chart) error {
 	img := image.NewRGBA(image.Rect(0, 0, w, h*len(charts)))
 	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
 	for i, c := range charts {
@@ -173,7 +174,7 @@ const (
 	lineH     = 9 * textScale
 )
 
-func (c chart) draw(img *image.RGBA, r image.Rectangle) error {
+func (c Chart) draw(img *image.RGBA, r image.Rectangle) error {
 	if len(c.Series) == 0 {
 		return fmt.Errorf("chart %q: no series", c.Title)
 	}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The bench runs every consumer it times in a child process (this binary,
 // re-executed with -child=MODE): the projector, the raw-copy upper bound and
@@ -90,9 +90,15 @@ func (c *childConfig) args() []string {
 	return a
 }
 
-// childMain runs one child mode until SIGTERM. The ClickHouse password
-// travels in the environment (DUROSCOPE_CLICKHOUSE_PASSWORD), not argv.
-func childMain(args []string) error {
+// IsChild reports whether a command line is a child's: the bench runs its
+// consumers as child processes, this binary re-executed with -child=MODE.
+func IsChild(args []string) bool { return len(args) > 0 && strings.HasPrefix(args[0], "-child=") }
+
+// ChildMain runs one child mode until SIGTERM. Its flags are the bench's
+// own protocol (written by childConfig.args), not a user interface. The
+// ClickHouse password travels in the environment
+// (DUROSCOPE_CLICKHOUSE_PASSWORD), not argv.
+func ChildMain(args []string) error {
 	fs := flag.NewFlagSet("bench child", flag.ContinueOnError)
 	c := &childConfig{}
 	fs.StringVar(&c.mode, "child", "", "child mode")
@@ -111,6 +117,9 @@ func childMain(args []string) error {
 	fs.DurationVar(&c.heapAt, "heap-at", 0, "write an in-use heap profile this long after start (next to -memprofile)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c.chPassword = os.Getenv("DUROSCOPE_CLICKHOUSE_PASSWORD")
 	lvl, err := zerolog.ParseLevel(c.logLevel)
@@ -164,7 +173,7 @@ func childMain(args []string) error {
 		return err
 	}
 	conn, err := chconn.Open(ctx, chconn.ConnConfig{
-		Addrs: splitAddrs(c.chAddr), Database: c.db, User: c.chUser, Password: c.chPassword,
+		Addrs: strings.Split(c.chAddr, ","), Database: c.db, User: c.chUser, Password: c.chPassword,
 	})
 	if err != nil {
 		return err
