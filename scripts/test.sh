@@ -28,6 +28,16 @@ if [ ! -f internal/web/e2e/node_modules/playwright-core/package.json ]; then
   (cd internal/web/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export DUROSCOPE_REQUIRE_BROWSER=1
+# The connector's tests run a private PostgreSQL 15 (Debian's postgresql,
+# started and stopped by internal/testenv) and a real Duroxide: the npm
+# addon duroxide-linux-x64-gnu, installed by internal/duroxide into
+# ~/.cache/duroscope/npm when missing. Both are required here, never skipped.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "test: installing postgresql from Debian" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+export DUROSCOPE_REQUIRE_POSTGRES=1 DUROSCOPE_REQUIRE_DUROXIDE=1
 # Extra args go to 'go test' (flags and packages); 'go vet' gets only the
 # packages among them. No packages given: all of them.
 pkgs=()
@@ -59,3 +69,9 @@ if [ "${pkgs[*]}" = ./... ]; then
   go test -race -count=1 -timeout 30m ./internal/projector/... ./internal/httpapi/... ./internal/watermark/...
 fi
 go test -count=1 -timeout 45m "$@"
+# Every statement of the read model on a current ClickHouse (26.5, in
+# process through chDB; cgo and a build tag, so the steps above stay
+# cgo-free): docs/clickhouse-versions.md.
+if [ "${pkgs[*]}" = ./... ]; then
+  scripts/test-chdb.sh
+fi
