@@ -1,0 +1,360 @@
+package e2e
+
+// The real-Duroxide differential test (issue 12 item 4): a real Duroxide
+// runtime (the Node addon, internal/duroxide) runs the scenario on a SQLite
+// file while the connector tails it; the projector writes a private
+// ClickHouse database and the query service answers over it. Every answer
+// must equal Duroxide's own client's and the oracle's over the store's rows
+// and the notices the connector published.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+	_ "modernc.org/sqlite"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/client"
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/connector"
+	"github.com/duroscope/duroscope/internal/connector/sqlite"
+	"github.com/duroscope/duroscope/internal/duroxide"
+	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projtest"
+	"github.com/duroscope/duroscope/internal/testenv"
+)
+
+// requireDuroxideEnv makes a missing node a failure (scripts/test.sh sets it).
+const requireDuroxideEnv = "DUROSCOPE_REQUIRE_DUROXIDE"
+
+func TestRealDuroxide(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv(requireDuroxideEnv) == "" {
+			t.Skipf("node not found (%v) and %s is not set", err, requireDuroxideEnv)
+		}
+		t.Fatalf("node not found (%v) and %s is set", err, requireDuroxideEnv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := duroxide.EnsureAddon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "duroxide.db")
+	d := duroxide.Driver{Store: "sqlite:" + path}
+	n := testenv.StartNATS(t)
+	db := testenv.NewDatabase(t, "realdx")
+	startProjector(t, n, db, nil)
+
+	// The connector tails the store while the scenario runs, so that
+	// deletions and prunes of published instances reach the stream as
+	// notices; a second, --once connector on the same KV bucket then
+	// finishes the tail and reconciles once more.
+	began := time.Now()
+	liveCtx, stopLive := context.WithCancel(ctx)
+	liveDone := make(chan error, 1)
+	go func() { liveDone <- runLiveConnector(liveCtx, t, n.NC, path) }()
+	sc, err := d.RunScenario(ctx, "rdx")
+	stopLive()
+	if lerr := <-liveDone; lerr != nil {
+		t.Fatalf("live connector: %v", lerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("scenario: %d instances, %d deleted, %d reused, %d prunes (%v)",
+		len(sc.Instances), len(sc.Deleted), len(sc.Reused), len(sc.Prunes), time.Since(began).Round(time.Millisecond))
+	src, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	c, err := connector.New(connector.Config{Source: src, NC: n.NC, Once: true, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := c.Run(ctx)
+	if err != nil {
+		t.Fatalf("connector --once: %v", err)
+	}
+	t.Logf("connector --once: %d rows, %d notices, position %d", sum.Rows, sum.Notices, sum.Position)
+	projtest.WaitCaughtUp(t, n.JS, time.Minute)
+
+	ids := scenarioIDs(sc)
+	answers, err := d.Answers(ctx, ids, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, maxTS := storeEvents(ctx, t, path)
+	notices := streamNotices(ctx, t, n)
+	t.Logf("store: %d history rows; stream: %d notices", len(evs), len(notices))
+	if len(notices) == 0 {
+		t.Error("the connector published no deletion or prune notice although the scenario deleted and pruned published instances")
+	}
+
+	nowMs := maxTS + 7*60_000
+	srv := httptest.NewServer(newQueryHandler(t, n, db, func() time.Time { return time.UnixMilli(nowMs).UTC() }))
+	t.Cleanup(srv.Close)
+	cl, err := client.New(srv.URL, client.WithTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &diffEnv{nats: n, db: db, cl: cl, oracle: oracle.New(evs, notices...), nowMs: nowMs}
+
+	r := newDiffReport(t)
+	defer r.summary()
+	compareWithDuroxide(ctx, r.prefixed("duroxide: ").sides("duroscope", "duroxide"), cl, answers)
+	o := r.prefixed("oracle: ")
+	for _, id := range ids {
+		diffDeletedOne(ctx, env, o, id) // the instance's endpoints, or 404s when the oracle has none
+	}
+	diffBulkStatus(t, env, o)
+	diffList(t, env, o)
+	diffStats(t, env, o)
+	diffHealthProblems(t, env, o)
+}
+
+// runLiveConnector waits for Duroxide to create its store, then runs the
+// connector until ctx ends.
+func runLiveConnector(ctx context.Context, t *testing.T, nc *nats.Conn, path string) error {
+	var src *sqlite.Source
+	for src == nil {
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+		switch {
+		case err == nil:
+			src = s
+		case ctx.Err() != nil:
+			return nil // the scenario ended (or failed) before the store was ready
+		default:
+			time.Sleep(50 * time.Millisecond) // not created or not migrated yet
+		}
+	}
+	defer src.Close()
+	c, err := connector.New(connector.Config{
+		Source: src, NC: nc, PollInterval: 50 * time.Millisecond, ReconcileInterval: 300 * time.Millisecond,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	})
+	if err != nil {
+		return err
+	}
+	sum, err := c.Run(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	t.Logf("live connector: %d rows, %d notices while the scenario ran", sum.Rows, sum.Notices)
+	return nil
+}
+
+// scenarioIDs is every id the scenario created, present or deleted, sorted.
+func scenarioIDs(sc *duroxide.Scenario) []string {
+	set := map[string]bool{}
+	for _, in := range sc.Instances {
+		set[in.InstanceID] = true
+	}
+	for _, del := range sc.Deleted {
+		set[del.InstanceID] = true
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// storeEvents decodes every history row of the store (read-only), with the
+// repair EVENTS.md requires (an OrchestrationFailed without its key gets
+// the row's), and returns the newest event timestamp.
+func storeEvents(ctx context.Context, t *testing.T, path string) ([]events.Event, int64) {
+	t.Helper()
+	sdb, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	rows, err := sdb.QueryContext(ctx, "SELECT instance_id, execution_id, event_data FROM history ORDER BY rowid")
+	if err != nil {
+		t.Fatalf("read history: %v", err)
+	}
+	defer rows.Close()
+	var out []events.Event
+	var maxTS int64
+	for rows.Next() {
+		var id string
+		var exec uint64
+		var data []byte
+		if err := rows.Scan(&id, &exec, &data); err != nil {
+			t.Fatal(err)
+		}
+		e, err := events.Decode(data)
+		if err != nil {
+			t.Fatalf("history row %s/%d: %v: %s", id, exec, err, data)
+		}
+		if e.InstanceID == "" {
+			e.InstanceID = id
+		}
+		if e.ExecutionID == 0 {
+			e.ExecutionID = exec
+		}
+		if e.InstanceID != id || e.ExecutionID != exec {
+			t.Fatalf("history row %s/%d holds an event of %s/%d", id, exec, e.InstanceID, e.ExecutionID)
+		}
+		maxTS = max(maxTS, int64(e.TimestampMs))
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out, maxTS
+}
+
+// streamNotices reads back every notice the connector published.
+func streamNotices(ctx context.Context, t *testing.T, n *testenv.NATS) []events.Notice {
+	t.Helper()
+	s, err := n.JS.Stream(ctx, events.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []events.Notice
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("stream message %d: %v", seq, err)
+		}
+		if msg, err := events.DecodeMessage(m.Data); err == nil && msg.IsNotice {
+			out = append(out, msg.Notice)
+		}
+	}
+	return out
+}
+
+// compareWithDuroxide holds the query service's answers to Duroxide's own
+// client's. Timestamps are not compared: on SQLite Duroxide answers
+// createdAt, updatedAt and startedAt as 0 (STORE.md), and its history
+// timestamps are the events' own, which the oracle comparison covers.
+func compareWithDuroxide(ctx context.Context, r *diffReport, cl *client.Client, a *duroxide.Answers) {
+	const (
+		epSummary    = "GET /v1/instances/{id}"
+		epExecutions = "GET /v1/instances/{id}/executions"
+		epHistory    = "GET /v1/instances/{id}/history"
+	)
+	for _, want := range a.Instances {
+		id := want.InstanceID
+		if !want.Found {
+			_, err := cl.Instance(ctx, id)
+			want404(r, epSummary+" (Duroxide: NotFound)", id, err)
+			continue
+		}
+		got, err := cl.Instance(ctx, id)
+		if err != nil {
+			r.fail(epSummary, "%s: %v (Duroxide: %s)", id, err, want.Status.Status)
+			continue
+		}
+		info := want.Info
+		r.equal(epSummary, id+" status", got.Status, want.Status.Status)
+		r.equal(epSummary, id+" orchestration_name", got.OrchestrationName, info.OrchestrationName)
+		r.equal(epSummary, id+" version", got.Version, info.OrchestrationVersion)
+		r.equal(epSummary, id+" current_execution_id", got.CurrentExecutionID, uint64(info.CurrentExecutionID))
+		r.equal(epSummary, id+" parent_instance", got.ParentInstance, info.ParentInstanceID)
+		r.equal(epSummary, id+" custom_status", got.CustomStatus, want.Status.CustomStatus)
+		if want.Status.Status == api.StatusFailed {
+			// Duroxide's getStatus.error is the failure's display message:
+			// the thrown message, "canceled: <reason>" for a cancellation.
+			if got.Error == nil || want.Status.Error == nil {
+				r.fail(epSummary, "%s error: %+v, Duroxide %v", id, got.Error, want.Status.Error)
+			} else {
+				msg := got.Error.Message
+				if got.Error.Kind == "Cancelled" {
+					msg = "canceled: " + msg
+				}
+				r.equal(epSummary, id+" error message", msg, *want.Status.Error)
+			}
+		} else {
+			r.equal(epSummary, id+" output", got.Output, want.Status.Output)
+			r.equal(epSummary, id+" error", got.Error, (*api.Error)(nil))
+		}
+
+		execs, err := cl.Executions(ctx, id)
+		if err != nil {
+			r.fail(epExecutions, "%s: %v", id, err)
+			continue
+		}
+		gotIDs := make([]uint64, len(execs))
+		for i, x := range execs {
+			gotIDs[i] = x.ExecutionID
+		}
+		var wantIDs []uint64
+		for _, x := range want.Executions {
+			wantIDs = append(wantIDs, uint64(x.ExecutionID))
+		}
+		if !r.equal(epExecutions, id+" execution ids", gotIDs, wantIDs) {
+			continue
+		}
+		for i, wx := range want.Executions {
+			x := execs[i]
+			what := fmt.Sprintf("%s execution %d", id, x.ExecutionID)
+			r.equal(epExecutions, what+" status", x.Status, wx.Info.Status)
+			r.equal(epExecutions, what+" event_count", x.EventCount, uint64(wx.Info.EventCount))
+			if wx.Info.Status != api.StatusFailed {
+				r.equal(epExecutions, what+" output", x.Output, wx.Info.Output)
+			}
+			if wx.Info.Status != api.StatusRunning && wx.Info.CompletedAt != nil && *wx.Info.CompletedAt > 0 {
+				r.equal(epExecutions, what+" completed_at", x.CompletedAt != nil, true)
+			}
+			raw, err := cl.History(ctx, id, client.HistoryParams{ExecutionID: x.ExecutionID})
+			if err != nil {
+				r.fail(epHistory, "%s: %v", what, err)
+				continue
+			}
+			r.equal(epHistory, what+" events (event_id kind timestamp_ms)", historyKeys(r, raw), duroxideKeys(wx.History))
+		}
+	}
+}
+
+// eventKey is what Duroscope's and Duroxide's history entries share.
+type eventKey struct {
+	EventID     int64
+	Kind        string
+	TimestampMs int64
+}
+
+func historyKeys(r *diffReport, raw []json.RawMessage) []eventKey {
+	out := make([]eventKey, 0, len(raw))
+	for _, b := range raw {
+		var e struct {
+			EventID     int64  `json:"event_id"`
+			Type        string `json:"type"`
+			TimestampMs int64  `json:"timestamp_ms"`
+		}
+		if err := json.Unmarshal(b, &e); err != nil {
+			r.fail("GET /v1/instances/{id}/history", "undecodable event %s: %v", b, err)
+		}
+		out = append(out, eventKey{e.EventID, e.Type, e.TimestampMs})
+	}
+	return out
+}
+
+func duroxideKeys(h []duroxide.Event) []eventKey {
+	out := make([]eventKey, 0, len(h))
+	for _, e := range h {
+		out = append(out, eventKey{e.EventID, e.Kind, e.TimestampMs})
+	}
+	slices.SortFunc(out, func(a, b eventKey) int { return int(a.EventID - b.EventID) })
+	return out
+}
