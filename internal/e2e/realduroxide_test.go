@@ -97,9 +97,9 @@ func TestRealDuroxide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, maxTS := storeEvents(ctx, t, path)
-	notices := streamNotices(ctx, t, n)
-	t.Logf("store: %d history rows; stream: %d notices", len(evs), len(notices))
+	rows, maxTS := storeEvents(ctx, t, path)
+	evs, notices := streamMessages(ctx, t, n)
+	t.Logf("store: %d history rows; stream: %d events, %d notices", len(rows), len(evs), len(notices))
 	if len(notices) == 0 {
 		t.Error("the connector published no deletion or prune notice although the scenario deleted and pruned published instances")
 	}
@@ -115,7 +115,10 @@ func TestRealDuroxide(t *testing.T) {
 
 	r := newDiffReport(t)
 	defer r.summary()
-	compareWithDuroxide(ctx, r.prefixed("duroxide: ").sides("duroscope", "duroxide"), cl, answers)
+	checkStoreRows(r.prefixed("store: ").sides("stream", "store"), ids, rows, evs, env.oracle)
+	dr := r.prefixed("duroxide: ").sides("duroscope", "duroxide")
+	compareWithDuroxide(ctx, dr, cl, answers)
+	compareStoreWide(ctx, dr, cl, answers)
 	o := r.prefixed("oracle: ")
 	for _, id := range ids {
 		diffDeletedOne(ctx, env, o, id) // the instance's endpoints, or 404s when the oracle has none
@@ -220,8 +223,8 @@ func storeEvents(ctx context.Context, t *testing.T, path string) ([]events.Event
 	return out, maxTS
 }
 
-// streamNotices reads back every notice the connector published.
-func streamNotices(ctx context.Context, t *testing.T, n *testenv.NATS) []events.Notice {
+// streamMessages reads back every event and notice the connector published.
+func streamMessages(ctx context.Context, t *testing.T, n *testenv.NATS) ([]events.Event, []events.Notice) {
 	t.Helper()
 	s, err := n.JS.Stream(ctx, events.DefaultStream)
 	if err != nil {
@@ -231,17 +234,78 @@ func streamNotices(ctx context.Context, t *testing.T, n *testenv.NATS) []events.
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []events.Notice
+	var evs []events.Event
+	var notices []events.Notice
 	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatalf("stream message %d: %v", seq, err)
 		}
-		if msg, err := events.DecodeMessage(m.Data); err == nil && msg.IsNotice {
-			out = append(out, msg.Notice)
+		msg, err := events.DecodeMessage(m.Data)
+		switch {
+		case err != nil:
+			t.Fatalf("stream message %d: %v: %s", seq, err, m.Data)
+		case msg.IsNotice:
+			notices = append(notices, msg.Notice)
+		default:
+			evs = append(evs, msg.Event)
 		}
 	}
-	return out
+	return evs, notices
+}
+
+// checkStoreRows checks that every history row left in the store was
+// published byte for byte (or with the key repair), and that the oracle over
+// the store's rows alone agrees with the stream's oracle on every
+// instance's executions and history: the only answers a store that lost its
+// pruned executions can still give (the summary keeps pruned executions,
+// EVENTS.md, so the store alone cannot answer it).
+func checkStoreRows(r *diffReport, ids []string, store, stream []events.Event, streamOracle *oracle.Oracle) {
+	type key struct {
+		id          string
+		exec, event uint64
+	}
+	published := map[key][]string{}
+	for _, e := range stream {
+		k := key{e.InstanceID, e.ExecutionID, e.EventID}
+		published[k] = append(published[k], string(e.Raw))
+	}
+	for _, e := range store {
+		got := published[key{e.InstanceID, e.ExecutionID, e.EventID}]
+		if !slices.Contains(got, string(e.Raw)) && (len(got) == 0 || e.Type != events.TypeOrchestrationFailed) {
+			r.fail("stream", "store row %s/%d/%d %s: published as %q", e.InstanceID, e.ExecutionID, e.EventID, e.Raw, got)
+			continue
+		}
+		r.ok("stream")
+	}
+	storeOracle := oracle.New(store)
+	for _, id := range ids {
+		got, gok := streamOracle.Executions(id)
+		want, wok := storeOracle.Executions(id)
+		r.equal("executions (store rows)", id, found[api.ExecutionList]{got, gok}, found[api.ExecutionList]{want, wok})
+		gh, gok := streamOracle.History(id, nil)
+		wh, wok := storeOracle.History(id, nil)
+		r.equal("history (store rows)", id, found[api.History]{gh, gok}, found[api.History]{wh, wok})
+	}
+}
+
+// found pairs a lookup's answer with its found flag.
+type found[T any] struct {
+	Answer T
+	Found  bool
+}
+
+// duroxideDisplay is Duroxide's display message of a failure
+// (ErrorDetails::display_message), from Duroscope's projection of it. A
+// cancellation's projected message already reads "canceled: <reason>".
+func duroxideDisplay(e *api.Error) string {
+	switch {
+	case e.Category == "configuration" && e.Kind == "Nondeterminism":
+		return "nondeterministic: " + e.Message
+	case e.Category == "application" && e.Kind == "Panicked":
+		return "orchestration panicked: " + e.Message
+	}
+	return e.Message
 }
 
 // compareWithDuroxide holds the query service's answers to Duroxide's own
@@ -279,11 +343,7 @@ func compareWithDuroxide(ctx context.Context, r *diffReport, cl *client.Client, 
 			if got.Error == nil || want.Status.Error == nil {
 				r.fail(epSummary, "%s error: %+v, Duroxide %v", id, got.Error, want.Status.Error)
 			} else {
-				msg := got.Error.Message
-				if got.Error.Kind == "Cancelled" {
-					msg = "canceled: " + msg
-				}
-				r.equal(epSummary, id+" error message", msg, *want.Status.Error)
+				r.equal(epSummary, id+" error (display message)", duroxideDisplay(got.Error), *want.Status.Error)
 			}
 		} else {
 			r.equal(epSummary, id+" output", got.Output, want.Status.Output)
@@ -311,7 +371,11 @@ func compareWithDuroxide(ctx context.Context, r *diffReport, cl *client.Client, 
 			what := fmt.Sprintf("%s execution %d", id, x.ExecutionID)
 			r.equal(epExecutions, what+" status", x.Status, wx.Info.Status)
 			r.equal(epExecutions, what+" event_count", x.EventCount, uint64(wx.Info.EventCount))
-			if wx.Info.Status != api.StatusFailed {
+			// Duroscope's execution output is its own OrchestrationCompleted's
+			// (EVENTS.md); Duroxide's executions.output also holds a
+			// continue-as-new's next input, "" while Running and the
+			// failure message when Failed.
+			if wx.Info.Status == api.StatusCompleted {
 				r.equal(epExecutions, what+" output", x.Output, wx.Info.Output)
 			}
 			if wx.Info.Status != api.StatusRunning && wx.Info.CompletedAt != nil && *wx.Info.CompletedAt > 0 {
@@ -324,6 +388,81 @@ func compareWithDuroxide(ctx context.Context, r *diffReport, cl *client.Client, 
 			}
 			r.equal(epHistory, what+" events (event_id kind timestamp_ms)", historyKeys(r, raw), duroxideKeys(wx.History))
 		}
+	}
+}
+
+// compareStoreWide compares the answers about the whole store:
+// listAllInstances, listInstancesByStatus, getSystemMetrics, and
+// getInstanceTree (id and its descendants) against the descendants
+// Duroscope's parent links give.
+func compareStoreWide(ctx context.Context, r *diffReport, cl *client.Client, a *duroxide.Answers) {
+	var all []api.InstanceSummary
+	for s, err := range cl.Instances(ctx, client.ListParams{Limit: 1000}) {
+		if err != nil {
+			r.fail("GET /v1/instances", "%v", err)
+			return
+		}
+		all = append(all, s)
+	}
+	ids := func(list []api.InstanceSummary, keep func(api.InstanceSummary) bool) []string {
+		out := []string{}
+		for _, s := range list {
+			if keep(s) {
+				out = append(out, s.InstanceID)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	sorted := func(l []string) []string {
+		out := append([]string{}, l...)
+		sort.Strings(out)
+		return out
+	}
+	r.equal("GET /v1/instances", "all ids (listAllInstances)", ids(all, func(api.InstanceSummary) bool { return true }), sorted(a.AllInstances))
+	for _, st := range []string{api.StatusRunning, api.StatusCompleted, api.StatusFailed} {
+		r.equal("GET /v1/instances", "status="+st+" (listInstancesByStatus)",
+			ids(all, func(s api.InstanceSummary) bool { return s.Status == st }), sorted(a.ByStatus[st]))
+	}
+
+	// getSystemMetrics counts instances by their current status and every
+	// execution and history row left in the store.
+	var m duroxide.SystemMetrics
+	children := map[string][]string{}
+	for _, s := range all {
+		m.TotalInstances++
+		switch s.Status {
+		case api.StatusRunning:
+			m.RunningInstances++
+		case api.StatusCompleted:
+			m.CompletedInstances++
+		case api.StatusFailed:
+			m.FailedInstances++
+		}
+		if s.ParentInstance != nil {
+			children[*s.ParentInstance] = append(children[*s.ParentInstance], s.InstanceID)
+		}
+		execs, err := cl.Executions(ctx, s.InstanceID)
+		if err != nil {
+			r.fail("GET /v1/instances/{id}/executions", "%s: %v", s.InstanceID, err)
+			return
+		}
+		for _, x := range execs {
+			m.TotalExecutions++
+			m.TotalEvents += int64(x.EventCount)
+		}
+	}
+	r.equal("GET /v1/instances + /executions", "counts (getSystemMetrics)", m, a.SystemMetrics)
+
+	for _, in := range a.Instances {
+		if in.Tree == nil {
+			continue
+		}
+		tree := []string{in.InstanceID}
+		for i := 0; i < len(tree); i++ {
+			tree = append(tree, children[tree[i]]...)
+		}
+		r.equal("parent_instance links", in.InstanceID+" tree (getInstanceTree)", sorted(tree), sorted(in.Tree.AllIDs))
 	}
 }
 
