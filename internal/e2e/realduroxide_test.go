@@ -8,21 +8,24 @@ package e2e
 // and the notices the connector published.
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite"
 
@@ -58,22 +61,36 @@ func TestRealDuroxide(t *testing.T) {
 	db := testenv.NewDatabase(t, "realdx")
 	startProjector(t, n, db, nil)
 
-	// The connector tails the store while the scenario runs, so that
+	// The connector binary tails the store while the scenario runs (so that
 	// deletions and prunes of published instances reach the stream as
-	// notices; a second, --once connector on the same KV bucket then
-	// finishes the tail and reconciles once more.
+	// notices) and is SIGKILLed mid-tail, then restarted; an in-process
+	// --once connector on the same KV bucket then finishes the tail and
+	// reconciles once more.
+	binary := buildConnector(t, t.TempDir())
 	began := time.Now()
 	liveCtx, stopLive := context.WithCancel(ctx)
-	liveDone := make(chan error, 1)
-	go func() { liveDone <- runLiveConnector(liveCtx, t, n.NC, path) }()
+	type tailResult struct {
+		killedMidTail bool
+		err           error
+	}
+	liveDone := make(chan tailResult, 1)
+	go func() {
+		k, err := tailWithKill(liveCtx, t, binary, path, n.URL, 60)
+		liveDone <- tailResult{k, err}
+	}()
 	sc, err := d.RunScenario(ctx, "rdx")
 	stopLive()
-	if lerr := <-liveDone; lerr != nil {
-		t.Fatalf("live connector: %v", lerr)
+	live := <-liveDone
+	if live.err != nil {
+		t.Fatalf("live connector: %v", live.err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !live.killedMidTail {
+		t.Error("the scenario ended before the connector was killed mid-tail")
+	}
+	t.Log("connector binary SIGKILLed mid-tail (stored position past 60 rows), restarted, stopped with SIGTERM")
 	t.Logf("scenario: %d instances, %d deleted, %d reused, %d prunes (%v)",
 		len(sc.Instances), len(sc.Deleted), len(sc.Reused), len(sc.Prunes), time.Since(began).Round(time.Millisecond))
 	src, err := sqlite.Open(ctx, sqlite.Config{Path: path})
@@ -104,6 +121,8 @@ func TestRealDuroxide(t *testing.T) {
 		t.Error("the connector published no deletion or prune notice although the scenario deleted and pruned published instances")
 	}
 
+	// The query service's clock (health, problems): 7 minutes after the
+	// newest event.
 	nowMs := maxTS + 7*60_000
 	srv := httptest.NewServer(newQueryHandler(t, n, db, func() time.Time { return time.UnixMilli(nowMs).UTC() }))
 	t.Cleanup(srv.Close)
@@ -129,35 +148,118 @@ func TestRealDuroxide(t *testing.T) {
 	diffHealthProblems(t, env, o)
 }
 
-// runLiveConnector waits for Duroxide to create its store, then runs the
-// connector until ctx ends.
-func runLiveConnector(ctx context.Context, t *testing.T, nc *nats.Conn, path string) error {
-	var src *sqlite.Source
-	for src == nil {
-		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
-		switch {
-		case err == nil:
-			src = s
-		case ctx.Err() != nil:
-			return nil // the scenario ended (or failed) before the store was ready
-		default:
-			time.Sleep(50 * time.Millisecond) // not created or not migrated yet
+// tailWithKill tails the store with the connector binary while the
+// scenario runs: it starts once Duroxide has created and migrated the store,
+// is SIGKILLed once it has stored a position past killAfter rows (mid-tail:
+// the scenario writes about 200), and a second process takes over from the
+// KV bucket until ctx ends; it is then stopped with SIGTERM. It reports
+// whether the kill happened while the scenario still ran.
+func tailWithKill(ctx context.Context, t *testing.T, binary, store, natsURL string, killAfter float64) (killedMidTail bool, err error) {
+	for {
+		src, err := sqlite.Open(ctx, sqlite.Config{Path: store})
+		if err == nil {
+			src.Close()
+			break
+		}
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("the store was never ready: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond) // not created or not migrated yet
+	}
+	first, err := startConnectorProc(t, binary, store, natsURL)
+	if err != nil {
+		return false, err
+	}
+	for ctx.Err() == nil && first.metric("duroscope_connector_source_position") < killAfter {
+		select {
+		case err := <-first.done:
+			return false, fmt.Errorf("connector exited before the kill: %v", err)
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	defer src.Close()
-	c, err := connector.New(connector.Config{
-		Source: src, NC: nc, PollInterval: 50 * time.Millisecond, ReconcileInterval: 300 * time.Millisecond,
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-	})
+	killedMidTail = ctx.Err() == nil
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return false, err
+	}
+	<-first.done
+	second, err := startConnectorProc(t, binary, store, natsURL)
 	if err != nil {
-		return err
+		return false, err
 	}
-	sum, err := c.Run(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	select {
+	case err := <-second.done:
+		return false, fmt.Errorf("restarted connector exited: %v", err)
+	case <-ctx.Done():
 	}
-	t.Logf("live connector: %d rows, %d notices while the scenario ran", sum.Rows, sum.Notices)
-	return nil
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return false, err
+	}
+	if err := <-second.done; err != nil {
+		return false, fmt.Errorf("restarted connector on SIGTERM: %w", err)
+	}
+	return killedMidTail, nil
+}
+
+// connectorProc is a running connector binary.
+type connectorProc struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan error
+}
+
+func startConnectorProc(t *testing.T, binary, store, natsURL string) (*connectorProc, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(binary)
+	cmd.Env = append(os.Environ(), "DUROSCOPE_SOURCE=sqlite:"+store, "DUROSCOPE_NATS_URL="+natsURL,
+		"DUROSCOPE_CONNECTOR_HTTP_ADDR="+addr, "DUROSCOPE_POLL_INTERVAL=20ms", "DUROSCOPE_RECONCILE_INTERVAL=300ms",
+		"DUROSCOPE_LOG_LEVEL=warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", binary, err)
+	}
+	p := &connectorProc{cmd: cmd, addr: addr, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	return p, nil
+}
+
+// metric reads one value of the connector's /metrics (-1 while the server
+// is not up).
+func (p *connectorProc) metric(name string) float64 {
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var v float64
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			if _, err := fmt.Sscan(f[1], &v); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+// buildConnector builds cmd/connector into dir.
+func buildConnector(t *testing.T, dir string) string {
+	t.Helper()
+	binary := filepath.Join(dir, "connector")
+	if out, err := exec.Command("go", "build", "-o", binary, "../../cmd/connector").CombinedOutput(); err != nil {
+		t.Fatalf("build the connector: %v\n%s", err, out)
+	}
+	return binary
 }
 
 // scenarioIDs is every id the scenario created, present or deleted, sorted.
@@ -272,7 +374,8 @@ func checkStoreRows(r *diffReport, ids []string, store, stream []events.Event, s
 	}
 	for _, e := range store {
 		got := published[key{e.InstanceID, e.ExecutionID, e.EventID}]
-		if !slices.Contains(got, string(e.Raw)) && (len(got) == 0 || e.Type != events.TypeOrchestrationFailed) {
+		repaired := e.Type == events.TypeOrchestrationFailed && strings.Contains(string(e.Raw), `"instance_id":""`)
+		if !slices.Contains(got, string(e.Raw)) && (len(got) == 0 || !repaired) {
 			r.fail("stream", "store row %s/%d/%d %s: published as %q", e.InstanceID, e.ExecutionID, e.EventID, e.Raw, got)
 			continue
 		}
