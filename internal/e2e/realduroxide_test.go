@@ -1,0 +1,602 @@
+package e2e
+
+// The real-Duroxide differential test (issue 12 item 4): a real Duroxide
+// runtime (the Node addon, internal/duroxide) runs the scenario on a SQLite
+// file while the connector tails it; the projector writes a private
+// ClickHouse database and the query service answers over it. Every answer
+// must equal Duroxide's own client's and the oracle's over the store's rows
+// and the notices the connector published.
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	_ "modernc.org/sqlite"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/client"
+	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/connector"
+	"github.com/duroscope/duroscope/internal/connector/sqlite"
+	"github.com/duroscope/duroscope/internal/duroxide"
+	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projtest"
+	"github.com/duroscope/duroscope/internal/testenv"
+)
+
+// requireDuroxideEnv makes a missing node a failure (scripts/test.sh sets it).
+const requireDuroxideEnv = "DUROSCOPE_REQUIRE_DUROXIDE"
+
+func TestRealDuroxide(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv(requireDuroxideEnv) == "" {
+			t.Skipf("node not found (%v) and %s is not set", err, requireDuroxideEnv)
+		}
+		t.Fatalf("node not found (%v) and %s is set", err, requireDuroxideEnv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := duroxide.EnsureAddon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "duroxide.db")
+	d := duroxide.Driver{Store: "sqlite:" + path}
+	n := testenv.StartNATS(t)
+	db := testenv.NewDatabase(t, "realdx")
+	startProjector(t, n, db, nil)
+
+	// The connector binary tails the store while the scenario runs (so that
+	// deletions and prunes of published instances reach the stream as
+	// notices) and is SIGKILLed mid-tail, then restarted; an in-process
+	// --once connector on the same KV bucket then finishes the tail and
+	// reconciles once more.
+	binary := buildConnector(t, t.TempDir())
+	began := time.Now()
+	liveCtx, stopLive := context.WithCancel(ctx)
+	type tailResult struct {
+		killedMidTail bool
+		err           error
+	}
+	liveDone := make(chan tailResult, 1)
+	go func() {
+		k, err := tailWithKill(liveCtx, t, binary, path, n.URL, 60)
+		liveDone <- tailResult{k, err}
+	}()
+	sc, err := d.RunScenario(ctx, "rdx")
+	stopLive()
+	live := <-liveDone
+	if live.err != nil {
+		t.Fatalf("live connector: %v", live.err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !live.killedMidTail {
+		t.Error("the scenario ended before the connector was killed mid-tail")
+	}
+	t.Log("connector binary SIGKILLed mid-tail (stored position past 60 rows), restarted, stopped with SIGTERM")
+	t.Logf("scenario: %d instances, %d deleted, %d reused, %d prunes (%v)",
+		len(sc.Instances), len(sc.Deleted), len(sc.Reused), len(sc.Prunes), time.Since(began).Round(time.Millisecond))
+	src, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	c, err := connector.New(connector.Config{Source: src, NC: n.NC, Once: true, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := c.Run(ctx)
+	if err != nil {
+		t.Fatalf("connector --once: %v", err)
+	}
+	t.Logf("connector --once: %d rows, %d notices, position %d", sum.Rows, sum.Notices, sum.Position)
+	projtest.WaitCaughtUp(t, n.JS, time.Minute)
+
+	ids := scenarioIDs(sc)
+	answers, err := d.Answers(ctx, ids, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, maxTS := storeEvents(ctx, t, path)
+	evs, notices := streamMessages(ctx, t, n)
+	t.Logf("store: %d history rows; stream: %d events, %d notices", len(rows), len(evs), len(notices))
+	if len(notices) == 0 {
+		t.Error("the connector published no deletion or prune notice although the scenario deleted and pruned published instances")
+	}
+
+	// The query service's clock (health, problems): 7 minutes after the
+	// newest event.
+	nowMs := maxTS + 7*60_000
+	srv := httptest.NewServer(newQueryHandler(t, n, db, func() time.Time { return time.UnixMilli(nowMs).UTC() }))
+	t.Cleanup(srv.Close)
+	cl, err := client.New(srv.URL, client.WithTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &diffEnv{nats: n, db: db, cl: cl, oracle: oracle.New(evs, notices...), nowMs: nowMs}
+
+	r := newDiffReport(t)
+	defer r.summary()
+	checkStoreRows(r.prefixed("store: ").sides("stream", "store"), ids, rows, evs, env.oracle)
+	dr := r.prefixed("duroxide: ").sides("duroscope", "duroxide")
+	compareWithDuroxide(ctx, dr, cl, answers)
+	compareStoreWide(ctx, dr, cl, answers)
+	o := r.prefixed("oracle: ")
+	for _, id := range ids {
+		diffDeletedOne(ctx, env, o, id) // the instance's endpoints, or 404s when the oracle has none
+	}
+	diffBulkStatus(t, env, o)
+	diffList(t, env, o)
+	diffStats(t, env, o)
+	diffHealthProblems(t, env, o)
+}
+
+// tailWithKill tails the store with the connector binary while the
+// scenario runs: it starts once Duroxide has created and migrated the store,
+// is SIGKILLed once it has stored a position past killAfter rows (mid-tail:
+// the scenario writes about 200), and a second process takes over from the
+// KV bucket until ctx ends; it is then stopped with SIGTERM. It reports
+// whether the kill happened while the scenario still ran.
+func tailWithKill(ctx context.Context, t *testing.T, binary, store, natsURL string, killAfter float64) (killedMidTail bool, err error) {
+	for {
+		src, err := sqlite.Open(ctx, sqlite.Config{Path: store})
+		if err == nil {
+			src.Close()
+			break
+		}
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("the store was never ready: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond) // not created or not migrated yet
+	}
+	first, err := startConnectorProc(t, binary, store, natsURL)
+	if err != nil {
+		return false, err
+	}
+	for ctx.Err() == nil && first.metric("duroscope_connector_source_position") < killAfter {
+		select {
+		case err := <-first.done:
+			return false, fmt.Errorf("connector exited before the kill: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	killedMidTail = ctx.Err() == nil
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return false, err
+	}
+	<-first.done
+	second, err := startConnectorProc(t, binary, store, natsURL)
+	if err != nil {
+		return false, err
+	}
+	select {
+	case err := <-second.done:
+		return false, fmt.Errorf("restarted connector exited: %v", err)
+	case <-ctx.Done():
+	}
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return false, err
+	}
+	if err := <-second.done; err != nil {
+		return false, fmt.Errorf("restarted connector on SIGTERM: %w", err)
+	}
+	return killedMidTail, nil
+}
+
+// connectorProc is a running connector binary.
+type connectorProc struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan error
+}
+
+func startConnectorProc(t *testing.T, binary, store, natsURL string) (*connectorProc, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(binary)
+	cmd.Env = append(os.Environ(), "DUROSCOPE_SOURCE=sqlite:"+store, "DUROSCOPE_NATS_URL="+natsURL,
+		"DUROSCOPE_CONNECTOR_HTTP_ADDR="+addr, "DUROSCOPE_POLL_INTERVAL=20ms", "DUROSCOPE_RECONCILE_INTERVAL=300ms",
+		"DUROSCOPE_LOG_LEVEL=warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", binary, err)
+	}
+	p := &connectorProc{cmd: cmd, addr: addr, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	return p, nil
+}
+
+// metric reads one value of the connector's /metrics (-1 while the server
+// is not up).
+func (p *connectorProc) metric(name string) float64 {
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var v float64
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			if _, err := fmt.Sscan(f[1], &v); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+// buildConnector builds cmd/connector into dir.
+func buildConnector(t *testing.T, dir string) string {
+	t.Helper()
+	binary := filepath.Join(dir, "connector")
+	if out, err := exec.Command("go", "build", "-o", binary, "../../cmd/connector").CombinedOutput(); err != nil {
+		t.Fatalf("build the connector: %v\n%s", err, out)
+	}
+	return binary
+}
+
+// scenarioIDs is every id the scenario created, present or deleted, sorted.
+func scenarioIDs(sc *duroxide.Scenario) []string {
+	set := map[string]bool{}
+	for _, in := range sc.Instances {
+		set[in.InstanceID] = true
+	}
+	for _, del := range sc.Deleted {
+		set[del.InstanceID] = true
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// storeEvents decodes every history row of the store (read-only), with the
+// repair EVENTS.md requires (an OrchestrationFailed without its key gets
+// the row's), and returns the newest event timestamp.
+func storeEvents(ctx context.Context, t *testing.T, path string) ([]events.Event, int64) {
+	t.Helper()
+	sdb, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	rows, err := sdb.QueryContext(ctx, "SELECT instance_id, execution_id, event_data FROM history ORDER BY rowid")
+	if err != nil {
+		t.Fatalf("read history: %v", err)
+	}
+	defer rows.Close()
+	var out []events.Event
+	var maxTS int64
+	for rows.Next() {
+		var id string
+		var exec uint64
+		var data []byte
+		if err := rows.Scan(&id, &exec, &data); err != nil {
+			t.Fatal(err)
+		}
+		e, err := events.Decode(data)
+		if err != nil {
+			t.Fatalf("history row %s/%d: %v: %s", id, exec, err, data)
+		}
+		if e.InstanceID == "" {
+			e.InstanceID = id
+		}
+		if e.ExecutionID == 0 {
+			e.ExecutionID = exec
+		}
+		if e.InstanceID != id || e.ExecutionID != exec {
+			t.Fatalf("history row %s/%d holds an event of %s/%d", id, exec, e.InstanceID, e.ExecutionID)
+		}
+		maxTS = max(maxTS, int64(e.TimestampMs))
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out, maxTS
+}
+
+// streamMessages reads back every event and notice the connector published.
+func streamMessages(ctx context.Context, t *testing.T, n *testenv.NATS) ([]events.Event, []events.Notice) {
+	t.Helper()
+	s, err := n.JS.Stream(ctx, events.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []events.Event
+	var notices []events.Notice
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("stream message %d: %v", seq, err)
+		}
+		msg, err := events.DecodeMessage(m.Data)
+		switch {
+		case err != nil:
+			t.Fatalf("stream message %d: %v: %s", seq, err, m.Data)
+		case msg.IsNotice:
+			notices = append(notices, msg.Notice)
+		default:
+			evs = append(evs, msg.Event)
+		}
+	}
+	return evs, notices
+}
+
+// checkStoreRows checks that every history row left in the store was
+// published byte for byte (or with the key repair), and that the oracle over
+// the store's rows alone agrees with the stream's oracle on every
+// instance's executions and history: the only answers a store that lost its
+// pruned executions can still give (the summary keeps pruned executions,
+// EVENTS.md, so the store alone cannot answer it).
+func checkStoreRows(r *diffReport, ids []string, store, stream []events.Event, streamOracle *oracle.Oracle) {
+	type key struct {
+		id          string
+		exec, event uint64
+	}
+	published := map[key][]string{}
+	for _, e := range stream {
+		k := key{e.InstanceID, e.ExecutionID, e.EventID}
+		published[k] = append(published[k], string(e.Raw))
+	}
+	for _, e := range store {
+		got := published[key{e.InstanceID, e.ExecutionID, e.EventID}]
+		repaired := e.Type == events.TypeOrchestrationFailed && strings.Contains(string(e.Raw), `"instance_id":""`)
+		if !slices.Contains(got, string(e.Raw)) && (len(got) == 0 || !repaired) {
+			r.fail("stream", "store row %s/%d/%d %s: published as %q", e.InstanceID, e.ExecutionID, e.EventID, e.Raw, got)
+			continue
+		}
+		r.ok("stream")
+	}
+	storeOracle := oracle.New(store)
+	for _, id := range ids {
+		got, gok := streamOracle.Executions(id)
+		want, wok := storeOracle.Executions(id)
+		r.equal("executions (store rows)", id, found[api.ExecutionList]{got, gok}, found[api.ExecutionList]{want, wok})
+		gh, gok := streamOracle.History(id, nil)
+		wh, wok := storeOracle.History(id, nil)
+		r.equal("history (store rows)", id, found[api.History]{gh, gok}, found[api.History]{wh, wok})
+	}
+}
+
+// found pairs a lookup's answer with its found flag.
+type found[T any] struct {
+	Answer T
+	Found  bool
+}
+
+// duroxideDisplay is Duroxide's display message of a failure
+// (ErrorDetails::display_message), from Duroscope's projection of it. A
+// cancellation's projected message already reads "canceled: <reason>".
+func duroxideDisplay(e *api.Error) string {
+	switch {
+	case e.Category == "configuration" && e.Kind == "Nondeterminism":
+		return "nondeterministic: " + e.Message
+	case e.Category == "application" && e.Kind == "Panicked":
+		return "orchestration panicked: " + e.Message
+	}
+	return e.Message
+}
+
+// compareWithDuroxide holds the query service's answers to Duroxide's own
+// client's. Timestamps are not compared: on SQLite Duroxide answers
+// createdAt, updatedAt and startedAt as 0 (STORE.md), and its history
+// timestamps are the events' own, which the oracle comparison covers.
+func compareWithDuroxide(ctx context.Context, r *diffReport, cl *client.Client, a *duroxide.Answers) {
+	const (
+		epSummary    = "GET /v1/instances/{id}"
+		epExecutions = "GET /v1/instances/{id}/executions"
+		epHistory    = "GET /v1/instances/{id}/history"
+	)
+	for _, want := range a.Instances {
+		id := want.InstanceID
+		if !want.Found {
+			_, err := cl.Instance(ctx, id)
+			want404(r, epSummary+" (Duroxide: NotFound)", id, err)
+			continue
+		}
+		got, err := cl.Instance(ctx, id)
+		if err != nil {
+			r.fail(epSummary, "%s: %v (Duroxide: %s)", id, err, want.Status.Status)
+			continue
+		}
+		info := want.Info
+		r.equal(epSummary, id+" status", got.Status, want.Status.Status)
+		r.equal(epSummary, id+" orchestration_name", got.OrchestrationName, info.OrchestrationName)
+		r.equal(epSummary, id+" version", got.Version, info.OrchestrationVersion)
+		r.equal(epSummary, id+" current_execution_id", got.CurrentExecutionID, uint64(info.CurrentExecutionID))
+		r.equal(epSummary, id+" parent_instance", got.ParentInstance, info.ParentInstanceID)
+		r.equal(epSummary, id+" custom_status", got.CustomStatus, want.Status.CustomStatus)
+		if want.Status.Status == api.StatusFailed {
+			// Duroxide's getStatus.error is the failure's display message:
+			// the thrown message, "canceled: <reason>" for a cancellation.
+			if got.Error == nil || want.Status.Error == nil {
+				r.fail(epSummary, "%s error: %+v, Duroxide %v", id, got.Error, want.Status.Error)
+			} else {
+				r.equal(epSummary, id+" error (display message)", duroxideDisplay(got.Error), *want.Status.Error)
+			}
+		} else {
+			r.equal(epSummary, id+" output", got.Output, want.Status.Output)
+			r.equal(epSummary, id+" error", got.Error, (*api.Error)(nil))
+		}
+
+		execs, err := cl.Executions(ctx, id)
+		if err != nil {
+			r.fail(epExecutions, "%s: %v", id, err)
+			continue
+		}
+		gotIDs := make([]uint64, len(execs))
+		for i, x := range execs {
+			gotIDs[i] = x.ExecutionID
+		}
+		var wantIDs []uint64
+		for _, x := range want.Executions {
+			wantIDs = append(wantIDs, uint64(x.ExecutionID))
+		}
+		if !r.equal(epExecutions, id+" execution ids", gotIDs, wantIDs) {
+			continue
+		}
+		for i, wx := range want.Executions {
+			x := execs[i]
+			what := fmt.Sprintf("%s execution %d", id, x.ExecutionID)
+			r.equal(epExecutions, what+" status", x.Status, wx.Info.Status)
+			r.equal(epExecutions, what+" event_count", x.EventCount, uint64(wx.Info.EventCount))
+			// Duroscope's execution output is its own OrchestrationCompleted's
+			// (EVENTS.md); Duroxide's executions.output also holds a
+			// continue-as-new's next input, "" while Running and the
+			// failure message when Failed.
+			if wx.Info.Status == api.StatusCompleted {
+				r.equal(epExecutions, what+" output", x.Output, wx.Info.Output)
+			}
+			if wx.Info.Status != api.StatusRunning && wx.Info.CompletedAt != nil && *wx.Info.CompletedAt > 0 {
+				r.equal(epExecutions, what+" completed_at", x.CompletedAt != nil, true)
+			}
+			raw, err := cl.History(ctx, id, client.HistoryParams{ExecutionID: x.ExecutionID})
+			if err != nil {
+				r.fail(epHistory, "%s: %v", what, err)
+				continue
+			}
+			r.equal(epHistory, what+" events (event_id kind timestamp_ms)", historyKeys(r, raw), duroxideKeys(wx.History))
+		}
+	}
+}
+
+// compareStoreWide compares the answers about the whole store:
+// listAllInstances, listInstancesByStatus, getSystemMetrics, and
+// getInstanceTree (id and its descendants) against the descendants
+// Duroscope's parent links give.
+func compareStoreWide(ctx context.Context, r *diffReport, cl *client.Client, a *duroxide.Answers) {
+	var all []api.InstanceSummary
+	for s, err := range cl.Instances(ctx, client.ListParams{Limit: 1000}) {
+		if err != nil {
+			r.fail("GET /v1/instances", "%v", err)
+			return
+		}
+		all = append(all, s)
+	}
+	ids := func(list []api.InstanceSummary, keep func(api.InstanceSummary) bool) []string {
+		out := []string{}
+		for _, s := range list {
+			if keep(s) {
+				out = append(out, s.InstanceID)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	sorted := func(l []string) []string {
+		out := append([]string{}, l...)
+		sort.Strings(out)
+		return out
+	}
+	r.equal("GET /v1/instances", "all ids (listAllInstances)", ids(all, func(api.InstanceSummary) bool { return true }), sorted(a.AllInstances))
+	for _, st := range []string{api.StatusRunning, api.StatusCompleted, api.StatusFailed} {
+		r.equal("GET /v1/instances", "status="+st+" (listInstancesByStatus)",
+			ids(all, func(s api.InstanceSummary) bool { return s.Status == st }), sorted(a.ByStatus[st]))
+	}
+
+	// getSystemMetrics counts instances by their current status and every
+	// execution and history row left in the store.
+	var m duroxide.SystemMetrics
+	children := map[string][]string{}
+	for _, s := range all {
+		m.TotalInstances++
+		switch s.Status {
+		case api.StatusRunning:
+			m.RunningInstances++
+		case api.StatusCompleted:
+			m.CompletedInstances++
+		case api.StatusFailed:
+			m.FailedInstances++
+		}
+		if s.ParentInstance != nil {
+			children[*s.ParentInstance] = append(children[*s.ParentInstance], s.InstanceID)
+		}
+		execs, err := cl.Executions(ctx, s.InstanceID)
+		if err != nil {
+			r.fail("GET /v1/instances/{id}/executions", "%s: %v", s.InstanceID, err)
+			return
+		}
+		for _, x := range execs {
+			m.TotalExecutions++
+			m.TotalEvents += int64(x.EventCount)
+		}
+	}
+	r.equal("GET /v1/instances + /executions", "counts (getSystemMetrics)", m, a.SystemMetrics)
+
+	for _, in := range a.Instances {
+		if in.Tree == nil {
+			continue
+		}
+		tree := []string{in.InstanceID}
+		for i := 0; i < len(tree); i++ {
+			tree = append(tree, children[tree[i]]...)
+		}
+		r.equal("parent_instance links", in.InstanceID+" tree (getInstanceTree)", sorted(tree), sorted(in.Tree.AllIDs))
+	}
+}
+
+// eventKey is what Duroscope's and Duroxide's history entries share.
+type eventKey struct {
+	EventID     int64
+	Kind        string
+	TimestampMs int64
+}
+
+func historyKeys(r *diffReport, raw []json.RawMessage) []eventKey {
+	out := make([]eventKey, 0, len(raw))
+	for _, b := range raw {
+		var e struct {
+			EventID     int64  `json:"event_id"`
+			Type        string `json:"type"`
+			TimestampMs int64  `json:"timestamp_ms"`
+		}
+		if err := json.Unmarshal(b, &e); err != nil {
+			r.fail("GET /v1/instances/{id}/history", "undecodable event %s: %v", b, err)
+		}
+		out = append(out, eventKey{e.EventID, e.Type, e.TimestampMs})
+	}
+	return out
+}
+
+func duroxideKeys(h []duroxide.Event) []eventKey {
+	out := make([]eventKey, 0, len(h))
+	for _, e := range h {
+		out = append(out, eventKey{e.EventID, e.Kind, e.TimestampMs})
+	}
+	slices.SortFunc(out, func(a, b eventKey) int { return int(a.EventID - b.EventID) })
+	return out
+}
