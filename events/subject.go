@@ -132,3 +132,7 @@ func MsgID(instanceID string, executionID, eventID uint64) string {
 	buf = strconv.AppendUint(buf, eventID, 10)
 	return string(buf)
 }
+
+// DLQStream is the name of the dead-letter stream of history stream stream
+// (EVENTS.md "What the projector must survive"): "<stream>_DLQ".
+func DLQStream(stream string) string { return stream + "_DLQ" }

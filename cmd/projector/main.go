@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/duroscope/duroscope/internal/config"
 	"github.com/duroscope/duroscope/internal/natsembed"
@@ -153,7 +155,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 	p, err := projector.New(projector.Config{
 		JS:              js,
 		NC:              nc,
-		Store:           writer,
+		Store:           clickhouseStore{writer},
 		Stream:          s.Stream,
 		Partition:       s.Partition.Index,
 		Partitions:      s.Partition.Count,
@@ -162,21 +164,55 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		AckWait:         s.AckWait,
 		CacheBytes:      s.CacheBytes,
 		RecountInterval: s.RecountInterval,
-		Rejected:        rejectedByClickHouse,
 		Logger:          log,
 	})
 	if err != nil {
 		return err
 	}
+	var ln net.Listener
 	if s.HTTPAddr != "" {
-		srv, err := serveStatus(s.HTTPAddr, p, log)
-		if err != nil {
-			return err
+		if ln, err = net.Listen("tcp", s.HTTPAddr); err != nil {
+			return fmt.Errorf("listen %s: %w", s.HTTPAddr, err)
 		}
-		defer srv.Close()
 	}
-	go reportProgress(ctx, p, log)
-	return p.Run(ctx)
+	return runPipeline(ctx, p, ln, log)
+}
+
+// runPipeline runs the projector and, beside it until it returns, the
+// progress log and the status server on ln (when not nil). The projector's
+// error is the result; a failing status server stops the projector.
+func runPipeline(ctx context.Context, p *projector.Projector, ln net.Listener, log zerolog.Logger) error {
+	g, gctx := errgroup.WithContext(ctx)
+	// aux ends the companions once the projector has returned.
+	aux, stopAux := context.WithCancel(gctx)
+	defer stopAux()
+	g.Go(func() error {
+		defer stopAux()
+		return p.Run(gctx)
+	})
+	g.Go(func() error {
+		reportProgress(aux, p, log)
+		return nil
+	})
+	if ln != nil {
+		srv := &http.Server{Handler: statusMux(p.Health, p.WriteMetrics), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("status server: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-aux.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				log.Warn().Err(err).Msg("status server shutdown")
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // openClickHouse retries until ClickHouse answers: a projector started
@@ -225,24 +261,22 @@ func reportProgress(ctx context.Context, p *projector.Projector, log zerolog.Log
 	}
 }
 
-func serveStatus(addr string, p *projector.Projector, log zerolog.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
+// statusMux serves /healthz (200 "ok", or 503 with the reason health
+// gives: the pipeline failed or is stalled) and /metrics.
+func statusMux(health func(time.Time) error, metrics func(io.Writer)) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := health(time.Now()); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		var b strings.Builder
-		p.WriteMetrics(&b)
+		metrics(&b)
 		_, _ = w.Write([]byte(b.String()))
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("status server stopped")
-		}
-	}()
-	return srv, nil
+	return mux
 }

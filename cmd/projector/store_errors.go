@@ -1,15 +1,35 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
 
 	"github.com/duroscope/duroscope/internal/projector"
+	"github.com/duroscope/duroscope/internal/recount"
+	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/readmodel/chconn"
+	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
-// rejectedByClickHouse is the projector's Config.Rejected: the store's own
-// refusals, and the data ClickHouse (or the driver, while encoding it)
-// refused (chconn.IsRefused knows which error codes those are).
-func rejectedByClickHouse(err error) bool {
-	return errors.Is(err, projector.ErrRejected) || chconn.IsRefused(err)
+// clickhouseStore is the ClickHouse writer as the projector's Store: a
+// write the server refused (chconn.IsRefused knows which errors those are)
+// wraps projector.ErrRefused, as the port requires. (chwrite cannot return
+// it itself: the projector imports chwrite's row types.)
+type clickhouseStore struct{ *chwrite.Writer }
+
+func (s clickhouseStore) WriteHistory(ctx context.Context, rows []chwrite.HistoryRow) error {
+	return refusal(s.Writer.WriteHistory(ctx, rows))
+}
+
+func (s clickhouseStore) WriteRows(ctx context.Context, rows []projection.Rows) (recount.Cells, error) {
+	cells, err := s.Writer.WriteRows(ctx, rows)
+	return cells, refusal(err)
+}
+
+// refusal marks err as a refusal of the rows written when it is one.
+func refusal(err error) error {
+	if err != nil && chconn.IsRefused(err) {
+		return fmt.Errorf("%w: %w", err, projector.ErrRefused)
+	}
+	return err
 }

@@ -12,13 +12,15 @@ import (
 	"github.com/duroscope/duroscope/internal/projector"
 )
 
-func TestRejectedByClickHouse(t *testing.T) {
+// TestClickHouseRefusalsReachTheProjector checks that the writes ClickHouse
+// refused reach the projector as projector.ErrRefused (the port's
+// contract), and nothing else does.
+func TestClickHouseRefusalsReachTheProjector(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		err  error
 		want bool
 	}{
-		{"store refusal", fmt.Errorf("insert: %w", projector.ErrRejected), true},
 		{"constraint", fmt.Errorf("insert into x: %w", &clickhouse.Exception{Code: 469, Message: "Constraint violated"}), true},
 		{"too large string", &clickhouse.Exception{Code: 131}, true},
 		{"driver conversion", fmt.Errorf("column x: %w", &column.ColumnConverterError{Op: "Append", To: "String", From: "int"}), true},
@@ -32,8 +34,12 @@ func TestRejectedByClickHouse(t *testing.T) {
 		{"readonly", &clickhouse.Exception{Code: 164}, false},
 		{"wrong password", &clickhouse.Exception{Code: 193}, false},
 	} {
-		if got := rejectedByClickHouse(c.err); got != c.want {
-			t.Errorf("%s: rejected = %v, want %v", c.name, got, c.want)
+		err := refusal(c.err)
+		if got := errors.Is(err, projector.ErrRefused); got != c.want || !errors.Is(err, c.err) {
+			t.Errorf("%s: refusal(err) = %v: wraps ErrRefused %v, want %v, and the error itself", c.name, err, got, c.want)
 		}
+	}
+	if refusal(nil) != nil {
+		t.Error("refusal(nil) is not nil")
 	}
 }

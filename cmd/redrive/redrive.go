@@ -68,7 +68,7 @@ func (s *summary) String() string {
 
 // run re-drives the dead letters present at start that match s's filters.
 func run(ctx context.Context, s *settings, log zerolog.Logger, out io.Writer) (*summary, error) {
-	sum := &summary{DLQ: s.Stream + "_DLQ", DryRun: s.DryRun, seen: map[uint64]bool{}, completed: make(chan struct{})}
+	sum := &summary{DLQ: events.DLQStream(s.Stream), DryRun: s.DryRun, seen: map[uint64]bool{}, completed: make(chan struct{})}
 	connect := func(name string) (*nats.Conn, error) {
 		nc, err := nats.Connect(s.NATSURL, append(s.NATSOptions(), nats.Name(name))...)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/config"
 	"github.com/duroscope/duroscope/internal/testenv"
 	"github.com/duroscope/duroscope/readmodel/chconn"
@@ -141,7 +142,7 @@ func (e *env) dropDatabase(ctx context.Context, name string) {
 // newStreamName names a stream of this run (created by the caller).
 func (e *env) newStreamName(what string) string {
 	name := fmt.Sprintf("DSBENCH_%s_%s", strings.ToUpper(e.runID), strings.ToUpper(what))
-	e.streams = append(e.streams, name, name+"_DLQ")
+	e.streams = append(e.streams, name, events.DLQStream(name))
 	return name
 }
 
@@ -150,7 +151,7 @@ func (e *env) deleteStream(ctx context.Context, name string) {
 		return
 	}
 	_ = e.js.DeleteStream(ctx, name)
-	_ = e.js.DeleteStream(ctx, name+"_DLQ")
+	_ = e.js.DeleteStream(ctx, events.DLQStream(name))
 }
 
 // consumerState is what the bench polls to time a consumer.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/bench/plot"
 	"github.com/duroscope/duroscope/internal/projector"
 )
@@ -55,7 +56,7 @@ func (b *bench) runScale(ctx context.Context) ([]scalePoint, error) {
 		// The stream is no longer needed; free its disk before the queries
 		// (even with --keep: a million instances take gigabytes).
 		_ = b.env.js.DeleteStream(ctx, stream)
-		_ = b.env.js.DeleteStream(ctx, stream+"_DLQ")
+		_ = b.env.js.DeleteStream(ctx, events.DLQStream(stream))
 		sample, err := b.sampleIDs(ctx, db, 5000)
 		if err != nil {
 			return nil, err

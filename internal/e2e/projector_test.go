@@ -261,7 +261,7 @@ func TestMalformedMessagesAreDeadLetteredAndTheRestProjected(t *testing.T) {
 	if diff := want.Diff(got); len(diff) > 0 {
 		t.Fatalf("valid events not projected as without the bad ones:\n%s", strings.Join(diff, "\n"))
 	}
-	dlq, err := n.JS.Stream(context.Background(), events.DefaultStream+"_DLQ")
+	dlq, err := n.JS.Stream(context.Background(), events.DLQStream(events.DefaultStream))
 	if err != nil {
 		t.Fatal(err)
 	}

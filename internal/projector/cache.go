@@ -334,3 +334,14 @@ func unpack(buf []byte, off int, e *events.Event) int {
 	}
 	return off
 }
+
+// forget drops an instance from the cache, so that its next event reloads
+// its history from ClickHouse and re-derives it (used when the store refused
+// its derived rows).
+func (c *instanceCache) forget(id string) {
+	if el, ok := c.byID[id]; ok {
+		c.bytes -= el.Value.(*cachedInstance).bytes
+		c.lru.Remove(el)
+		delete(c.byID, id)
+	}
+}

@@ -34,14 +34,14 @@ func TestIsolateFindsExactlyTheRefusedRows(t *testing.T) {
 			for _, i := range c.poison {
 				bad[i] = true
 			}
-			p := &Projector{cfg: Config{AckWait: time.Minute, Rejected: func(err error) bool { return errors.Is(err, ErrRejected) }}, log: zerolog.Nop()}
+			p := &Projector{cfg: Config{AckWait: time.Minute}, log: zerolog.Nop()}
 			written := map[int]int{}
 			calls := 0
 			refused, err := p.isolate(context.Background(), &batch{}, "test", c.n, func(lo, hi int) error {
 				calls++
 				for i := lo; i < hi; i++ {
 					if bad[i] {
-						return fmt.Errorf("row %d: %w", i, ErrRejected)
+						return fmt.Errorf("row %d: %w", i, ErrRefused)
 					}
 				}
 				for i := lo; i < hi; i++ {
@@ -80,7 +80,7 @@ func TestIsolateFindsExactlyTheRefusedRows(t *testing.T) {
 // TestIsolateRetriesUnavailability checks that an error that is not a
 // refusal is retried (the store was down), not bisected.
 func TestIsolateRetriesUnavailability(t *testing.T) {
-	p := &Projector{cfg: Config{AckWait: time.Minute, Rejected: func(err error) bool { return errors.Is(err, ErrRejected) }}, log: zerolog.Nop()}
+	p := &Projector{cfg: Config{AckWait: time.Minute}, log: zerolog.Nop()}
 	calls := 0
 	refused, err := p.isolate(context.Background(), &batch{}, "test", 10, func(lo, hi int) error {
 		calls++

@@ -36,18 +36,6 @@ import (
 // grow; the report cells then lag the other tables by about that much. The
 // ingest path never waits for a recount.
 
-// RecountStream is the stream of report cells to recount of history stream
-// stream.
-func RecountStream(stream string) string { return stream + "_RECOUNT" }
-
-// recountSubject is the subject of RecountStream (stream names are NATS
-// subject tokens already).
-func recountSubject(stream string) string { return "duroscope.recount." + stream }
-
-// RecounterConsumer is the durable consumer every projector process's
-// recounter pulls from (not prefixed ConsumerPrefix: it is not history lag).
-const RecounterConsumer = "duroscope-recounter"
-
 const (
 	// recountSpacing: the next recount starts no sooner than this many
 	// times the last one's duration after it started.
@@ -88,15 +76,7 @@ type recounter struct {
 }
 
 func newRecounter(ctx context.Context, p *Projector) (*recounter, error) {
-	cons, err := p.cfg.JS.CreateOrUpdateConsumer(ctx, RecountStream(p.cfg.Stream), jetstream.ConsumerConfig{
-		Durable:       RecounterConsumer,
-		Description:   "Duroscope projectors: report cells to recount",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       recountAckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 4 * recountFetch,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	cons, err := p.cfg.JS.CreateOrUpdateConsumer(ctx, RecountStream(p.cfg.Stream), recounterConsumer())
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", RecounterConsumer, RecountStream(p.cfg.Stream), err)
 	}

@@ -401,7 +401,7 @@ func consumerInfo(js jetstream.JetStream, consumer string) *jetstream.ConsumerIn
 func deadLetters(t testing.TB, js jetstream.JetStream) []*jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := context.Background()
-	s, err := js.Stream(ctx, events.DefaultStream+"_DLQ")
+	s, err := js.Stream(ctx, events.DLQStream(events.DefaultStream))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 )
 
 // refusingStore is the real read-model writer with a fault injected: while
-// on, it refuses (projector.ErrRejected, naming the row) any history write
+// on, it refuses (projector.ErrRefused, naming the row) any history write
 // that holds a poisoned event and any derived write that holds the rows of
 // one chosen instance, the way a server refuses a value it cannot store.
 // Every other write goes to ClickHouse.
@@ -53,7 +53,7 @@ func (s *refusingStore) WriteHistory(ctx context.Context, rows []chwrite.History
 			if s.poison[r.Event.EventKey()] {
 				s.refusals.Add(1)
 				return fmt.Errorf("insert into history: row %d (event %s/%d/%d): value refused by the server (injected fault): %w",
-					i, r.Event.InstanceID, r.Event.ExecutionID, r.Event.EventID, projector.ErrRejected)
+					i, r.Event.InstanceID, r.Event.ExecutionID, r.Event.EventID, projector.ErrRefused)
 			}
 		}
 	}
@@ -67,7 +67,7 @@ func (s *refusingStore) WriteRows(ctx context.Context, rows []projection.Rows) (
 			if r.Instance.InstanceID == s.refuseInstance {
 				s.refusals.Add(1)
 				return recount.Cells{}, fmt.Errorf("insert into instances: row %d (instance %s): value refused by the server (injected fault): %w",
-					i, r.Instance.InstanceID, projector.ErrRejected)
+					i, r.Instance.InstanceID, projector.ErrRefused)
 			}
 		}
 	}
@@ -194,7 +194,7 @@ func TestRefusedEventsIsolatedThenRedriven(t *testing.T) {
 	out2 := runRedrive(t, n.URL)
 	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 	back := deadLetters(t, n.JS)
-	if dlq, err := n.JS.Stream(context.Background(), events.DefaultStream+"_DLQ"); err == nil {
+	if dlq, err := n.JS.Stream(context.Background(), events.DLQStream(events.DefaultStream)); err == nil {
 		if info, err := dlq.Info(context.Background()); err == nil && info.State.Consumers != 0 {
 			t.Errorf("redrive left %d consumers on the dead-letter stream", info.State.Consumers)
 		}

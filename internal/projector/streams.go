@@ -1,0 +1,121 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/duroscope/duroscope/events"
+)
+
+// The JetStream names the projector uses, one function each. The history
+// and dead-letter streams are the contract's (events); the recount stream
+// and the consumers are the projector's own.
+
+// ConsumerPrefix starts the name of every projector consumer; the query
+// service derives the projection lag from the consumers with this prefix.
+const ConsumerPrefix = events.ProjectorConsumerPrefix
+
+// ConsumerName is the durable consumer of one partition.
+func ConsumerName(partition, partitions int) string {
+	if partitions <= 1 {
+		return ConsumerPrefix
+	}
+	return fmt.Sprintf("%s-p%dof%d", ConsumerPrefix, partition, partitions)
+}
+
+// RecountStream is the stream of report cells to recount of history stream
+// stream.
+func RecountStream(stream string) string { return stream + "_RECOUNT" }
+
+// recountSubject is the subject of RecountStream (stream names are NATS
+// subject tokens already).
+func recountSubject(stream string) string { return "duroscope.recount." + stream }
+
+// RecounterConsumer is the durable consumer every projector process's
+// recounter pulls from (not prefixed ConsumerPrefix: it is not history lag).
+const RecounterConsumer = "duroscope-recounter"
+
+// EnsureStreams creates the history, recount and dead-letter streams if
+// missing.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string) error {
+	for _, s := range []struct {
+		what string
+		cfg  jetstream.StreamConfig
+	}{{"stream", jetstream.StreamConfig{
+		Name:     stream,
+		Subjects: []string{events.StreamSubjects},
+		Storage:  jetstream.FileStorage,
+		// No per-message limit of its own: the server's max payload
+		// governs, so oversized messages reach us and are dead-lettered.
+		MaxMsgSize: -1,
+	}}, {"recount stream", jetstream.StreamConfig{
+		Name:        RecountStream(stream),
+		Description: "Duroscope: report cells to recount (recorded by projectors, removed once recounted)",
+		Subjects:    []string{recountSubject(stream)},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+	}}, {"dead-letter stream", jetstream.StreamConfig{
+		Name:       events.DLQStream(stream),
+		Subjects:   []string{events.DLQSubject},
+		Storage:    jetstream.FileStorage,
+		MaxMsgSize: -1,
+	}}} {
+		if err := ensureStream(ctx, js, s.what, s.cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureStream creates the stream cfg if it does not exist; an existing
+// stream is left as it is.
+func ensureStream(ctx context.Context, js jetstream.JetStream, what string, cfg jetstream.StreamConfig) error {
+	_, err := js.Stream(ctx, cfg.Name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
+	}
+	if _, err := js.CreateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("create %s %s: %w", what, cfg.Name, err)
+	}
+	return nil
+}
+
+// historyConsumer is the durable consumer config of this process's
+// partition of the history stream.
+func (p *Projector) historyConsumer() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerName(p.cfg.Partition, p.cfg.Partitions),
+		Description:   "Duroscope projector: history events into the ClickHouse read model",
+		FilterSubject: events.StreamSubjects,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// Explicit acks, one per message. AckAll (one ack per batch) was
+		// tried and is unsafe: messages delivered to a process that died, or
+		// lost with a dropped connection, sit below later messages, and
+		// acking a later one would ack them unwritten. The e2e kill test
+		// caught exactly that.
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       p.cfg.AckWait,
+		MaxAckPending: 4 * p.cfg.BatchSize,
+		MaxDeliver:    -1,
+	}
+}
+
+// recounterConsumer is the durable consumer config of the recount stream,
+// shared by every projector process.
+func recounterConsumer() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       RecounterConsumer,
+		Description:   "Duroscope projectors: report cells to recount",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       recountAckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 4 * recountFetch,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
