@@ -72,9 +72,12 @@ func TestRecounterRecountsRecordedCellsAcrossRestarts(t *testing.T) {
 		}
 		return info.State.Msgs
 	}
+	// A recount of these few cells took 10 to 15 s on a loaded 2-core
+	// machine (shared ClickHouse); the interval is an hour, so a long wait
+	// hides no early recount.
 	waitFor := func(what string, recounts, msgs uint64) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); p.stats.Recounts.Load() != recounts || waiting() != msgs; time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(2 * time.Minute); p.stats.Recounts.Load() != recounts || waiting() != msgs; time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: %d recounts and %d messages waiting, want %d and %d", what, p.stats.Recounts.Load(), waiting(), recounts, msgs)
 			}
