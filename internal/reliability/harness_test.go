@@ -214,7 +214,9 @@ func projectorEnv(natsURL, chAddr, db string, extra ...string) []string {
 		"DUROSCOPE_BATCH_SIZE=2000",
 		"DUROSCOPE_FLUSH_INTERVAL=20ms",
 		"DUROSCOPE_LOG_LEVEL=info",
-		"DUROSCOPE_PROJECTOR_HTTP_ADDR=",
+		// Any free port: an empty value means the default 127.0.0.1:8081,
+		// which concurrent test runs on one machine would fight over.
+		"DUROSCOPE_PROJECTOR_HTTP_ADDR=127.0.0.1:0",
 	}, extra...)
 }
 
