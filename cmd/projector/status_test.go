@@ -54,6 +54,10 @@ func (s failingStore) Recount(context.Context, recount.Cells) error { return s.e
 func (s failingStore) LoadHistories(context.Context, []string) (map[string][]events.Event, error) {
 	return nil, s.err
 }
+func (s failingStore) WriteNotices(context.Context, []chwrite.NoticeRow) error { return s.err }
+func (s failingStore) LoadNotices(context.Context, []string) (map[string][]events.Notice, error) {
+	return nil, s.err
+}
 func (s failingStore) ScanInstanceIDs(context.Context, func(string) error) error { return s.err }
 func (s failingStore) WriteQueueSnapshots(context.Context, []events.QueueSnapshot) error {
 	return s.err
