@@ -7,7 +7,7 @@
 // before the subscription but never delivers it). Optional churn deletes finished roots and prunes
 // continued-as-new instances while the load runs, as an operator would.
 
-const { startRuntime, sleep } = require('./session');
+const { startRuntime, sleep, waitForHistory } = require('./session');
 const { EVENT_NAME } = require('./workloads');
 
 // The mix, cycled in order: mostly short successful work, some failures.
@@ -114,6 +114,7 @@ async function runLoad(opts) {
           out.byKind[spec.kind] = (out.byKind[spec.kind] || 0) + 1;
           if (spec.status === 'Running') {
             out.leftRunning++;
+            leftRunningIds.push(id);
           } else {
             pending.set(id, spec);
           }
@@ -134,6 +135,7 @@ async function runLoad(opts) {
     out.startSeconds = (Date.now() - began) / 1000;
   };
 
+  const leftRunningIds = [];
   let starting = true;
   const checker = async () => {
     while (starting) {
@@ -156,6 +158,11 @@ async function runLoad(opts) {
     }
     await checking;
     out.unfinished = [...pending.keys()];
+    // An instance left running counts once its first execution has started:
+    // until the runtime picks it up, Duroxide lists it as Pending, not Running.
+    for (const id of leftRunningIds) {
+      await waitForHistory(client, id, 'OrchestrationStarted', drainMs);
+    }
   } finally {
     await session.shutdown();
   }
