@@ -12,8 +12,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // SQLite allows one writer: a client call racing the runtime's dispatchers
 // can fail with "database is locked" (Duroxide's own dispatchers retry
 // those too). Client calls are retried on that error only; any other error
-// (a refusal, a missing instance) is returned at once.
-const BUSY_RETRIES = 40;
+// (a refusal, a missing instance) is returned at once. About a minute in
+// all: with the test suite's other packages beside it on two cores, seven
+// seconds (40 tries) ran out.
+const BUSY_RETRIES = 320;
 const BUSY_BACKOFF_MS = 25;
 
 function isBusy(e) {
