@@ -61,10 +61,14 @@ async function startRuntime(opts) {
   const store = await openStore(addon, parseStore(opts.store, opts.schema));
   const host = new Host(addon);
   workloads.register(host);
+  // SQLite has one writer: fewer dispatchers contend less for its lock, and
+  // Duroxide 0.1.29 turns an acknowledgement that hits "database is locked"
+  // into an Infrastructure failure of the orchestration (STORE.md).
+  const sqlite = store.kind === 'sqlite';
   const runtime = store.newRuntime({
     dispatcherPollIntervalMs: opts.pollMs || 20,
-    orchestrationConcurrency: opts.orchestrationConcurrency || 4,
-    workerConcurrency: opts.workerConcurrency || 8,
+    orchestrationConcurrency: opts.orchestrationConcurrency || (sqlite ? 2 : 4),
+    workerConcurrency: opts.workerConcurrency || (sqlite ? 4 : 8),
     logLevel: opts.logLevel || 'error',
   });
   host.attach(runtime);
