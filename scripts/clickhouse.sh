@@ -55,7 +55,9 @@ case "${1:-start}" in
     write_config
     # Debian's package ships the server as one binary; run it in the background
     # with our config so nothing depends on systemd (absent in CI containers).
-    nohup clickhouse-server --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
+    # Its own session: a Ctrl-C in the terminal that started it must not stop
+    # it before the processes writing to it (run-local.sh stops it last).
+    setsid nohup clickhouse-server --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 120); do
       if answers; then echo "clickhouse: up on 127.0.0.1:$port (data in $dir)"; exit 0; fi
