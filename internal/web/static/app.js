@@ -929,7 +929,8 @@
   }
 
   // treeTable lists an instance's family (GET /v1/instances/{id}/tree), each
-  // instance indented under its parent and linked, except the one shown.
+  // instance indented under its parent (text, not inline style: the CSP
+  // forbids that) and linked, except the one shown.
   function treeTable(tree, current) {
     const parent = new Map(tree.instances.map((t) => [t.instance_id, t.parent_instance]));
     const depthOf = (id) => {
@@ -938,8 +939,11 @@
       return n;
     };
     return table([
-      { label: 'Instance', cls: 'mono', cell: (t) => h('span', { style: 'padding-left:' + (1.2 * depthOf(t.instance_id)) + 'em' },
-        t.instance_id === current ? h('strong', null, t.instance_id) : h('a', { href: instanceHref(t.instance_id) }, t.instance_id)) },
+      { label: 'Instance', cls: 'mono', cell: (t) => {
+        const d = depthOf(t.instance_id);
+        return h('span', null, d ? '\u00a0\u00a0'.repeat(d - 1) + '↳ ' : '',
+          t.instance_id === current ? h('strong', null, t.instance_id) : h('a', { href: instanceHref(t.instance_id) }, t.instance_id));
+      } },
       { label: 'Orchestration', cell: (t) => t.orchestration_name },
       { label: 'Status', cell: (t) => badge(t.status) },
       { label: 'Created (UTC)', cls: 'time', cell: (t) => fmtTime(t.created_at) },
