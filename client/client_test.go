@@ -235,6 +235,12 @@ func TestMethods(t *testing.T) {
 			want: string(field(t, executionsBody, "executions")),
 		},
 		{
+			name: "Tree",
+			call: func(ctx context.Context, c *Client) (any, error) { return c.Tree(ctx, "parent-7::sub::2") },
+			ex: exchange{method: "GET", uri: "/v1/instances/parent-7%3A%3Asub%3A%3A2/tree",
+				reply: `{"root_id":"parent-7","instances":[` + summaryRunning + `,` + summaryChild + `]}`},
+		},
+		{
 			name: "History all executions",
 			call: func(ctx context.Context, c *Client) (any, error) { return c.History(ctx, "a/..", HistoryParams{}) },
 			ex:   exchange{method: "GET", uri: "/v1/instances/a%2F../history", reply: historyBody},

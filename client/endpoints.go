@@ -97,6 +97,18 @@ func (c *Client) Executions(ctx context.Context, id string) ([]api.ExecutionSumm
 	return out.Executions, err
 }
 
+// Tree returns GET /v1/instances/{id}/tree: the instance's root and every
+// descendant, root first.
+func (c *Client) Tree(ctx context.Context, id string) (api.InstanceTree, error) {
+	var out api.InstanceTree
+	path, err := instancePath(id, "/tree")
+	if err != nil {
+		return out, err
+	}
+	err = c.getJSON(ctx, get(path, nil), &out)
+	return out, err
+}
+
 // History returns the stored events of GET /v1/instances/{id}/history,
 // exactly as published, ordered by (execution_id, event_id).
 func (c *Client) History(ctx context.Context, id string, p HistoryParams) ([]json.RawMessage, error) {

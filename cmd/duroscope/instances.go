@@ -12,7 +12,7 @@ import (
 )
 
 func (a *app) cmdInstances(ctx context.Context, args []string) error {
-	const sub = "list | show ID | history ID | status ID..."
+	const sub = "list | show ID | tree ID | history ID | status ID..."
 	if len(args) == 0 {
 		return usagef("instances: missing subcommand (%s)", sub)
 	}
@@ -21,6 +21,8 @@ func (a *app) cmdInstances(ctx context.Context, args []string) error {
 		return a.cmdInstancesList(ctx, args[1:])
 	case "show", "get":
 		return a.cmdInstancesShow(ctx, args[1:])
+	case "tree":
+		return a.cmdInstancesTree(ctx, args[1:])
 	case "history":
 		return a.cmdInstancesHistory(ctx, args[1:])
 	case "status":
@@ -124,6 +126,32 @@ func (a *app) cmdInstancesShow(ctx context.Context, args []string) error {
 		return printJSON(a.stdout, d)
 	}
 	if err := a.printDetails(d); err != nil {
+		return err
+	}
+	a.noteLag(c)
+	return nil
+}
+
+// cmdInstancesTree prints the instance's family: its root, then every
+// descendant by creation time.
+func (a *app) cmdInstancesTree(ctx context.Context, args []string) error {
+	id, err := a.oneID("tree", args, nil)
+	if err != nil {
+		return err
+	}
+	c, err := a.client(false)
+	if err != nil {
+		return err
+	}
+	tr, err := c.Tree(ctx, id)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return printJSON(a.stdout, tr)
+	}
+	fmt.Fprintf(a.stdout, "Root: %s\n", tr.RootID)
+	if err := a.printInstances(tr.Instances); err != nil {
 		return err
 	}
 	a.noteLag(c)

@@ -217,6 +217,19 @@ func TestSubcommands(t *testing.T) {
 			errHas:   []string{`duroscope: GET /v1/instances/nope/details: HTTP 404 not_found: no instance "nope"`},
 		},
 		{
+			name:     "instances tree",
+			args:     []string{"instances", "tree", "parent-7::sub::2"},
+			routes:   map[string]reply{"GET /v1/instances/parent-7%3A%3Asub%3A%3A2/tree": {body: `{"root_id":"approval-42","instances":[` + sumApproval + `,` + sumChild + `]}`}},
+			contains: []string{"Root: approval-42\n", "\napproval-42 ", "\nparent-7::sub::2 "},
+		},
+		{
+			name:     "instances tree not found",
+			args:     []string{"instances", "tree", "nope"},
+			routes:   map[string]reply{"GET /v1/instances/nope/tree": {status: 404, body: notFound}},
+			wantCode: 1,
+			errHas:   []string{`duroscope: GET /v1/instances/nope/tree: HTTP 404 not_found: no instance "nope"`},
+		},
+		{
 			name:   "instances history one execution",
 			args:   []string{"instances", "history", "--execution", "2", "."},
 			routes: map[string]reply{"GET /v1/instances/%2E/history?execution_id=2": {body: history}},

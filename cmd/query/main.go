@@ -154,7 +154,8 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 	handler := httpapi.New(httpapi.Config{
 		ReadModel: reader, Watermark: wm,
 		Now: time.Now, Logger: log, APIToken: s.APIToken, Dashboard: web.Handler(),
-		Limits: httpapi.Limits{MaxInFlight: s.MaxInFlight, MaxScans: s.MaxScans, QueueWait: s.QueueWait},
+		Limits: httpapi.Limits{MaxInFlight: s.MaxInFlight, MaxScans: s.MaxScans, QueueWait: s.QueueWait,
+			MinSeqTimeout: s.QueryTimeout},
 	})
 	srv := &http.Server{
 		Handler:           handler,

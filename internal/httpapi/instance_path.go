@@ -16,12 +16,12 @@ const maxInstanceIDBytes = 1024
 
 // instanceSubpaths are the routes below /v1/instances/{id} (besides the
 // instance itself); the OpenAPI test and the metrics read them too.
-var instanceSubpaths = []string{"details", "executions", "history"}
+var instanceSubpaths = []string{"details", "executions", "history", "tree"}
 
-// instancePath is a parsed /v1/instances/{id}[/details|/executions|/history].
+// instancePath is a parsed /v1/instances/{id}[/details|/executions|/history|/tree].
 type instancePath struct {
 	id  string
-	sub string // "", "details", "executions" or "history"
+	sub string // "", "details", "executions", "history" or "tree"
 }
 
 // parseInstancePath parses the escaped path after "/v1/instances/". The id
@@ -33,7 +33,7 @@ func parseInstancePath(rest string) (instancePath, *apiError) {
 		switch {
 		case slices.Contains(instanceSubpaths, sub):
 		default:
-			return instancePath{}, notFound("no such path below /v1/instances/{id}: %s; want /details, /executions or /history, and / inside an id sent as %%2F",
+			return instancePath{}, notFound("no such path below /v1/instances/{id}: %s; want /details, /executions, /history or /tree, and / inside an id sent as %%2F",
 				quoteVal(sub))
 		}
 	}
@@ -77,5 +77,10 @@ func (s *server) instanceRoute(w http.ResponseWriter, r *http.Request, rest stri
 	case "history":
 		h = s.getHistory
 	}
-	s.limited(func(w http.ResponseWriter, r *http.Request) { h(w, r, p.id) })(w, r)
+	limit := s.limited
+	if p.sub == "tree" {
+		h = s.getTree
+		limit = s.scan // one scan of the instances per level
+	}
+	limit(func(w http.ResponseWriter, r *http.Request) { h(w, r, p.id) })(w, r)
 }

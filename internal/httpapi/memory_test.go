@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,25 @@ func (m *memBackend) Instance(ctx context.Context, id string) (api.InstanceSumma
 	m.lastID = id
 	s, ok := m.instances[id]
 	return s, ok, nil
+}
+
+// Tree: the instance and its direct children, by instance_id (the real
+// walk is held to the oracle's by the query contract suite).
+func (m *memBackend) Tree(ctx context.Context, id string) (api.InstanceTree, bool, error) {
+	s, ok, err := m.Instance(ctx, id)
+	if err != nil || !ok {
+		return api.InstanceTree{}, ok, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := api.InstanceTree{RootID: id, Instances: []api.InstanceSummary{s}}
+	for _, c := range m.instances {
+		if c.ParentInstance != nil && *c.ParentInstance == id {
+			t.Instances = append(t.Instances, c)
+		}
+	}
+	sort.Slice(t.Instances[1:], func(i, j int) bool { return t.Instances[1+i].InstanceID < t.Instances[1+j].InstanceID })
+	return t, true, nil
 }
 
 func (m *memBackend) Details(ctx context.Context, id string) (api.InstanceDetails, bool, error) {

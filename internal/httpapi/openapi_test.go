@@ -19,6 +19,7 @@ type openAPIDocument struct {
 			Properties map[string]json.RawMessage `json:"properties"`
 			Required   []string                   `json:"required"`
 		} `json:"schemas"`
+		Parameters map[string]json.RawMessage `json:"parameters"`
 	} `json:"components"`
 }
 
@@ -85,8 +86,13 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 		case map[string]any:
 			if ref, ok := x["$ref"].(string); ok {
 				n++
-				name, found := strings.CutPrefix(ref, "#/components/schemas/")
-				if _, defined := d.Components.Schemas[name]; !found || !defined {
+				defined := false
+				if name, ok := strings.CutPrefix(ref, "#/components/schemas/"); ok {
+					_, defined = d.Components.Schemas[name]
+				} else if name, ok := strings.CutPrefix(ref, "#/components/parameters/"); ok {
+					_, defined = d.Components.Parameters[name]
+				}
+				if !defined {
 					t.Errorf("unresolved $ref %q", ref)
 				}
 			}
@@ -118,7 +124,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"Error": api.Error{}, "InstanceSummary": api.InstanceSummary{}, "ExecutionSummary": api.ExecutionSummary{},
 		"PendingActivity": api.PendingActivity{}, "PendingTimer": api.PendingTimer{}, "PendingEvent": api.PendingEvent{},
 		"PendingSubOrchestration": api.PendingSubOrchestration{}, "ExecutionDetails": api.ExecutionDetails{},
-		"InstanceDetails": api.InstanceDetails{}, "InstanceList": api.InstanceList{}, "ExecutionList": api.ExecutionList{},
+		"InstanceDetails": api.InstanceDetails{}, "InstanceTree": api.InstanceTree{}, "InstanceList": api.InstanceList{}, "ExecutionList": api.ExecutionList{},
 		"History": api.History{}, "BulkStatusRequest": api.BulkStatusRequest{}, "InstanceStatus": api.InstanceStatus{},
 		"BulkStatusResponse": api.BulkStatusResponse{}, "OrchestrationStats": api.OrchestrationStats{},
 		"ActivityStats": api.ActivityStats{}, "ActivityStatsList": api.ActivityStatsList{},

@@ -66,6 +66,10 @@ type Limits struct {
 	RetryAfter time.Duration
 	// ReadyTimeout bounds /readyz's ping (default 2s).
 	ReadyTimeout time.Duration
+	// MinSeqTimeout is the longest a request with min_seq waits for the
+	// projection to reach it before a 503 (default 10s, the query timeout's
+	// default; cmd/query sets DUROSCOPE_QUERY_TIMEOUT).
+	MinSeqTimeout time.Duration
 }
 
 // watermarkSource gives the projection watermark (cached by the source).
@@ -113,6 +117,9 @@ func New(cfg Config) http.Handler {
 	}
 	if l.ReadyTimeout <= 0 {
 		l.ReadyTimeout = 2 * time.Second
+	}
+	if l.MinSeqTimeout <= 0 {
+		l.MinSeqTimeout = 10 * time.Second
 	}
 	s := &server{
 		cfg:        cfg,
@@ -185,6 +192,9 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="duroscope"`)
 			writeError(w, &apiError{status: http.StatusUnauthorized, code: api.CodeUnauthenticated,
 				msg: "Authorization: want \"Bearer <token>\" with the service's API token"})
+			return
+		}
+		if !s.waitMinSeq(w, r) {
 			return
 		}
 		s.projectionHeaders(w, r)

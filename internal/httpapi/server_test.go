@@ -105,6 +105,8 @@ func TestRouting(t *testing.T) {
 		{"GET", "/v1/instances/nope/details", 404, "not_found"},
 		{"GET", "/v1/instances/nope/executions", 404, "not_found"},
 		{"GET", "/v1/instances/nope/history", 404, "not_found"},
+		{"GET", "/v1/instances/nope/tree", 404, "not_found"},
+		{"GET", "/v1/instances/a/tree?x=1", 400, "invalid_argument"},
 		{"GET", "/v1/instances/a/history?execution_id=2", 404, "not_found"},
 		{"GET", "/v1/instances/", 404, "not_found"},
 		{"GET", "/v1/instances//details", 404, "not_found"},

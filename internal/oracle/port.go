@@ -47,6 +47,11 @@ func (m *ReadModel) Executions(_ context.Context, id string) (api.ExecutionList,
 	return l, ok, nil
 }
 
+func (m *ReadModel) Tree(_ context.Context, id string) (api.InstanceTree, bool, error) {
+	t, ok := m.o.Tree(id)
+	return t, ok, nil
+}
+
 // History: executionID 0 means every execution (the port's convention).
 func (m *ReadModel) History(_ context.Context, id string, executionID uint64) (api.History, bool, error) {
 	var x *uint64

@@ -10,6 +10,7 @@ import (
 // are safe for concurrent use.
 type ReadModel interface {
 	InstanceReader
+	TreeReader
 	InstanceLister
 	StatsReader
 	MonitorReader
@@ -33,6 +34,15 @@ type InstanceReader interface {
 	// BulkStatus answers POST /v1/bulk/status: one entry per id, in order,
 	// duplicates included; unknown ids are NotFound.
 	BulkStatus(ctx context.Context, ids []string) (api.BulkStatusResponse, error)
+}
+
+// TreeReader answers an instance's family.
+type TreeReader interface {
+	// Tree answers GET /v1/instances/{id}/tree: id's root (parent_instance
+	// followed up while the parent is a live instance) and every live
+	// instance below it, root first, then by created_at, instance_id. An
+	// unknown or deleted id is not found.
+	Tree(ctx context.Context, id string) (t api.InstanceTree, found bool, err error)
 }
 
 // InstanceLister lists instances in the list order (created_at desc, then

@@ -303,6 +303,10 @@ func Questions(w Workload) []Question {
 			a, ok, err := rm.Details(ctx, id)
 			return found[api.InstanceDetails]{a, ok}, err
 		})
+		add("tree "+id, func(ctx context.Context, rm query.ReadModel) (any, error) {
+			a, ok, err := rm.Tree(ctx, id)
+			return found[api.InstanceTree]{a, ok}, err
+		})
 		add("executions "+id, func(ctx context.Context, rm query.ReadModel) (any, error) {
 			a, ok, err := rm.Executions(ctx, id)
 			return found[api.ExecutionList]{a, ok}, err
@@ -318,6 +322,18 @@ func Questions(w Workload) []Question {
 		a, ok, err := rm.Instance(ctx, "no-such-instance")
 		return found[api.InstanceSummary]{a, ok}, err
 	})
+	add("tree (missing)", func(ctx context.Context, rm query.ReadModel) (any, error) {
+		a, ok, err := rm.Tree(ctx, "no-such-instance")
+		return found[api.InstanceTree]{a, ok}, err
+	})
+	parentList := sortedKeys(parents)
+	for i := 0; i < len(parentList); i += max(1, len(parentList)/20) {
+		p := parentList[i]
+		add("tree of parent "+p, func(ctx context.Context, rm query.ReadModel) (any, error) {
+			a, ok, err := rm.Tree(ctx, p)
+			return found[api.InstanceTree]{a, ok}, err
+		})
+	}
 	bulk := append(append([]string{"no-such-instance"}, idList...), idList[0])
 	add("bulk status", func(ctx context.Context, rm query.ReadModel) (any, error) { return rm.BulkStatus(ctx, bulk) })
 

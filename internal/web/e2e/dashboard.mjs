@@ -270,9 +270,14 @@ try {
     await page.waitForSelector('#gantt g.row[data-kind=sub]');
     const link = '#gantt a[href="#/instances/parent-7%3A%3Asub%3A%3A2"]';
     check(await count(link) === 1, 'sub-orchestration bar links to the child (encoded like the Go client)');
+    const tree = await apiGet('instances/parent-7/tree');
+    await waitCount('#tree tbody tr', tree.instances.length, 'tree rows');
+    check(await count('#tree a[href="#/instances/parent-7%3A%3Asub%3A%3A2"]') === 1, 'tree links to the child');
     await page.click(link + ' rect');
     await waitText('#instance-id', 'parent-7::sub::2', 'child instance page');
     await page.waitForSelector('#gantt svg rect.bar');
+    await page.waitForSelector('#tree a[href="#/instances/parent-7"]');
+    check((await text('#tree .note')).includes('from root parent-7'), 'the child\'s tree starts at its root');
 
     await go('#/instances/retry-3');
     await page.waitForSelector('#gantt g.row[data-kind=activity]');

@@ -854,11 +854,12 @@
       // A finished instance rarely changes (only late, out-of-order
       // events): look again every sixth tick rather than every tick.
       if (signature && lastStatus !== 'Running' && ticks++ % 6) return;
-      let details, history;
+      let details, history, tree;
       try {
-        [details, history] = await Promise.all([
+        [details, history, tree] = await Promise.all([
           api('instances/' + escapeInstanceID(id) + '/details'),
           api('instances/' + escapeInstanceID(id) + '/history'),
+          api('instances/' + escapeInstanceID(id) + '/tree'),
         ]);
       } catch (e) {
         if (!view.alive) return;
@@ -872,18 +873,19 @@
       const s = details.summary;
       // Re-render only when something changed, so open <details> and the
       // scroll position survive the auto-refresh.
-      const sig = [s.status, s.updated_at, history.events.length, details.executions.length].join('|');
+      const sig = [s.status, s.updated_at, history.events.length, details.executions.length,
+        tree.instances.map((t) => t.instance_id + ':' + t.status).join(',')].join('|');
       if (sig === signature) return;
       signature = sig;
       lastStatus = s.status;
       document.getElementById('instance-status').replaceChildren(badge(s.status));
       const events = history.events;
-      rendered = { details, events };
+      rendered = { details, events, tree };
       renderInstance();
     };
 
     function renderInstance() {
-      const { details, events } = rendered;
+      const { details, events, tree } = rendered;
       const s = details.summary;
       const execs = details.executions;
       const summary = panel('Summary', { id: 'summary' });
@@ -919,8 +921,33 @@
       const hist = panel('History', { id: 'history', note: shown.length + ' event' + (shown.length === 1 ? '' : 's') + (execFilter === 'all' ? '' : ' of execution ' + execFilter) });
       hist.body.appendChild(historyTable(shown));
 
-      body.replaceChildren(h('div', { class: 'grid2 row-gap' }, summary.el, pending.el), timeline.el, execPanel.el, hist.el);
+      const family = panel('Tree', { id: 'tree', note: tree.instances.length + ' instance' + (tree.instances.length === 1 ? '' : 's') + ' from root ' + tree.root_id });
+      family.body.appendChild(treeTable(tree, id));
+
+      body.replaceChildren(h('div', { class: 'grid2 row-gap' }, summary.el, pending.el), timeline.el, execPanel.el, family.el, hist.el);
     }
+  }
+
+  // treeTable lists an instance's family (GET /v1/instances/{id}/tree), each
+  // instance indented under its parent (text, not inline style: the CSP
+  // forbids that) and linked, except the one shown.
+  function treeTable(tree, current) {
+    const parent = new Map(tree.instances.map((t) => [t.instance_id, t.parent_instance]));
+    const depthOf = (id) => {
+      let n = 0;
+      for (; id !== tree.root_id && parent.has(id) && n < tree.instances.length; n++) id = parent.get(id);
+      return n;
+    };
+    return table([
+      { label: 'Instance', cls: 'mono', cell: (t) => {
+        const d = depthOf(t.instance_id);
+        return h('span', null, d ? '\u00a0\u00a0'.repeat(d - 1) + '↳ ' : '',
+          t.instance_id === current ? h('strong', null, t.instance_id) : h('a', { href: instanceHref(t.instance_id) }, t.instance_id));
+      } },
+      { label: 'Orchestration', cell: (t) => t.orchestration_name },
+      { label: 'Status', cell: (t) => badge(t.status) },
+      { label: 'Created (UTC)', cls: 'time', cell: (t) => fmtTime(t.created_at) },
+    ], tree.instances);
   }
 
   // Browsers resolve "%2E" path segments like "." (WHATWG URL), so the
