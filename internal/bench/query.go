@@ -444,7 +444,7 @@ func (b *bench) idRanges(ctx context.Context, db string) ([]idRange, error) {
 // readHistories reads and decodes every stored event of the range (the
 // history table's primary key restricts the read to it).
 func (b *bench) readHistories(ctx context.Context, db string, r idRange) ([]events.Event, error) {
-	q := "SELECT payload FROM " + db + ".history"
+	q := "SELECT payload FROM " + db + ".history_v3"
 	var args []any
 	switch {
 	case r.from != "" && r.to != "":

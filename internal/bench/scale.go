@@ -145,7 +145,7 @@ func (b *bench) existingDB(ctx context.Context, db string) (*preloaded, error) {
 	if err := b.env.ch.QueryRow(ctx, "SELECT toInt64(uniqExact(instance_id)) FROM "+db+".instances").Scan(&p.instCnt); err != nil {
 		return nil, err
 	}
-	if err := b.env.ch.QueryRow(ctx, "SELECT toInt64(count()) FROM "+db+".history").Scan(&p.events); err != nil {
+	if err := b.env.ch.QueryRow(ctx, "SELECT toInt64(count()) FROM "+db+".history_v3").Scan(&p.events); err != nil {
 		return nil, err
 	}
 	var err error

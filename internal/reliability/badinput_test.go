@@ -108,7 +108,7 @@ func TestMalformedCorpus(t *testing.T) {
 	if diff := want.Diff(got); len(diff) > 0 {
 		t.Errorf("valid events not projected as in a clean run:\n%s", strings.Join(diff, "\n"))
 	}
-	unknownStored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history WHERE known = 0)")
+	unknownStored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history_v3 WHERE known = 0)")
 	wantUnknown := 0
 	for i := range clean {
 		if !clean[i].Known {

@@ -79,7 +79,7 @@ func TestNATSTLS(t *testing.T) {
 	proj := startProc(t, "projector-tls", binary(t, "projector"), nil, projectorEnv(url, db.Addr, db.Name, tlsEnv...))
 	projtest.WaitCaughtUp(t, js, 2*time.Minute)
 	proj.stop()
-	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history)")
+	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history_v3)")
 	if stored != uint64(len(evs)) {
 		t.Errorf("projected %d of %d events over TLS", stored, len(evs))
 	}
@@ -158,7 +158,7 @@ func TestClickHouseTLS(t *testing.T) {
 	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 	proj.stop()
 	db := ch.database(dbName) // over the plain port, to check
-	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history)")
+	stored := countRows(t, db, "SELECT count() FROM (SELECT DISTINCT instance_id, execution_id, event_id FROM {db}.history_v3)")
 	if stored != uint64(len(evs)) {
 		t.Errorf("projected %d of %d events over ClickHouse TLS", stored, len(evs))
 	}
