@@ -1,59 +1,12 @@
 package chread
 
 import (
-	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
+
+	"github.com/duroscope/duroscope/readmodel/chconn/chconntest"
 )
 
-// TestEveryStatementIsUsed keeps sql/ and the code in step: every statement
-// file is named by the package's Go code, and every name the code renders
-// is a file.
+// TestEveryStatementIsUsed keeps sql/ and the code in step (chconntest).
 func TestEveryStatementIsUsed(t *testing.T) {
-	checkStatementsUsed(t, statements.Names())
+	chconntest.CheckStatementsUsed(t, statements.Names())
 }
-
-func checkStatementsUsed(t *testing.T, names []string) {
-	t.Helper()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var code strings.Builder
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		code.Write(b)
-	}
-	have := map[string]bool{}
-	for _, n := range names {
-		have[n] = true
-		if n != "fragments.sql" && !strings.Contains(code.String(), `"`+n+`"`) {
-			t.Errorf("sql/%s is not used by the package's code", n)
-		}
-	}
-	sqlFiles, err := filepath.Glob("sql/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range sqlFiles {
-		if !have[filepath.Base(f)] {
-			t.Errorf("%s is not parsed", f)
-		}
-	}
-	for _, m := range stmtNameRe.FindAllStringSubmatch(code.String(), -1) {
-		if !have[m[1]] {
-			t.Errorf("the code renders %s, which sql/ does not have", m[1])
-		}
-	}
-}
-
-// stmtNameRe finds statement names in Go code.
-var stmtNameRe = regexp.MustCompile(`"([a-z0-9_]+\.sql)"`)
