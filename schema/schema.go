@@ -107,7 +107,8 @@ func ValidIdentifier(s string) bool { return identRe.MatchString(s) }
 // clients create the same object at the same moment: old servers check
 // existence and create in two steps without a lock between them.
 const (
-	codeIllegalColumn         = 44 // also "column with this name already exists"
+	codeDuplicateColumn       = 15 // current servers: "column with this name already exists"
+	codeIllegalColumn         = 44 // 18.16: also "column with this name already exists"
 	codeTableAlreadyExists    = 57
 	codeDatabaseAlreadyExists = 82
 )
@@ -219,7 +220,7 @@ func execDDL(ctx context.Context, conn driver.Conn, q string) error {
 		createIfNotExistsRe.MatchString(q) {
 		return nil
 	}
-	if errors.As(err, &ex) && ex.Code == codeIllegalColumn && strings.Contains(ex.Message, "already exists") &&
+	if errors.As(err, &ex) && (ex.Code == codeIllegalColumn || ex.Code == codeDuplicateColumn) && strings.Contains(ex.Message, "already exists") &&
 		addColumnRe.MatchString(q) {
 		return nil
 	}

@@ -112,8 +112,8 @@ func TestCompatibility(t *testing.T) {
 		}
 		// Keep every written version in its own part: readers must
 		// deduplicate, as before a background merge.
-		for _, tbl := range []string{"history", "instances", "executions", "activities", "pending_work",
-			"queue_snapshots", "report_instance_facts", "report_activity_facts"} {
+		for _, tbl := range []string{"history_v3", "instances", "executions", "activities", "pending_work",
+			"queue_snapshots", "report_instance_facts_v3", "report_activity_facts_v3"} {
 			if err := s.conn.Exec(ctx, "SYSTEM STOP MERGES "+db.Name+"."+tbl); err != nil {
 				t.Fatalf("%s: stop merges: %v", s.name, err)
 			}
@@ -322,17 +322,17 @@ func keys(m map[string]bool) []string {
 // tableQueries give every read-model table deduplicated, in key order.
 // queue_snapshots leaves out received_at (the server's now()).
 var tableQueries = map[string]string{
-	"schema_migrations":     `SELECT version, name, skipped_requires FROM {db}.schema_migrations FINAL ORDER BY version`,
-	"history":               `SELECT * FROM {db}.history FINAL ORDER BY instance_id, execution_id, event_id`,
-	"instances":             `SELECT * FROM {db}.instances FINAL ORDER BY instance_id`,
-	"executions":            `SELECT * FROM {db}.executions FINAL ORDER BY instance_id, execution_id`,
-	"activities":            `SELECT * FROM {db}.activities FINAL ORDER BY instance_id, execution_id, event_id`,
-	"pending_work":          `SELECT * FROM {db}.pending_work FINAL ORDER BY instance_id, execution_id, kind, correlation_id`,
-	"queue_snapshots":       `SELECT timestamp_ms, orchestrator_queue, worker_queue, timer_queue FROM {db}.queue_snapshots FINAL ORDER BY timestamp_ms`,
-	"report_instance_facts": `SELECT * FROM {db}.report_instance_facts FINAL ORDER BY hour_ms, orchestration_name, orchestration_version, instance_id`,
-	"report_activity_facts": `SELECT * FROM {db}.report_activity_facts FINAL ORDER BY hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id`,
-	"report_instance_cells": `SELECT * FROM {db}.report_instance_cells FINAL ORDER BY grain_ms, bucket_ms, orchestration_name, orchestration_version`,
-	"report_activity_cells": `SELECT * FROM {db}.report_activity_cells FINAL ORDER BY grain_ms, bucket_ms, activity_name, orchestration_name`,
+	"schema_migrations":        `SELECT version, name, skipped_requires FROM {db}.schema_migrations FINAL ORDER BY version`,
+	"history_v3":               `SELECT * FROM {db}.history_v3 FINAL ORDER BY instance_id, execution_id, event_id, timestamp_ms`,
+	"instances":                `SELECT * FROM {db}.instances FINAL ORDER BY instance_id`,
+	"executions":               `SELECT * FROM {db}.executions FINAL ORDER BY instance_id, execution_id`,
+	"activities":               `SELECT * FROM {db}.activities FINAL ORDER BY instance_id, execution_id, event_id`,
+	"pending_work":             `SELECT * FROM {db}.pending_work FINAL ORDER BY instance_id, execution_id, kind, correlation_id`,
+	"queue_snapshots":          `SELECT timestamp_ms, orchestrator_queue, worker_queue, timer_queue FROM {db}.queue_snapshots FINAL ORDER BY timestamp_ms`,
+	"report_instance_facts_v3": `SELECT * FROM {db}.report_instance_facts_v3 FINAL ORDER BY hour_ms, orchestration_name, orchestration_version, instance_id, created_at_ms`,
+	"report_activity_facts_v3": `SELECT * FROM {db}.report_activity_facts_v3 FINAL ORDER BY hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id, scheduled_at_ms`,
+	"report_instance_cells":    `SELECT * FROM {db}.report_instance_cells FINAL ORDER BY grain_ms, bucket_ms, orchestration_name, orchestration_version`,
+	"report_activity_cells":    `SELECT * FROM {db}.report_activity_cells FINAL ORDER BY grain_ms, bucket_ms, activity_name, orchestration_name`,
 }
 
 // compareTables compares the given tables' rows on both sides as text, one
@@ -362,8 +362,9 @@ func compareTables(t *testing.T, ctx context.Context, dbName string, sides [2]*s
 	return out
 }
 
-// reportTables are the tables migration 0002 creates and backfills.
-var reportTables = []string{"report_activity_cells", "report_activity_facts", "report_instance_cells", "report_instance_facts"}
+// reportTables are the report tables the migrations create and backfill
+// (0002's cells, 0003's incarnation-keyed facts).
+var reportTables = []string{"report_activity_cells", "report_activity_facts_v3", "report_instance_cells", "report_instance_facts_v3"}
 
 // checkBackfill runs migration 0002's backfill (its Go step,
 // chwrite.BackfillReports) over the workload: the report tables are emptied,
