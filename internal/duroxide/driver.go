@@ -49,6 +49,10 @@ type Driver struct {
 	// RunScenario and RunLoad; zero means the driver's 4 and 8.
 	OrchestrationConcurrency int
 	WorkerConcurrency        int
+	// InjectLockFailure makes RunScenario give up its first attempt as if
+	// Duroxide had failed an orchestration on "database is locked", to test
+	// the retry (Scenario.Abandoned). Tests only.
+	InjectLockFailure bool
 	// Stderr, when non-nil, also receives the driver's stderr as it is
 	// written (a test's log, a terminal). Errors quote its tail either way.
 	Stderr io.Writer
@@ -56,10 +60,16 @@ type Driver struct {
 
 // RunScenario runs the fixed scenario with instance ids "<prefix>-<name>";
 // an empty prefix means "scn". It takes a few seconds; every expectation is
-// checked by the driver, which fails on any surprise.
+// checked by the driver, which fails on any surprise. On SQLite, an attempt
+// in which Duroxide failed an orchestration on "database is locked" is run
+// again under "<prefix>-again<N>" (at most 3 attempts; Scenario.Abandoned).
 func (d Driver) RunScenario(ctx context.Context, prefix string) (*Scenario, error) {
 	var out Scenario
-	return &out, d.run(ctx, "scenario", d.runtimeArgs(flag("prefix", prefix)...), &out)
+	args := flag("prefix", prefix)
+	if d.InjectLockFailure {
+		args = append(args, "--inject-lock-failure")
+	}
+	return &out, d.run(ctx, "scenario", d.runtimeArgs(args...), &out)
 }
 
 // LoadOptions configure RunLoad. Rate and one of Duration or Count are

@@ -42,6 +42,36 @@ func TestScenarioSQLite(t *testing.T) {
 	checkHistoryRows(ctx, t, db, "history", "", answers)
 }
 
+// TestScenarioRetriesLockFailure runs the scenario with its first attempt
+// given up as Duroxide's lock failures make the driver do: the second
+// attempt's instances answer as planned, and the first attempt's stay in
+// the store beside them, outside the plan.
+func TestScenarioRetriesLockFailure(t *testing.T) {
+	if testenv.SkipIntegration() {
+		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d := duroxide.Driver{Store: "sqlite:" + filepath.Join(t.TempDir(), "duroxide.db"), InjectLockFailure: true}
+	sc, answers := runAndAnswer(ctx, t, d)
+	if len(sc.Abandoned) != 1 || sc.Abandoned[0].Prefix != "scn" || !strings.Contains(sc.Abandoned[0].Error, "database is locked") {
+		t.Fatalf("abandoned attempts %+v, want the first (scn) on an injected lock failure", sc.Abandoned)
+	}
+	if sc.Prefix != "scn-again2" {
+		t.Fatalf("scenario prefix %q, want the second attempt's scn-again2", sc.Prefix)
+	}
+	checkAnswers(t, sc, answers)
+	abandonedInStore := 0
+	for _, id := range sc.AbandonedIDs() {
+		if slices.Contains(answers.AllInstances, id) {
+			abandonedInStore++
+		}
+	}
+	if abandonedInStore == 0 {
+		t.Errorf("none of the abandoned attempt's instances %v is in the store (%v)", sc.AbandonedIDs(), answers.AllInstances)
+	}
+}
+
 // TestScenarioPostgres is the same against a private PostgreSQL 15 server,
 // with Duroxide in its own schema.
 func TestScenarioPostgres(t *testing.T) {
@@ -203,16 +233,27 @@ func checkAnswers(t *testing.T, sc *duroxide.Scenario, a *duroxide.Answers) {
 			t.Errorf("deleted %s listed by listAllInstances", del.InstanceID)
 		}
 	}
-	if got, want := sorted(a.AllInstances), sorted(keys(present)); !slices.Equal(got, want) {
+	// An abandoned attempt's instances (a lock failure on SQLite) are in
+	// the store but outside the plan: the store-wide answers are compared
+	// without them, and the counts only when there are none.
+	abandoned := map[string]bool{}
+	for _, id := range sc.AbandonedIDs() {
+		abandoned[id] = true
+	}
+	planned := func(ids []string) []string {
+		return sorted(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return abandoned[id] }))
+	}
+	if got, want := planned(a.AllInstances), sorted(keys(present)); !slices.Equal(got, want) {
 		t.Errorf("listAllInstances %v, want %v", got, want)
 	}
 	for _, status := range []string{"Running", "Completed", "Failed"} {
-		if got, want := sorted(a.ByStatus[status]), sorted(wantByStatus[status]); !slices.Equal(got, want) {
+		if got, want := planned(a.ByStatus[status]), sorted(wantByStatus[status]); !slices.Equal(got, want) {
 			t.Errorf("listInstancesByStatus(%s) = %v, want %v", status, got, want)
 		}
 	}
-	m := a.SystemMetrics
-	if m.TotalInstances != int64(len(sc.Instances)) || m.RunningInstances != int64(len(wantByStatus["Running"])) ||
+	if len(sc.Abandoned) > 0 {
+		t.Logf("getSystemMetrics not compared: %d attempts abandoned on Duroxide lock failures (%s)", len(sc.Abandoned), sc.Abandoned[0].Error)
+	} else if m := a.SystemMetrics; m.TotalInstances != int64(len(sc.Instances)) || m.RunningInstances != int64(len(wantByStatus["Running"])) ||
 		m.CompletedInstances != int64(len(wantByStatus["Completed"])) || m.FailedInstances != int64(len(wantByStatus["Failed"])) {
 		t.Errorf("getSystemMetrics %+v, want %d instances (%d running, %d completed, %d failed)", m, len(sc.Instances),
 			len(wantByStatus["Running"]), len(wantByStatus["Completed"]), len(wantByStatus["Failed"]))

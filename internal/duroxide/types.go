@@ -44,8 +44,29 @@ type Scenario struct {
 	Deletes []DeleteOutcome `json:"deletes"`
 	Prunes  []PruneOutcome  `json:"prunes"`
 	// Refusals are the operations Duroxide refused, as expected.
-	Refusals  []Refusal `json:"refusals"`
-	ElapsedMs int64     `json:"elapsedMs"`
+	Refusals []Refusal `json:"refusals"`
+	// Abandoned are the earlier attempts given up because Duroxide failed
+	// an orchestration on "database is locked" (SQLite only; the driver's
+	// scenario.js). Their instances stay in the store, outside the plan.
+	Abandoned []AbandonedAttempt `json:"abandoned"`
+	ElapsedMs int64              `json:"elapsedMs"`
+}
+
+// AbandonedAttempt is a run of the scenario given up on a lock failure:
+// the prefix it used, the failure, and every id it may have created.
+type AbandonedAttempt struct {
+	Prefix      string   `json:"prefix"`
+	Error       string   `json:"error"`
+	InstanceIDs []string `json:"instanceIds"`
+}
+
+// AbandonedIDs lists the ids of every abandoned attempt.
+func (s *Scenario) AbandonedIDs() []string {
+	var ids []string
+	for _, a := range s.Abandoned {
+		ids = append(ids, a.InstanceIDs...)
+	}
+	return ids
 }
 
 // ScenarioInstance is one instance present at the end of the scenario.

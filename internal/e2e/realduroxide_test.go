@@ -262,7 +262,8 @@ func buildConnector(t *testing.T, dir string) string {
 	return binary
 }
 
-// scenarioIDs is every id the scenario created, present or deleted, sorted.
+// scenarioIDs is every id the scenario created, present or deleted, with
+// those of attempts abandoned on a Duroxide lock failure, sorted.
 func scenarioIDs(sc *duroxide.Scenario) []string {
 	set := map[string]bool{}
 	for _, in := range sc.Instances {
@@ -270,6 +271,9 @@ func scenarioIDs(sc *duroxide.Scenario) []string {
 	}
 	for _, del := range sc.Deleted {
 		set[del.InstanceID] = true
+	}
+	for _, id := range sc.AbandonedIDs() {
+		set[id] = true
 	}
 	ids := make([]string, 0, len(set))
 	for id := range set {

@@ -4,7 +4,7 @@
 // Duroscope's Duroxide driver. One JSON document on stdout per run; logs and
 // errors on stderr; a non-zero exit status on any unexpected error.
 //
-//   driver.js scenario    --store S [--schema X] [--prefix P]
+//   driver.js scenario    --store S [--schema X] [--prefix P] [--inject-lock-failure]
 //   driver.js load        --store S [--schema X] --rate N (--duration D | --count C)
 //                         [--prefix P] [--running-every K] [--delete-every K] [--prune] [--drain D]
 //   driver.js answers     --store S [--schema X] (--ids a,b,c | --all)
@@ -34,7 +34,7 @@ const { runLoad } = require('./load');
 const { gatherAnswers } = require('./answers');
 const admin = require('./admin');
 
-const BOOLEAN_FLAGS = new Set(['force', 'all', 'prune']);
+const BOOLEAN_FLAGS = new Set(['force', 'all', 'prune', 'inject-lock-failure']);
 
 function parseArgs(argv) {
   const [command, ...rest] = argv;
@@ -120,7 +120,7 @@ async function withClient(flags, fn) {
 }
 
 const COMMANDS = {
-  scenario: (flags) => runScenario({ ...common(flags), prefix: flags.prefix }),
+  scenario: (flags) => runScenario({ ...common(flags), prefix: flags.prefix, injectLockFailure: flags['inject-lock-failure'] === 'true' }),
   load: (flags) => runLoad({
     ...common(flags),
     prefix: flags.prefix,
