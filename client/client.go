@@ -49,6 +49,7 @@ type Client struct {
 	timeout   time.Duration
 	retries   int
 	observe   func(ProjectionInfo)
+	minSeq    uint64 // WithMinSeq; a context's ContextWithMinSeq wins
 	// sleep waits between retries; tests replace it to record the waits.
 	sleep func(ctx context.Context, d time.Duration) error
 	now   func() time.Time
@@ -122,6 +123,16 @@ func WithRetry(n int) Option {
 func WithProjectionObserver(f func(ProjectionInfo)) Option {
 	return func(c *Client) error {
 		c.observe = f
+		return nil
+	}
+}
+
+// WithMinSeq makes every call of the client carry min_seq=seq (see
+// ContextWithMinSeq, which sets it per call and takes precedence). Zero,
+// the default, adds nothing.
+func WithMinSeq(seq uint64) Option {
+	return func(c *Client) error {
+		c.minSeq = seq
 		return nil
 	}
 }
@@ -264,8 +275,8 @@ func (c *Client) send(ctx context.Context, r request) (resp *http.Response, done
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 	}
 	target := c.base + r.path
-	if len(r.query) > 0 {
-		target += "?" + r.query.Encode()
+	if q := c.withMinSeq(ctx, r.query); len(q) > 0 {
+		target += "?" + q.Encode()
 	}
 	for attempt := 0; ; attempt++ {
 		var body io.Reader
@@ -419,4 +430,34 @@ func (s *streamBody) Close() error {
 	err := s.ReadCloser.Close()
 	s.done()
 	return err
+}
+
+type minSeqKey struct{}
+
+// ContextWithMinSeq returns a context whose calls are answered only once the
+// service has projected everything up to stream sequence seq (the min_seq
+// parameter of API.md "Additions"): read-your-writes after publishing an
+// event whose JetStream acknowledgement carried seq. A service that does not
+// reach it within its query timeout answers 503 with Retry-After, which the
+// client retries like any 503 (WithRetry). Zero removes the condition, also
+// one set by WithMinSeq.
+func ContextWithMinSeq(ctx context.Context, seq uint64) context.Context {
+	return context.WithValue(ctx, minSeqKey{}, seq)
+}
+
+// withMinSeq adds min_seq to q (a copy) when ctx or the client carries one.
+func (c *Client) withMinSeq(ctx context.Context, q url.Values) url.Values {
+	seq, ok := ctx.Value(minSeqKey{}).(uint64)
+	if !ok {
+		seq = c.minSeq
+	}
+	if seq == 0 {
+		return q
+	}
+	out := make(url.Values, len(q)+1)
+	for k, v := range q {
+		out[k] = v
+	}
+	out.Set("min_seq", strconv.FormatUint(seq, 10))
+	return out
 }

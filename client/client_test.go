@@ -940,3 +940,33 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestMinSeq: WithMinSeq adds min_seq to every call, ContextWithMinSeq sets
+// or (with 0) removes it per call, and a 503 while the service waits is
+// retried.
+func TestMinSeq(t *testing.T) {
+	c, s := newScripted(t, []exchange{
+		{method: "GET", uri: "/v1/queues?min_seq=7", reply: queuesBody},
+		{method: "GET", uri: "/v1/instances?limit=5&min_seq=9", reply: `{"instances":[],"next_page_token":null}`},
+		{method: "GET", uri: "/v1/queues", reply: queuesBody},
+		{method: "GET", uri: "/v1/watermark?min_seq=9", status: 503, replyHeader: map[string]string{"Retry-After": "0"},
+			reply: `{"error":{"code":"unavailable","message":"min_seq 9 not reached"}}`},
+		{method: "GET", uri: "/v1/watermark?min_seq=9", reply: watermarkBdy},
+	}, WithMinSeq(7), WithRetry(1))
+	ctx := context.Background()
+	if _, err := c.Queues(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListInstances(ContextWithMinSeq(ctx, 9), ListParams{Limit: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Queues(ContextWithMinSeq(ctx, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Watermark(ContextWithMinSeq(ctx, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if s.served() != 5 {
+		t.Errorf("%d requests served, want 5", s.served())
+	}
+}

@@ -50,6 +50,7 @@ type app struct {
 	json       bool
 	timeout    time.Duration
 	timeoutSet bool
+	minSeq     uint64
 	envLoaded  bool
 }
 
@@ -182,6 +183,7 @@ func (a *app) flagSet(name, usage, help string) *flag.FlagSet {
 		return nil
 	})
 	fs.BoolVar(&a.json, "json", a.json, "print the JSON answer instead of a table")
+	fs.Uint64Var(&a.minSeq, "min-seq", a.minSeq, "answer only once the service has projected stream sequence N (min_seq; 0: no condition)")
 	fs.Func("timeout", "time limit of the command, e.g. 10s (default 30s; export: none)", func(s string) error {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
@@ -241,6 +243,9 @@ func (a *app) client(streaming bool) (*client.Client, error) {
 	}
 	if a.token != "" {
 		opts = append(opts, client.WithToken(a.token))
+	}
+	if a.minSeq > 0 {
+		opts = append(opts, client.WithMinSeq(a.minSeq))
 	}
 	source := "--url"
 	if env := a.getenv(envURL); env != "" && env == a.url {

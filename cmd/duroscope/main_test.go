@@ -323,6 +323,18 @@ func TestSubcommands(t *testing.T) {
 			contains: []string{"Pending activities:          4\n", "Pending sub-orchestrations:  1\n", "Orchestrator queue depth:    17\n", "Activity queue depth:        5\n"},
 		},
 		{
+			name:     "min-seq before the command",
+			args:     []string{"--min-seq", "41", "health", "--json"},
+			routes:   map[string]reply{"GET /v1/health?min_seq=41": {body: health}},
+			wantJSON: health,
+		},
+		{
+			name:     "min-seq after the command",
+			args:     []string{"queues", "--json", "--min-seq", "42"},
+			routes:   map[string]reply{"GET /v1/queues?min_seq=42": {body: queues}},
+			wantJSON: queues,
+		},
+		{
 			name:     "queues json with global flags after command",
 			args:     []string{"queues", "--json"},
 			routes:   map[string]reply{"GET /v1/queues": {body: queues}},
