@@ -43,6 +43,7 @@ type settings struct {
 	HTTPAddr          string
 	Once              bool
 	DropSlot          bool
+	StreamReplicas    int
 }
 
 func parse(args []string, env config.Env) (*settings, error) {
@@ -57,6 +58,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 	f.String(&s.HTTPAddr, "http-addr", "DUROSCOPE_CONNECTOR_HTTP_ADDR", "127.0.0.1:8082", "address of /healthz and /metrics; empty = off")
 	f.Bool(&s.DropSlot, "drop-slot", "DUROSCOPE_CONNECTOR_DROP_SLOT", false, "Postgres: drop the connector's replication slot (decommissioning) and exit")
 	f.Bool(&s.Once, "once", "DUROSCOPE_CONNECTOR_ONCE", false, "publish everything present (deletions included), wait for the stream to store it, print a summary, exit")
+	config.StreamReplicas(f, &s.StreamReplicas)
 	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
@@ -157,6 +159,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		Source:            src,
 		NC:                nc,
 		Stream:            s.Stream,
+		Replicas:          s.StreamReplicas,
 		PollInterval:      s.PollInterval,
 		ReconcileInterval: s.ReconcileInterval,
 		QueueInterval:     s.QueueInterval,

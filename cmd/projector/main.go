@@ -46,6 +46,8 @@ type settings struct {
 	RecountInterval time.Duration
 	// MemoryLimitMiB is the Go runtime's soft memory limit (0 = none).
 	MemoryLimitMiB int
+	// StreamReplicas: see projector.Config.Replicas.
+	StreamReplicas int
 }
 
 func parse(args []string, env config.Env) (*settings, error) {
@@ -63,6 +65,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 	f.Int(&cacheMiB, "cache-mib", "DUROSCOPE_CACHE_MIB", 128, 1, 1<<20, "instance cache size in MiB")
 	f.Int(&s.MemoryLimitMiB, "memory-limit-mib", "DUROSCOPE_MEMORY_LIMIT_MIB", 420, 0, 1<<30,
 		"soft memory limit of the Go runtime in MiB, 0 = none; GOMEMLIMIT, when set, takes precedence")
+	config.StreamReplicas(f, &s.StreamReplicas)
 	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
@@ -157,6 +160,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		NC:              nc,
 		Store:           clickhouseStore{writer},
 		Stream:          s.Stream,
+		Replicas:        s.StreamReplicas,
 		Partition:       s.Partition.Index,
 		Partitions:      s.Partition.Count,
 		BatchSize:       s.BatchSize,

@@ -68,7 +68,7 @@ func (b *bench) runFreshness(ctx context.Context) (*freshnessResult, error) {
 	cfg := b.cfg
 	res := &freshnessResult{TargetRate: cfg.freshRate, PollMs: float64(freshnessPoll) / float64(time.Millisecond)}
 	stream := b.env.newStreamName("FRESH")
-	if err := projector.EnsureStreams(ctx, b.env.js, stream); err != nil {
+	if err := projector.EnsureStreams(ctx, b.env.js, stream, 0); err != nil {
 		return nil, err
 	}
 	defer b.env.deleteStream(context.WithoutCancel(ctx), stream)

@@ -66,7 +66,7 @@ func (m mix) topForInstances(n int64) int {
 // realistic order: histories interleaved by timestamp, as a live system
 // publishes them.
 func prefill(ctx context.Context, js jetstream.JetStream, stream string, w *workload) (gen.Stats, error) {
-	if err := projector.EnsureStreams(ctx, js, stream); err != nil {
+	if err := projector.EnsureStreams(ctx, js, stream, 0); err != nil {
 		return gen.Stats{}, err
 	}
 	var insts, evs int64

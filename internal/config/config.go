@@ -88,6 +88,16 @@ func Register(f *Flags, natsDefault string) *Common {
 	return c
 }
 
+// MaxStreamReplicas is JetStream's largest replica count.
+const MaxStreamReplicas = 5
+
+// StreamReplicas registers DUROSCOPE_STREAM_REPLICAS for the binaries that
+// create JetStream streams and buckets (projector, connector).
+func StreamReplicas(f *Flags, p *int) {
+	f.Int(p, "stream-replicas", "DUROSCOPE_STREAM_REPLICAS", 1, 1, MaxStreamReplicas,
+		"replicas of the streams and KV buckets this process creates when missing (more than 1 needs a JetStream cluster; an existing stream keeps its own)")
+}
+
 // Finish completes values that need the parsed flags and validates them.
 func (c *Common) Finish() error {
 	if !schema.ValidIdentifier(c.ClickHouseDatabase) {

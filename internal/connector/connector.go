@@ -82,6 +82,9 @@ type Config struct {
 	// Bucket is the KV bucket of the position and the per-instance state
 	// (default "<Stream>_CONNECTOR"). One connector per bucket.
 	Bucket string
+	// Replicas is the replica count of the streams and the KV bucket the
+	// connector creates when they are missing (0 means 1).
+	Replicas int
 	// BatchSize is the most rows per read (default 5000).
 	BatchSize int
 	// InventoryPage is the most instances per inventory read (default 5000).
@@ -219,7 +222,7 @@ func (c *Connector) Stats() *Stats { return &c.stats }
 // With Once it returns after the first complete pass.
 func (c *Connector) Run(ctx context.Context) (Summary, error) {
 	started := time.Now()
-	if err := projector.EnsureStreams(ctx, c.js, c.cfg.Stream); err != nil {
+	if err := projector.EnsureStreams(ctx, c.js, c.cfg.Stream, c.cfg.Replicas); err != nil {
 		return Summary{}, err
 	}
 	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -227,6 +230,7 @@ func (c *Connector) Run(ctx context.Context) (Summary, error) {
 		Description: "Duroscope connector: source position and what was published per instance",
 		History:     1,
 		Storage:     jetstream.FileStorage,
+		Replicas:    max(c.cfg.Replicas, 1),
 	})
 	if err != nil {
 		return Summary{}, fmt.Errorf("KV bucket %s: %w", c.cfg.Bucket, err)

@@ -100,7 +100,7 @@ func republish(t testing.TB, js jetstream.JetStream, evs []events.Event) {
 func publishOpts(t testing.TB, js jetstream.JetStream, evs []events.Event, msgIDs bool) {
 	t.Helper()
 	ctx := context.Background()
-	if err := projector.EnsureStreams(ctx, js, events.DefaultStream); err != nil {
+	if err := projector.EnsureStreams(ctx, js, events.DefaultStream, 0); err != nil {
 		t.Fatal(err)
 	}
 	seen := make(map[events.Key]bool, len(evs))
@@ -133,7 +133,7 @@ func publishOpts(t testing.TB, js jetstream.JetStream, evs []events.Event, msgID
 func publishMessages(t testing.TB, js jetstream.JetStream, msgs []gen.Message) {
 	t.Helper()
 	ctx := context.Background()
-	if err := projector.EnsureStreams(ctx, js, events.DefaultStream); err != nil {
+	if err := projector.EnsureStreams(ctx, js, events.DefaultStream, 0); err != nil {
 		t.Fatal(err)
 	}
 	seen := make(map[string]bool, len(msgs))

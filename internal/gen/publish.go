@@ -134,6 +134,10 @@ type inflight struct {
 	fut   jetstream.PubAckFuture
 	tries int
 	dup   bool
+	// due is when its ack is given up for: AckTimeout after the publish,
+	// so that acks lost together (a server lost with thousands in flight)
+	// expire together instead of one AckTimeout after another.
+	due time.Time
 }
 
 type publisher struct {
@@ -256,7 +260,7 @@ func (p *publisher) publish(ctx context.Context, f inflight, msg *nats.Msg) erro
 	for {
 		fut, err := p.js.PublishMsgAsync(msg)
 		if err == nil {
-			f.fut = fut
+			f.fut, f.due = fut, time.Now().Add(p.opts.AckTimeout)
 			p.queue[(p.head+p.size)%len(p.queue)] = f
 			p.size++
 			return nil
@@ -276,8 +280,17 @@ func (p *publisher) publish(ctx context.Context, f inflight, msg *nats.Msg) erro
 // re-publishes the message.
 func (p *publisher) awaitOldest(ctx context.Context) error {
 	f := p.pop()
-	p.timer.Reset(p.opts.AckTimeout)
 	var ackErr error
+	// An ack that is already there wins over an expired deadline.
+	select {
+	case ack := <-f.fut.Ok():
+		p.acked(f, ack)
+		return nil
+	case ackErr = <-f.fut.Err():
+		return p.retry(ctx, f, ackErr)
+	default:
+	}
+	p.timer.Reset(max(time.Until(f.due), 0))
 	select {
 	case ack := <-f.fut.Ok():
 		p.timer.Stop()

@@ -4,6 +4,7 @@ package natsembed
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -18,6 +19,20 @@ type Config struct {
 	// oversized history events reach the projector and are dead-lettered
 	// instead of being refused at publish time).
 	MaxPayload int32
+	// Name is the server's name (default "duroscope-embedded"); each
+	// server of a cluster needs its own.
+	Name string
+	// Cluster, when set, makes the server a member of a JetStream cluster.
+	Cluster *Cluster
+}
+
+// Cluster is a server's place in a JetStream cluster: the cluster's name,
+// the port on which this server accepts routes (on Host), and the route
+// URLs of the members (nats-route://host:port; its own may be included).
+type Cluster struct {
+	Name   string
+	Port   int
+	Routes []string
 }
 
 // Start starts the server and waits until it accepts connections.
@@ -34,8 +49,11 @@ func Start(cfg Config) (*server.Server, error) {
 	if cfg.MaxPayload == 0 {
 		cfg.MaxPayload = 8 << 20
 	}
+	if cfg.Name == "" {
+		cfg.Name = "duroscope-embedded"
+	}
 	opts := &server.Options{
-		ServerName: "duroscope-embedded",
+		ServerName: cfg.Name,
 		Host:       cfg.Host,
 		Port:       cfg.Port,
 		JetStream:  true,
@@ -44,6 +62,10 @@ func Start(cfg Config) (*server.Server, error) {
 		// The pending-bytes limit must exceed the payload limit.
 		MaxPending: int64(cfg.MaxPayload) * 8,
 		NoSigs:     true,
+	}
+	if c := cfg.Cluster; c != nil {
+		opts.Cluster = server.ClusterOpts{Name: c.Name, Host: cfg.Host, Port: c.Port}
+		opts.Routes = server.RoutesFromStr(strings.Join(c.Routes, ","))
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

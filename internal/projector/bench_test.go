@@ -25,7 +25,7 @@ import (
 func BenchmarkProjectorDrain(b *testing.B) {
 	n := testenv.StartNATS(b)
 	ctx := context.Background()
-	if err := EnsureStreams(ctx, n.JS, events.DefaultStream); err != nil {
+	if err := EnsureStreams(ctx, n.JS, events.DefaultStream, 0); err != nil {
 		b.Fatal(err)
 	}
 	cfg := gen.Config{Seed: 3, Instances: 3600, SpreadMs: 3_600_000, RunningFraction: 0.15}

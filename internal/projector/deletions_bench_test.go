@@ -37,7 +37,7 @@ func BenchmarkIngestDuringDeletions(b *testing.B) {
 	}
 	ctx := context.Background()
 	n := testenv.StartNATS(b)
-	if err := EnsureStreams(ctx, n.JS, events.DefaultStream); err != nil {
+	if err := EnsureStreams(ctx, n.JS, events.DefaultStream, 0); err != nil {
 		b.Fatal(err)
 	}
 	db := testenv.NewDatabase(b, "delbench")

@@ -26,7 +26,7 @@ func TestConsumerLagMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := EnsureStreams(ctx, n.JS, events.DefaultStream); err != nil {
+	if err := EnsureStreams(ctx, n.JS, events.DefaultStream, 0); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()

@@ -46,6 +46,9 @@ type Config struct {
 	NC *nats.Conn
 	// Stream is the history stream (default events.DefaultStream).
 	Stream string
+	// Replicas is the replica count of the streams the projector creates
+	// when they are missing (0 means 1; see EnsureStreams).
+	Replicas int
 	// Partition and Partitions split instances among processes; zero values
 	// mean one process owns everything.
 	Partition, Partitions int

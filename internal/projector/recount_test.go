@@ -25,7 +25,7 @@ func TestRecounterRecountsRecordedCellsAcrossRestarts(t *testing.T) {
 	n := testenv.StartNATS(t)
 	db := testenv.NewDatabase(t, "projrecount")
 	ctx := context.Background()
-	if err := EnsureStreams(ctx, n.JS, events.DefaultStream); err != nil {
+	if err := EnsureStreams(ctx, n.JS, events.DefaultStream, 0); err != nil {
 		t.Fatal(err)
 	}
 	w := chwrite.NewWriter(db.Conn, chwrite.WriterConfig{Database: db.Name})

@@ -64,7 +64,7 @@ func (p *Projector) Run(ctx context.Context) error {
 
 // setup builds the pipeline; on error nothing of it is left running.
 func (p *Projector) setup(ctx context.Context) (*pipeline, error) {
-	if err := EnsureStreams(ctx, p.cfg.JS, p.cfg.Stream); err != nil {
+	if err := EnsureStreams(ctx, p.cfg.JS, p.cfg.Stream, p.cfg.Replicas); err != nil {
 		return nil, err
 	}
 	if err := p.seedKnown(ctx); err != nil {

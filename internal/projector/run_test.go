@@ -132,7 +132,7 @@ func newPipelineEnv(t *testing.T, instances int) *pipelineEnv {
 	t.Helper()
 	n := testenv.StartNATS(t)
 	ctx := context.Background()
-	if err := EnsureStreams(ctx, n.JS, events.DefaultStream); err != nil {
+	if err := EnsureStreams(ctx, n.JS, events.DefaultStream, 0); err != nil {
 		t.Fatal(err)
 	}
 	e := &pipelineEnv{n: n}

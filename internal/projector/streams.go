@@ -39,8 +39,13 @@ func recountSubject(stream string) string { return "duroscope.recount." + stream
 const RecounterConsumer = "duroscope-recounter"
 
 // EnsureStreams creates the history, recount and dead-letter streams if
-// missing.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string) error {
+// missing, each with the given number of replicas (0 means 1; more than 1
+// needs a JetStream cluster of at least that many servers). An existing
+// stream is left as it is, its replica count included: several processes
+// call this, and one started with another setting must not rescale the
+// stream under the others (scale it once with `nats stream edit
+// --replicas N`).
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string, replicas int) error {
 	for _, s := range []struct {
 		what string
 		cfg  jetstream.StreamConfig
@@ -63,6 +68,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string) e
 		Storage:    jetstream.FileStorage,
 		MaxMsgSize: -1,
 	}}} {
+		s.cfg.Replicas = max(replicas, 1)
 		if err := ensureStream(ctx, js, s.what, s.cfg); err != nil {
 			return err
 		}
@@ -81,7 +87,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, what string, cfg 
 		return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
 	}
 	if _, err := js.CreateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return fmt.Errorf("create %s %s: %w", what, cfg.Name, err)
+		return fmt.Errorf("create %s %s with %d replicas: %w", what, cfg.Name, cfg.Replicas, err)
 	}
 	return nil
 }

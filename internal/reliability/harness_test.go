@@ -326,7 +326,7 @@ func publishEvents(t testing.TB, js jetstream.JetStream, evs []events.Event) {
 func publishMsgs(t testing.TB, js jetstream.JetStream, msgs []*nats.Msg) []uint64 {
 	t.Helper()
 	ctx := context.Background()
-	if err := projector.EnsureStreams(ctx, js, events.DefaultStream); err != nil {
+	if err := projector.EnsureStreams(ctx, js, events.DefaultStream, 0); err != nil {
 		t.Fatal(err)
 	}
 	seqs := make([]uint64, 0, len(msgs))
