@@ -19,9 +19,10 @@
 // rewrites identical rows, and no count, sum or percentile can change.
 //
 // Scale-out: processes split instances by hash (Partition i of Partitions n;
-// partition.go). Each partition has its own durable consumer that sees every
-// message and projects only the instances it owns, so an instance always has
-// one writer and its cache is authoritative.
+// partition.go). Each partition has its own durable consumer, filtered by
+// the broker on the subjects of the slots it owns (the stream's subject
+// transform tags them), and projects only the instances it owns, so an
+// instance always has one writer and its cache is authoritative.
 package projector
 
 import (
@@ -120,6 +121,9 @@ func New(cfg Config) (*Projector, error) {
 	}
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = 1
+	}
+	if cfg.Partitions > Slots {
+		return nil, fmt.Errorf("projector: %d partitions, at most %d (the history subjects' slots)", cfg.Partitions, Slots)
 	}
 	if cfg.Partition < 0 || cfg.Partition >= cfg.Partitions {
 		return nil, fmt.Errorf("projector: partition %d out of range 0..%d", cfg.Partition, cfg.Partitions-1)

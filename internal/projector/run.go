@@ -70,7 +70,14 @@ func (p *Projector) setup(ctx context.Context) (*pipeline, error) {
 	if err := p.seedKnown(ctx); err != nil {
 		return nil, err
 	}
-	cc := p.historyConsumer()
+	slotted, err := HistorySlotted(ctx, p.cfg.JS, p.cfg.Stream)
+	if err != nil {
+		return nil, err
+	}
+	if !slotted && p.cfg.Partitions > 1 {
+		p.log.Warn().Msg("the history stream does not tag subjects with slots (NATS server before 2.10?): this partition receives every message and skips the instances it does not own")
+	}
+	cc := p.historyConsumer(slotted)
 	cons, err := p.cfg.JS.CreateOrUpdateConsumer(ctx, p.cfg.Stream, cc)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", cc.Durable, p.cfg.Stream, err)

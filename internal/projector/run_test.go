@@ -237,7 +237,7 @@ func (e *pipelineEnv) wantDerived(t *testing.T, store *memStore) {
 func (e *pipelineEnv) leakCheck(t *testing.T, p *Projector, recounter bool) func() {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := e.n.JS.CreateOrUpdateConsumer(ctx, p.cfg.Stream, p.historyConsumer()); err != nil {
+	if _, err := e.n.JS.CreateOrUpdateConsumer(ctx, p.cfg.Stream, p.historyConsumer(true)); err != nil {
 		t.Fatal(err)
 	}
 	if recounter {

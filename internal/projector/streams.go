@@ -50,9 +50,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string, r
 		what string
 		cfg  jetstream.StreamConfig
 	}{{"stream", jetstream.StreamConfig{
-		Name:     stream,
-		Subjects: []string{events.StreamSubjects},
-		Storage:  jetstream.FileStorage,
+		Name:             stream,
+		Subjects:         []string{events.StreamSubjects},
+		SubjectTransform: slotTransform(),
+		Storage:          jetstream.FileStorage,
 		// No per-message limit of its own: the server's max payload
 		// governs, so oversized messages reach us and are dead-lettered.
 		MaxMsgSize: -1,
@@ -73,7 +74,38 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, stream string, r
 			return err
 		}
 	}
+	return tagSlots(ctx, js, stream)
+}
+
+// tagSlots adds the slot transform to a history stream created without it
+// (by an older version, or by another tool): messages published from then
+// on are tagged; those stored before keep their subjects (partition.go).
+// A server that cannot transform (before 2.10) keeps the stream as it was;
+// HistorySlotted tells the projector.
+func tagSlots(ctx context.Context, js jetstream.JetStream, stream string) error {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("look up stream %s: %w", stream, err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.SubjectTransform != nil {
+		return nil // ours, or one the operator chose: left alone
+	}
+	cfg.SubjectTransform = slotTransform()
+	if _, err := js.UpdateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamSubjectTransformNotSupported) {
+		return fmt.Errorf("add the slot transform to stream %s: %w", stream, err)
+	}
 	return nil
+}
+
+// HistorySlotted reports whether the history stream tags its subjects with
+// slots, so that a partition's consumer can be filtered by the broker.
+func HistorySlotted(ctx context.Context, js jetstream.JetStream, stream string) (bool, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return false, fmt.Errorf("look up stream %s: %w", stream, err)
+	}
+	return hasSlotTransform(st.CachedInfo().Config), nil
 }
 
 // ensureStream creates the stream cfg if it does not exist; an existing
@@ -86,7 +118,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, what string, cfg 
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
 	}
-	if _, err := js.CreateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+	_, err = js.CreateStream(ctx, cfg)
+	switch {
+	case err == nil, errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
+	case errors.Is(err, jetstream.ErrStreamSubjectTransformNotSupported):
+		// A server before 2.10 created the stream without the transform:
+		// HistorySlotted says so, partitions filter by discarding.
+	default:
 		return fmt.Errorf("create %s %s with %d replicas: %w", what, cfg.Name, cfg.Replicas, err)
 	}
 	return nil
@@ -94,8 +132,11 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, what string, cfg 
 
 // historyConsumer is the durable consumer config of this process's
 // partition of the history stream.
-func (p *Projector) historyConsumer() jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
+// slotted says the stream tags subjects with slots: a partition's consumer
+// is then filtered on its own slots (partition.go); otherwise it receives
+// every message and acks those of instances it does not own.
+func (p *Projector) historyConsumer(slotted bool) jetstream.ConsumerConfig {
+	cc := jetstream.ConsumerConfig{
 		Durable:       ConsumerName(p.cfg.Partition, p.cfg.Partitions),
 		Description:   "Duroscope projector: history events into the ClickHouse read model",
 		FilterSubject: events.StreamSubjects,
@@ -110,6 +151,10 @@ func (p *Projector) historyConsumer() jetstream.ConsumerConfig {
 		MaxAckPending: 4 * p.cfg.BatchSize,
 		MaxDeliver:    -1,
 	}
+	if slotted && p.cfg.Partitions > 1 {
+		cc.FilterSubject, cc.FilterSubjects = "", partitionFilters(p.cfg.Partition, p.cfg.Partitions)
+	}
+	return cc
 }
 
 // recounterConsumer is the durable consumer config of the recount stream,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/projector"
+	"github.com/duroscope/duroscope/internal/watermark"
 )
 
 // Start runs an in-process projector with cfg until the returned stop is
@@ -96,7 +97,7 @@ func caughtUp(js jetstream.JetStream, consumers []string) (state string, done bo
 		var floor uint64
 		if cons, err := s.Consumer(ctx, c); err == nil {
 			if ci, err := cons.Info(ctx); err == nil {
-				floor = ci.AckFloor.Stream
+				floor = watermark.Through(ci, last)
 			}
 		}
 		state += fmt.Sprintf(", %s ack floor %d", c, floor)

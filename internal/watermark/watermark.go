@@ -144,8 +144,22 @@ func (s *Source) Watermark(ctx context.Context) (api.Watermark, error) {
 	return wm, err
 }
 
+// Through is the stream sequence up to which the consumer has acked every
+// message it will ever receive: the stream's last sequence when nothing is
+// pending or unacknowledged, its ack floor otherwise. A consumer filtered
+// on its partition's subjects never receives the other partitions'
+// messages, so its ack floor alone stays below the stream's end even when
+// it is through. last must have been read before ci: nothing stored up to
+// it is then still to come for the consumer.
+func Through(ci *jetstream.ConsumerInfo, last uint64) uint64 {
+	if ci.NumPending == 0 && ci.NumAckPending == 0 {
+		return max(last, ci.AckFloor.Stream)
+	}
+	return ci.AckFloor.Stream
+}
+
 // compute asks JetStream: stream_last_seq = the stream's last sequence;
-// floor = the lowest ack floor of the projector's consumers (0 without any);
+// floor = the lowest Through of the projector's consumers (0 without any);
 // lag = last − floor; projected_through = publish time of the message at the
 // floor (null when the floor is 0 or that message is no longer stored).
 func (s *Source) compute(ctx context.Context) (api.Watermark, error) {
@@ -166,7 +180,7 @@ func (s *Source) compute(ctx context.Context) (api.Watermark, error) {
 		if !strings.HasPrefix(ci.Name, s.cfg.ConsumerPrefix) {
 			continue
 		}
-		if f := ci.AckFloor.Stream; !found || f < floor {
+		if f := Through(ci, last); !found || f < floor {
 			floor = f
 		}
 		found = true

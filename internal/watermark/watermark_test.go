@@ -247,3 +247,71 @@ func TestWatermarkErrorTTL(t *testing.T) {
 		}
 	}
 }
+
+// TestWatermarkFilteredConsumers: partitions filtered by the broker never
+// receive each other's messages; one that has acked everything it will
+// receive is through the stream's end although its ack floor is below it.
+func TestWatermarkFilteredConsumers(t *testing.T) {
+	e := startJetStream(t)
+	ctx := context.Background()
+	for i := range 6 {
+		subject := "duroxide.history.0.a"
+		if i%2 == 1 {
+			subject = "duroxide.history.1.b"
+		}
+		if _, err := e.js.Publish(ctx, subject, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	src, err := New(Config{JetStream: e.js, Stream: "HIST", Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// consume fetches n messages and acks those ack(seq) accepts; it
+	// returns the others.
+	consume := func(name, filter string, n int, ack func(seq uint64) bool) []jetstream.Msg {
+		t.Helper()
+		c, err := e.st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: name, FilterSubject: filter, AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := c.Fetch(n, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []jetstream.Msg
+		for m := range batch.Messages() {
+			md, _ := m.Metadata()
+			if !ack(md.Sequence.Stream) {
+				kept = append(kept, m)
+			} else if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return kept
+	}
+	get := func() api.Watermark {
+		t.Helper()
+		clock.Advance(time.Second)
+		wm, err := src.Watermark(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wm
+	}
+	consume("duroscope-projector-p0of2", "duroxide.history.0.*", 3, func(uint64) bool { return true })
+	unacked := consume("duroscope-projector-p1of2", "duroxide.history.1.*", 3, func(seq uint64) bool { return seq != 6 })
+	// p1's ack floor is 5: everything up to 5 is done for it (5 is p0's).
+	if wm := get(); wm.LagEvents != 1 || *wm.ProjectedThrough != *e.publishTime(t, 5) {
+		t.Errorf("p1 has not acked message 6: %+v; want lag 1, time of message 5", wm)
+	}
+	for _, m := range unacked {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if wm := get(); wm.LagEvents != 0 || wm.StreamLastSeq != 6 || *wm.ProjectedThrough != *e.publishTime(t, 6) {
+		t.Errorf("both through: %+v; want lag 0, time of message 6", wm)
+	}
+}
