@@ -102,6 +102,20 @@ type InstanceList struct {
 	NextPageToken *string           `json:"next_page_token"`
 }
 
+// InstanceCount answers GET /v1/instances/count: how many instances pass
+// the list's filters; with group_by, also per key (a status, an
+// orchestration name or an orchestration version), ordered by key.
+type InstanceCount struct {
+	Count  int64        `json:"count"`
+	Groups []CountGroup `json:"groups,omitempty"`
+}
+
+// CountGroup is one key of a grouped count.
+type CountGroup struct {
+	Key   string `json:"key"`
+	Count int64  `json:"count"`
+}
+
 type ExecutionList struct {
 	Executions []ExecutionSummary `json:"executions"`
 }

@@ -214,6 +214,19 @@ func TestMethods(t *testing.T) {
 				reply: `{"instances":[],"next_page_token":null}`},
 		},
 		{
+			name: "CountInstances grouped",
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.CountInstances(ctx, ListParams{Statuses: []string{"Failed"}, Orchestration: "Order"}, "version")
+			},
+			ex: exchange{method: "GET", uri: "/v1/instances/count?group_by=version&orchestration=Order&status=Failed",
+				reply: `{"count":3,"groups":[{"key":"1.0.0","count":1},{"key":"2.0.0","count":2}]}`},
+		},
+		{
+			name: "CountInstances",
+			call: func(ctx context.Context, c *Client) (any, error) { return c.CountInstances(ctx, ListParams{}, "") },
+			ex:   exchange{method: "GET", uri: "/v1/instances/count", reply: `{"count":0}`},
+		},
+		{
 			name: "Instance",
 			call: func(ctx context.Context, c *Client) (any, error) { return c.Instance(ctx, "parent-7::sub::2") },
 			ex:   exchange{method: "GET", uri: "/v1/instances/parent-7%3A%3Asub%3A%3A2", reply: summaryChild},
@@ -968,5 +981,14 @@ func TestMinSeq(t *testing.T) {
 	}
 	if s.served() != 5 {
 		t.Errorf("%d requests served, want 5", s.served())
+	}
+}
+
+func TestCountInstancesRefusesPaging(t *testing.T) {
+	c, _ := newScripted(t, nil)
+	for _, p := range []ListParams{{Limit: 5}, {Offset: 1}, {PageToken: "x"}} {
+		if _, err := c.CountInstances(context.Background(), p, ""); err == nil || !strings.Contains(err.Error(), "do not apply") {
+			t.Errorf("%+v: err %v, want paging refused", p, err)
+		}
 	}
 }

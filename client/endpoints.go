@@ -34,6 +34,21 @@ func (c *Client) ListInstances(ctx context.Context, p ListParams) (api.InstanceL
 	return out, err
 }
 
+// CountInstances calls GET /v1/instances/count: how many instances match
+// p's filters (its Limit, Offset and PageToken must be zero: the service
+// refuses paging here), and with groupBy ("status", "orchestration" or
+// "version"; "" = none) the count per key.
+func (c *Client) CountInstances(ctx context.Context, p ListParams, groupBy string) (api.InstanceCount, error) {
+	if p.Limit != 0 || p.Offset != 0 || p.PageToken != "" {
+		return api.InstanceCount{}, fmt.Errorf("duroscope: count instances: Limit, Offset and PageToken do not apply to a count")
+	}
+	q := p.values()
+	setString(q, "group_by", groupBy)
+	var out api.InstanceCount
+	err := c.getJSON(ctx, get("/v1/instances/count", q), &out)
+	return out, err
+}
+
 // Instances iterates over every instance that matches p, following
 // next_page_token page by page. An error is yielded once, as the last
 // element. p.Offset (if any) applies to the first page only: the contract

@@ -95,11 +95,16 @@ type listFilters struct {
 }
 
 func (f *listFilters) register(fs *flag.FlagSet, now func() time.Time) {
+	f.registerFilters(fs, now)
+	fs.IntVar(&f.p.Limit, "limit", 0, "page size, 1..1000 (default: the service's, 100)")
+}
+
+// registerFilters registers the filters alone (no paging): "instances count".
+func (f *listFilters) registerFilters(fs *flag.FlagSet, now func() time.Time) {
 	listFlag(fs, &f.p.Statuses, "status", "only these statuses: Running, Completed, Failed", canonicalStatus)
 	fs.StringVar(&f.p.Orchestration, "orchestration", "", "only this orchestration name")
 	timeFlag(fs, &f.p.CreatedAfter, "created-after", "only instances created at or after this time", now)
 	timeFlag(fs, &f.p.CreatedBefore, "created-before", "only instances created before this time", now)
 	fs.StringVar(&f.p.ParentInstance, "parent", "", "only sub-orchestrations of this parent instance id")
 	fs.StringVar(&f.p.InstancePrefix, "prefix", "", "only instance ids starting with this prefix")
-	fs.IntVar(&f.p.Limit, "limit", 0, "page size, 1..1000 (default: the service's, 100)")
 }

@@ -6,19 +6,22 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/client"
 )
 
 func (a *app) cmdInstances(ctx context.Context, args []string) error {
-	const sub = "list | show ID | tree ID | history ID | status ID..."
+	const sub = "list | count | show ID | tree ID | history ID | status ID..."
 	if len(args) == 0 {
 		return usagef("instances: missing subcommand (%s)", sub)
 	}
 	switch args[0] {
 	case "list", "ls":
 		return a.cmdInstancesList(ctx, args[1:])
+	case "count":
+		return a.cmdInstancesCount(ctx, args[1:])
 	case "show", "get":
 		return a.cmdInstancesShow(ctx, args[1:])
 	case "tree":
@@ -73,6 +76,48 @@ func (a *app) cmdInstancesList(ctx context.Context, args []string) error {
 	}
 	if list.NextPageToken != nil {
 		fmt.Fprintf(a.stderr, "more instances follow: --page-token %s (or --all)\n", *list.NextPageToken)
+	}
+	a.noteLag(c)
+	return nil
+}
+
+func (a *app) cmdInstancesCount(ctx context.Context, args []string) error {
+	fs := a.flagSet("instances count", "instances count [flags]",
+		"Counts the instances matching the filters (exactly); with --group-by also\n"+
+			"per status, orchestration or version.")
+	var f listFilters
+	f.registerFilters(fs, a.now)
+	groupBy := fs.String("group-by", "", "also count per key: status, orchestration or version")
+	if err := noArgs("instances count", fs, args); err != nil {
+		return err
+	}
+	switch *groupBy {
+	case "", "status", "orchestration", "version":
+	default:
+		return usagef("instances count: --group-by: want status, orchestration or version, got %q", *groupBy)
+	}
+	c, err := a.client(false)
+	if err != nil {
+		return err
+	}
+	n, err := c.CountInstances(ctx, f.p, *groupBy)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return printJSON(a.stdout, n)
+	}
+	if *groupBy != "" {
+		t := newTable(a.stdout, strings.ToUpper(*groupBy), "COUNT")
+		for _, g := range n.Groups {
+			t.row(g.Key, strconv.FormatInt(g.Count, 10))
+		}
+		t.row("(all)", strconv.FormatInt(n.Count, 10))
+		if err := t.flush(); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(a.stdout, n.Count)
 	}
 	a.noteLag(c)
 	return nil

@@ -323,6 +323,24 @@ func TestSubcommands(t *testing.T) {
 			contains: []string{"Pending activities:          4\n", "Pending sub-orchestrations:  1\n", "Orchestrator queue depth:    17\n", "Activity queue depth:        5\n"},
 		},
 		{
+			name:    "instances count",
+			args:    []string{"instances", "count", "--status", "failed", "--prefix", "ord"},
+			routes:  map[string]reply{"GET /v1/instances/count?instance_prefix=ord&status=Failed": {body: `{"count":12}`}},
+			wantOut: "12\n",
+		},
+		{
+			name:     "instances count grouped",
+			args:     []string{"instances", "count", "--group-by", "version"},
+			routes:   map[string]reply{"GET /v1/instances/count?group_by=version": {body: `{"count":3,"groups":[{"key":"1.0","count":1},{"key":"2.0","count":2}]}`}},
+			contains: []string{"VERSION  COUNT\n", "1.0      1\n", "2.0      2\n", "(all)    3\n"},
+		},
+		{
+			name:     "instances count bad group",
+			args:     []string{"instances", "count", "--group-by", "kind"},
+			wantCode: exitUsage,
+			errHas:   []string{"--group-by: want status, orchestration or version"},
+		},
+		{
 			name:     "min-seq before the command",
 			args:     []string{"--min-seq", "41", "health", "--json"},
 			routes:   map[string]reply{"GET /v1/health?min_seq=41": {body: health}},

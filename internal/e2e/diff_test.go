@@ -545,6 +545,7 @@ func diffList(t *testing.T, env *diffEnv, r *diffReport) {
 		}
 	}
 	wg.Wait()
+	diffCounts(env, r, cases)
 	// The default page size is 100.
 	got, err := env.cl.ListInstances(context.Background(), client.ListParams{})
 	if err != nil {
@@ -553,6 +554,46 @@ func diffList(t *testing.T, env *diffEnv, r *diffReport) {
 	}
 	all := env.oracle.ListInstances(oracle.ListFilter{})
 	r.equal("GET /v1/instances", "default limit", got.Instances, all[:min(100, len(all))])
+}
+
+// diffCounts: GET /v1/instances/count of every list filter is the length
+// of the oracle's list, and grouped, its rows counted per key.
+func diffCounts(env *diffEnv, r *diffReport, cases []listCase) {
+	ctx := context.Background()
+	for _, lc := range cases {
+		want := env.oracle.ListInstances(lc.filter)
+		got, err := env.cl.CountInstances(ctx, lc.params, "")
+		if err != nil {
+			r.fail("GET /v1/instances/count", "%s: %v", lc.name, err)
+			continue
+		}
+		r.equal("GET /v1/instances/count", lc.name, got, api.InstanceCount{Count: int64(len(want))})
+		if lc.name != "all" && !strings.HasPrefix(lc.name, "status=") {
+			continue
+		}
+		keys := map[string]func(api.InstanceSummary) string{
+			"status":        func(s api.InstanceSummary) string { return s.Status },
+			"orchestration": func(s api.InstanceSummary) string { return s.OrchestrationName },
+			"version":       func(s api.InstanceSummary) string { return s.Version },
+		}
+		for by, key := range keys {
+			per := map[string]int64{}
+			for _, s := range want {
+				per[key(s)]++
+			}
+			w := api.InstanceCount{Count: int64(len(want)), Groups: []api.CountGroup{}}
+			for k, n := range per {
+				w.Groups = append(w.Groups, api.CountGroup{Key: k, Count: n})
+			}
+			sort.Slice(w.Groups, func(i, j int) bool { return w.Groups[i].Key < w.Groups[j].Key })
+			got, err := env.cl.CountInstances(ctx, lc.params, by)
+			if err != nil {
+				r.fail("GET /v1/instances/count", "%s by %s: %v", lc.name, by, err)
+				continue
+			}
+			r.equal("GET /v1/instances/count", lc.name+" by "+by, got, w)
+		}
+	}
 }
 
 func diffPageOffset(env *diffEnv, r *diffReport, lc listCase, want []api.InstanceSummary, size int) {

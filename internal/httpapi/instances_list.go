@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/duroscope/duroscope/api"
@@ -20,12 +21,47 @@ var instanceStatuses = []string{api.StatusRunning, api.StatusCompleted, api.Stat
 // parseListParams parses GET /v1/instances' query string into the reader's
 // filter. Every field of the result is within the contract's bounds.
 func parseListParams(raw string) (query.ListFilter, *apiError) {
-	var f query.ListFilter
-	p, e := parseParams(raw, "status", "orchestration", "created_after", "created_before",
-		"parent_instance", "instance_prefix", "limit", "offset", "page_token")
+	p, e := parseParams(raw, append(listFilterParams(), "limit", "offset", "page_token")...)
+	if e != nil {
+		return query.ListFilter{}, e
+	}
+	f, e := parseListFilters(p)
 	if e != nil {
 		return f, e
 	}
+	if f.Limit, e = p.intRange("limit", 1, maxListLimit, defaultListLimit); e != nil {
+		return f, e
+	}
+	if f.Offset, e = p.intRange("offset", 0, maxListOffset, 0); e != nil {
+		return f, e
+	}
+	tok, hasTok, e := p.single("page_token")
+	if e != nil {
+		return f, e
+	}
+	if hasTok {
+		if _, hasOffset := p.v["offset"]; hasOffset {
+			return f, badParam("offset", "not allowed together with page_token")
+		}
+		c, err := query.DecodePageToken(tok)
+		if err != nil {
+			return f, badParam("page_token", "want a next_page_token returned by GET /v1/instances, got %s", quoteVal(tok))
+		}
+		f.After = &c
+	}
+	return f, nil
+}
+
+// listFilterParams are the list's filters (GET /v1/instances without its
+// paging), shared with the count.
+func listFilterParams() []string {
+	return []string{"status", "orchestration", "created_after", "created_before", "parent_instance", "instance_prefix"}
+}
+
+// parseListFilters reads the list's filters from p.
+func parseListFilters(p params) (query.ListFilter, *apiError) {
+	var f query.ListFilter
+	var e *apiError
 	if f.Statuses, e = parseStatuses(p.v["status"]); e != nil {
 		return f, e
 	}
@@ -50,27 +86,37 @@ func parseListParams(raw string) (query.ListFilter, *apiError) {
 		return f, badParam("created_after", "must be before created_before (the range is created_after <= created_at < created_before)")
 	}
 	f.CreatedAfter, f.CreatedBefore = afterMs, beforeMs
-	if f.Limit, e = p.intRange("limit", 1, maxListLimit, defaultListLimit); e != nil {
-		return f, e
-	}
-	if f.Offset, e = p.intRange("offset", 0, maxListOffset, 0); e != nil {
-		return f, e
-	}
-	tok, hasTok, e := p.single("page_token")
-	if e != nil {
-		return f, e
-	}
-	if hasTok {
-		if _, hasOffset := p.v["offset"]; hasOffset {
-			return f, badParam("offset", "not allowed together with page_token")
-		}
-		c, err := query.DecodePageToken(tok)
-		if err != nil {
-			return f, badParam("page_token", "want a next_page_token returned by GET /v1/instances, got %s", quoteVal(tok))
-		}
-		f.After = &c
-	}
 	return f, nil
+}
+
+// countInstances serves GET /v1/instances/count.
+func (s *server) countInstances(w http.ResponseWriter, r *http.Request) {
+	p, e := parseParams(r.URL.RawQuery, append(listFilterParams(), "group_by")...)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	f, e := parseListFilters(p)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	by, has, e := p.single("group_by")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	groupBy := query.CountGroupBy(by)
+	if has && !slices.Contains(query.CountGroupBys(), groupBy) {
+		writeError(w, badParam("group_by", "want status, orchestration or version, got %s", quoteVal(by)))
+		return
+	}
+	c, err := s.cfg.ReadModel.CountInstances(r.Context(), f, groupBy)
+	if err != nil {
+		s.backendError(w, r, "count instances", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
 }
 
 // parseStatuses accepts status=Running&status=Failed and status=Running,Failed

@@ -35,6 +35,7 @@ type memBackend struct {
 	lastID    string
 	lastExec  uint64
 	lastList  *query.ListFilter
+	lastGroup *query.CountGroupBy
 	lastAct   *query.ActivityFilter
 	lastPerf  *query.PerformanceFilter
 	lastHP    *query.HealthParams
@@ -129,6 +130,22 @@ func (m *memBackend) ListInstances(ctx context.Context, f query.ListFilter) (api
 	m.lastList = &f
 	m.mu.Unlock()
 	return api.InstanceList{}, nil
+}
+
+// CountInstances counts every stored instance (the filters are recorded,
+// not applied), grouped by status when asked.
+func (m *memBackend) CountInstances(ctx context.Context, f query.ListFilter, groupBy query.CountGroupBy) (api.InstanceCount, error) {
+	if err := m.enter(); err != nil {
+		return api.InstanceCount{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastList, m.lastGroup = &f, &groupBy
+	out := api.InstanceCount{Count: int64(len(m.instances))}
+	if groupBy != "" {
+		out.Groups = []api.CountGroup{{Key: api.StatusRunning, Count: out.Count}}
+	}
+	return out, nil
 }
 
 func (m *memBackend) BulkStatus(ctx context.Context, ids []string) (api.BulkStatusResponse, error) {

@@ -134,6 +134,7 @@ func New(cfg Config) http.Handler {
 	s.handle("GET", "/healthz", s.healthz)
 	s.handle("GET", "/readyz", s.readyz)
 	s.handle("GET", "/v1/instances", s.scan(s.listInstances))
+	s.handle("GET", "/v1/instances/count", s.scan(s.countInstances))
 	s.handle("POST", "/v1/bulk/status", s.limited(s.bulkStatus))
 	s.handle("GET", "/v1/stats/orchestrations", s.scan(s.orchestrationStats))
 	s.handle("GET", "/v1/stats/activities", s.scan(s.activityStats))
@@ -198,7 +199,9 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.projectionHeaders(w, r)
-		if rest, ok := strings.CutPrefix(path, "/v1/instances/"); ok {
+		// /v1/instances/count is the count (API.md "Additions"), not the
+		// instance "count", whose other paths (.../count/details) stay.
+		if rest, ok := strings.CutPrefix(path, "/v1/instances/"); ok && rest != "count" {
 			s.instanceRoute(w, r, rest)
 			return
 		}

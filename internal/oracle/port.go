@@ -118,6 +118,37 @@ func (m *ReadModel) StreamInstances(_ context.Context, f query.ListFilter, emit 
 	return nil
 }
 
+// CountInstances counts the whole filtered list, grouped by the summary's
+// field for the key.
+func (m *ReadModel) CountInstances(_ context.Context, f query.ListFilter, groupBy query.CountGroupBy) (api.InstanceCount, error) {
+	all := m.o.ListInstances(listFilter(f))
+	out := api.InstanceCount{Count: int64(len(all))}
+	if groupBy == "" {
+		return out, nil
+	}
+	counts := map[string]int64{}
+	for _, s := range all {
+		var k string
+		switch groupBy {
+		case query.GroupByStatus:
+			k = s.Status
+		case query.GroupByOrchestration:
+			k = s.OrchestrationName
+		case query.GroupByVersion:
+			k = s.Version
+		default:
+			return api.InstanceCount{}, fmt.Errorf("oracle count: group_by %q", groupBy)
+		}
+		counts[k]++
+	}
+	out.Groups = []api.CountGroup{}
+	for k, c := range counts {
+		out.Groups = append(out.Groups, api.CountGroup{Key: k, Count: c})
+	}
+	sort.Slice(out.Groups, func(i, j int) bool { return out.Groups[i].Key < out.Groups[j].Key })
+	return out, nil
+}
+
 func (m *ReadModel) OrchestrationStats(_ context.Context, orchestration string) (api.OrchestrationStats, error) {
 	return m.o.OrchestrationStats(optional(orchestration)), nil
 }

@@ -54,6 +54,25 @@ type InstanceLister interface {
 	// Offset and After are ignored), in the list order: the streamed export
 	// (format=csv|ndjson).
 	StreamInstances(ctx context.Context, f ListFilter, emit func(api.InstanceSummary) error) error
+	// CountInstances answers GET /v1/instances/count: the instances
+	// matching f (Limit, Offset and After are ignored), and with groupBy
+	// ("" = none) their counts per key, ordered by key.
+	CountInstances(ctx context.Context, f ListFilter, groupBy CountGroupBy) (api.InstanceCount, error)
+}
+
+// CountGroupBy is the group_by of GET /v1/instances/count.
+type CountGroupBy string
+
+// The keys a count can be grouped by; the zero value groups nothing.
+const (
+	GroupByStatus        CountGroupBy = "status"
+	GroupByOrchestration CountGroupBy = "orchestration"
+	GroupByVersion       CountGroupBy = "version"
+)
+
+// CountGroupBys are the accepted group_by values.
+func CountGroupBys() []CountGroupBy {
+	return []CountGroupBy{GroupByStatus, GroupByOrchestration, GroupByVersion}
 }
 
 // StatsReader aggregates over instances and activities.

@@ -397,6 +397,11 @@ func Questions(w Workload) []Question {
 			})
 			return out, err
 		})
+		for _, by := range append([]query.CountGroupBy{""}, query.CountGroupBys()...) {
+			add(fmt.Sprintf("count by %q: %s", by, name), func(ctx context.Context, rm query.ReadModel) (any, error) {
+				return rm.CountInstances(ctx, f, by)
+			})
+		}
 	}
 
 	// Stats.

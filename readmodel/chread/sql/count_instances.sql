@@ -1,0 +1,9 @@
+{{/* GET /v1/instances/count (countData): the instances passing the list's
+filters, one row per key of .Key ('' without group_by), ordered by key. */}}
+SELECT {{if .Key}}{{.Key}}{{else}}''{{end}} AS k, count() FROM (
+	SELECT instance_id, deleted, status, orchestration_name, orchestration_version, created_at_ms, parent_instance
+	FROM {{.DB}}.instances FINAL
+	WHERE 1{{template "list_inner" .}})
+WHERE 1{{template "list_outer" .}}
+GROUP BY k
+ORDER BY k
