@@ -122,6 +122,9 @@ type ExecutionList struct {
 
 type History struct {
 	Events []json.RawMessage `json:"events"`
+	// NextPageToken is set when a limit cut the page short: page_token for
+	// the rest.
+	NextPageToken *string `json:"next_page_token,omitempty"`
 }
 
 type BulkStatusRequest struct {

@@ -222,6 +222,14 @@ func TestMethods(t *testing.T) {
 				reply: `{"count":3,"groups":[{"key":"1.0.0","count":1},{"key":"2.0.0","count":2}]}`},
 		},
 		{
+			name: "HistoryPage",
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.HistoryPage(ctx, "order-1", HistoryParams{ExecutionID: 2, AfterEvent: "2:5", Limit: 2})
+			},
+			ex: exchange{method: "GET", uri: "/v1/instances/order-1/history?after_event=2%3A5&execution_id=2&limit=2",
+				reply: `{"events":[{"event_id":6},{"event_id":7}],"next_page_token":"aDE6Mjo3"}`},
+		},
+		{
 			name: "CountInstances",
 			call: func(ctx context.Context, c *Client) (any, error) { return c.CountInstances(ctx, ListParams{}, "") },
 			ex:   exchange{method: "GET", uri: "/v1/instances/count", reply: `{"count":0}`},

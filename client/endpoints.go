@@ -136,6 +136,19 @@ func (c *Client) History(ctx context.Context, id string, p HistoryParams) ([]jso
 	return out.Events, err
 }
 
+// HistoryPage returns one page of GET /v1/instances/{id}/history: with
+// p.Limit set, NextPageToken is non-nil while more events follow (pass it
+// as p.PageToken for the next page).
+func (c *Client) HistoryPage(ctx context.Context, id string, p HistoryParams) (api.History, error) {
+	path, err := instancePath(id, "/history")
+	if err != nil {
+		return api.History{}, err
+	}
+	var out api.History
+	err = c.getJSON(ctx, get(path, p.values()), &out)
+	return out, err
+}
+
 // BulkStatus returns POST /v1/bulk/status: one status per id, in request
 // order (duplicates included); unknown ids are "NotFound".
 func (c *Client) BulkStatus(ctx context.Context, ids []string) ([]api.InstanceStatus, error) {

@@ -50,6 +50,12 @@ type HistoryParams struct {
 	// ExecutionID limits the history to one execution; 0 = all executions
 	// (Duroxide numbers executions from 1).
 	ExecutionID uint64
+	// AfterEvent starts after this event (exclusive), "<execution_id>:<event_id>";
+	// PageToken continues from a page's NextPageToken (not both).
+	AfterEvent string
+	PageToken  string
+	// Limit caps the events of the page (1..10000); 0 = all.
+	Limit int
 }
 
 func (p HistoryParams) values() url.Values {
@@ -57,6 +63,9 @@ func (p HistoryParams) values() url.Values {
 	if p.ExecutionID != 0 {
 		q.Set("execution_id", strconv.FormatUint(p.ExecutionID, 10))
 	}
+	setString(q, "after_event", p.AfterEvent)
+	setString(q, "page_token", p.PageToken)
+	setInt(q, "limit", p.Limit)
 	return q
 }
 

@@ -307,6 +307,9 @@ func (a *app) cmdInstancesHistory(ctx context.Context, args []string) error {
 	var p client.HistoryParams
 	id, err := a.oneID("history", args, func(fs *flag.FlagSet) {
 		fs.Uint64Var(&p.ExecutionID, "execution", 0, "only this execution id (default: all)")
+		fs.IntVar(&p.Limit, "limit", 0, "at most this many events, 1..10000 (default: all); the next page's token goes to stderr")
+		fs.StringVar(&p.AfterEvent, "after-event", "", "only events after EXEC:EVENT (exclusive)")
+		fs.StringVar(&p.PageToken, "page-token", "", "continue from this next_page_token")
 	})
 	if err != nil {
 		return err
@@ -315,13 +318,17 @@ func (a *app) cmdInstancesHistory(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	events, err := c.History(ctx, id, p)
+	page, err := c.HistoryPage(ctx, id, p)
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return printJSON(a.stdout, api.History{Events: events})
+	if page.NextPageToken != nil && !a.json {
+		defer fmt.Fprintf(a.stderr, "more events follow: --page-token %s\n", *page.NextPageToken)
 	}
+	if a.json {
+		return printJSON(a.stdout, page)
+	}
+	events := page.Events
 	t := newTable(a.stdout, "EXEC", "EVENT", "TIME", "TYPE", "SOURCE", "DETAIL")
 	for i, raw := range events {
 		var e historyEvent

@@ -548,7 +548,7 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 		same("Executions("+id+")", func(s *side) (any, error) { v, ok, err := s.r.Executions(ctx, id); return pair(v, ok), err })
 		for _, exec := range []uint64{0, 1, 2} {
 			same(fmt.Sprintf("History(%s, %d)", id, exec), func(s *side) (any, error) {
-				v, ok, err := s.r.History(ctx, id, exec)
+				v, ok, err := s.r.History(ctx, id, query.HistoryRange{ExecutionID: exec})
 				return pair(v, ok), err
 			})
 		}

@@ -6,27 +6,58 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/duroscope/duroscope/internal/query"
 )
 
-// historyParams are /history's parameters.
+// historyParams are /history's parameters: the range asked for.
 type historyParams struct {
-	executionID uint64 // 0 = all executions
+	r query.HistoryRange
 }
 
 func parseHistoryParams(raw string) (historyParams, *apiError) {
-	p, e := parseParams(raw, "execution_id")
+	var hp historyParams
+	p, e := parseParams(raw, "execution_id", "after_event", "limit", "page_token")
 	if e != nil {
-		return historyParams{}, e
+		return hp, e
 	}
-	s, ok, e := p.single("execution_id")
-	if e != nil || !ok {
-		return historyParams{}, e
+	if s, ok, e := p.single("execution_id"); e != nil {
+		return hp, e
+	} else if ok {
+		n, valid := parseDigits(s)
+		if !valid || n == 0 {
+			return hp, badParam("execution_id", "want a positive integer, got %s", quoteVal(s))
+		}
+		hp.r.ExecutionID = n
 	}
-	n, valid := parseDigits(s)
-	if !valid || n == 0 {
-		return historyParams{}, badParam("execution_id", "want a positive integer, got %s", quoteVal(s))
+	after, hasAfter, e := p.single("after_event")
+	if e != nil {
+		return hp, e
 	}
-	return historyParams{executionID: n}, nil
+	tok, hasTok, e := p.single("page_token")
+	if e != nil {
+		return hp, e
+	}
+	switch {
+	case hasAfter && hasTok:
+		return hp, badParam("after_event", "not allowed together with page_token (the token already says where the page starts)")
+	case hasAfter:
+		k, err := query.ParseEventKey(after)
+		if err != nil {
+			return hp, badParam("after_event", "%v, got %s", err, quoteVal(after))
+		}
+		hp.r.After = &k
+	case hasTok:
+		k, err := query.DecodeHistoryToken(tok)
+		if err != nil {
+			return hp, badParam("page_token", "want a next_page_token returned by this history, got %s", quoteVal(tok))
+		}
+		hp.r.After = &k
+	}
+	if hp.r.Limit, e = p.intRange("limit", 1, query.MaxHistoryLimit, 0); e != nil {
+		return hp, e
+	}
+	return hp, nil
 }
 
 func (s *server) getHistory(w http.ResponseWriter, r *http.Request, id string) {
@@ -35,14 +66,14 @@ func (s *server) getHistory(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, e)
 		return
 	}
-	h, found, err := s.cfg.ReadModel.History(r.Context(), id, p.executionID)
+	h, found, err := s.cfg.ReadModel.History(r.Context(), id, p.r)
 	if err != nil {
 		s.backendError(w, r, "history", err)
 		return
 	}
 	if !found {
-		if p.executionID != 0 {
-			writeError(w, notFound("instance %s has no execution %d", quoteVal(id), p.executionID))
+		if p.r.ExecutionID != 0 {
+			writeError(w, notFound("instance %s has no execution %d", quoteVal(id), p.r.ExecutionID))
 		} else {
 			writeError(w, notFound("no instance %s", quoteVal(id)))
 		}
@@ -62,7 +93,13 @@ func (s *server) getHistory(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		buf.Write(ev)
 	}
-	buf.WriteString("]}\n")
+	buf.WriteByte(']')
+	if h.NextPageToken != nil {
+		tok, _ := json.Marshal(*h.NextPageToken)
+		buf.WriteString(`,"next_page_token":`)
+		buf.Write(tok)
+	}
+	buf.WriteString("}\n")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)

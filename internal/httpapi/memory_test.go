@@ -34,6 +34,7 @@ type memBackend struct {
 	entered   chan struct{} // signalled when a call starts (if set)
 	lastID    string
 	lastExec  uint64
+	lastRange *query.HistoryRange
 	lastList  *query.ListFilter
 	lastGroup *query.CountGroupBy
 	lastAct   *query.ActivityFilter
@@ -110,16 +111,23 @@ func (m *memBackend) Executions(ctx context.Context, id string) (api.ExecutionLi
 	return api.ExecutionList{}, ok, err
 }
 
-func (m *memBackend) History(ctx context.Context, id string, exec uint64) (api.History, bool, error) {
+// History serves the stored events of execution 1 (any other is missing);
+// it records the range and answers a limited page with a token.
+func (m *memBackend) History(ctx context.Context, id string, r query.HistoryRange) (api.History, bool, error) {
 	_, ok, err := m.Instance(ctx, id)
 	m.mu.Lock()
-	m.lastExec = exec
+	m.lastExec, m.lastRange = r.ExecutionID, &r
 	h := m.history[id]
 	m.mu.Unlock()
-	if exec > 1 {
+	if r.ExecutionID > 1 {
 		return api.History{}, false, err
 	}
-	return api.History{Events: h}, ok, err
+	out := api.History{Events: h}
+	if r.Limit > 0 && len(h) > r.Limit {
+		tok := query.EncodeHistoryToken(query.EventKey{ExecutionID: 1, EventID: uint64(r.Limit)})
+		out.Events, out.NextPageToken = h[:r.Limit], &tok
+	}
+	return out, ok, err
 }
 
 func (m *memBackend) ListInstances(ctx context.Context, f query.ListFilter) (api.InstanceList, error) {

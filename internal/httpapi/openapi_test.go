@@ -132,6 +132,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ProblematicInstances": api.ProblematicInstances{}, "QueueMetrics": api.QueueMetrics{}, "Watermark": api.Watermark{},
 		"ErrorBody": api.ErrorBody{}, "ErrorInfo": api.ErrorInfo{}, "ReportRow": api.ReportRow{}, "Timeseries": api.Timeseries{},
 		"ErrorCount": api.ErrorCount{}, "ErrorGroup": api.ErrorGroup{}, "ErrorsReport": api.ErrorsReport{},
+		"InstanceCount": api.InstanceCount{}, "CountGroup": api.CountGroup{},
 	}
 	for name, v := range types {
 		sc, ok := d.Components.Schemas[name]
@@ -139,21 +140,26 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 			t.Errorf("schema %s missing", name)
 			continue
 		}
-		var fields []string
+		// Every field is a property; those without omitempty are required.
+		var fields, required []string
 		rt := reflect.TypeOf(v)
 		for i := range rt.NumField() {
-			tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			tag, opts, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
 			fields = append(fields, tag)
+			if opts != "omitempty" {
+				required = append(required, tag)
+			}
 		}
 		var props []string
 		for p := range sc.Properties {
 			props = append(props, p)
 		}
 		sort.Strings(fields)
+		sort.Strings(required)
 		sort.Strings(props)
 		req := append([]string(nil), sc.Required...)
 		sort.Strings(req)
-		if !reflect.DeepEqual(fields, props) || !reflect.DeepEqual(fields, req) {
+		if !reflect.DeepEqual(fields, props) || !reflect.DeepEqual(required, req) {
 			t.Errorf("schema %s: properties %v, required %v; the Go type has %v", name, props, req, fields)
 		}
 	}

@@ -134,7 +134,19 @@ func TestParseOtherParams(t *testing.T) {
 		param string // non-empty: a 400 naming it is expected
 	}{
 		{"history none", func() res { p, e := parseHistoryParams(""); return res{p, e} }, historyParams{}, ""},
-		{"history exec", func() res { p, e := parseHistoryParams("execution_id=3"); return res{p, e} }, historyParams{executionID: 3}, ""},
+		{"history exec", func() res { p, e := parseHistoryParams("execution_id=3"); return res{p, e} }, historyParams{query.HistoryRange{ExecutionID: 3}}, ""},
+		{"history page", func() res { p, e := parseHistoryParams("after_event=2:17&limit=50"); return res{p, e} },
+			historyParams{query.HistoryRange{After: &query.EventKey{ExecutionID: 2, EventID: 17}, Limit: 50}}, ""},
+		{"history token", func() res {
+			p, e := parseHistoryParams("page_token=" + query.EncodeHistoryToken(query.EventKey{ExecutionID: 1, EventID: 9}))
+			return res{p, e}
+		}, historyParams{query.HistoryRange{After: &query.EventKey{ExecutionID: 1, EventID: 9}}}, ""},
+		{"history after bad", func() res { p, e := parseHistoryParams("after_event=2"); return res{p, e} }, nil, "after_event"},
+		{"history after sign", func() res { p, e := parseHistoryParams("after_event=%2B2:3"); return res{p, e} }, nil, "after_event"},
+		{"history after and token", func() res { p, e := parseHistoryParams("after_event=2:3&page_token=x"); return res{p, e} }, nil, "after_event"},
+		{"history token bad", func() res { p, e := parseHistoryParams("page_token=abc"); return res{p, e} }, nil, "page_token"},
+		{"history limit 0", func() res { p, e := parseHistoryParams("limit=0"); return res{p, e} }, nil, "limit"},
+		{"history limit big", func() res { p, e := parseHistoryParams("limit=10001"); return res{p, e} }, nil, "limit"},
 		{"history exec 0", func() res { p, e := parseHistoryParams("execution_id=0"); return res{p, e} }, nil, "execution_id"},
 		{"history exec neg", func() res { p, e := parseHistoryParams("execution_id=-1"); return res{p, e} }, nil, "execution_id"},
 		{"history exec text", func() res { p, e := parseHistoryParams("execution_id=one"); return res{p, e} }, nil, "execution_id"},

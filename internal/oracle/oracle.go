@@ -93,25 +93,34 @@ func (o *Oracle) Executions(id string) (api.ExecutionList, bool) {
 // by (execution_id, event_id), one copy each. executionID restricts it to one
 // execution; a missing instance or execution is not found.
 func (o *Oracle) History(id string, executionID *uint64) (api.History, bool) {
-	in, ok := o.instances[id]
+	evs, ok := o.HistoryEvents(id, executionID)
 	if !ok {
 		return api.History{}, false
 	}
 	h := api.History{Events: []json.RawMessage{}}
+	for _, e := range evs {
+		h.Events = append(h.Events, json.RawMessage(e.Raw))
+	}
+	return h, true
+}
+
+// HistoryEvents are the events History answers with, decoded (their keys
+// page a history).
+func (o *Oracle) HistoryEvents(id string, executionID *uint64) ([]*events.Event, bool) {
+	in, ok := o.instances[id]
+	if !ok {
+		return nil, false
+	}
+	var out []*events.Event
 	found := executionID == nil
 	for _, x := range in.executions {
 		if in.pruned[x.id] || (executionID != nil && x.id != *executionID) {
 			continue
 		}
 		found = true
-		for _, e := range x.events {
-			h.Events = append(h.Events, json.RawMessage(e.Raw))
-		}
+		out = append(out, x.events...)
 	}
-	if !found {
-		return api.History{}, false
-	}
-	return h, true
+	return out, found
 }
 
 // ListFilter is the filter of GET /v1/instances. Nil / empty fields do not

@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -52,14 +53,32 @@ func (m *ReadModel) Tree(_ context.Context, id string) (api.InstanceTree, bool, 
 	return t, ok, nil
 }
 
-// History: executionID 0 means every execution (the port's convention).
-func (m *ReadModel) History(_ context.Context, id string, executionID uint64) (api.History, bool, error) {
+// History: ExecutionID 0 means every execution (the port's convention);
+// the page is cut from the whole history by the events' keys.
+func (m *ReadModel) History(_ context.Context, id string, r query.HistoryRange) (api.History, bool, error) {
 	var x *uint64
-	if executionID != 0 {
-		x = &executionID
+	if r.ExecutionID != 0 {
+		x = &r.ExecutionID
 	}
-	h, ok := m.o.History(id, x)
-	return h, ok, nil
+	evs, ok := m.o.HistoryEvents(id, x)
+	if !ok {
+		return api.History{}, false, nil
+	}
+	h := api.History{Events: []json.RawMessage{}}
+	for i, e := range evs {
+		k := query.EventKey{ExecutionID: e.ExecutionID, EventID: e.EventID}
+		if r.After != nil && !r.After.Less(k) {
+			continue
+		}
+		if r.Limit > 0 && len(h.Events) == r.Limit {
+			last := evs[i-1]
+			tok := query.EncodeHistoryToken(query.EventKey{ExecutionID: last.ExecutionID, EventID: last.EventID})
+			h.NextPageToken = &tok
+			break
+		}
+		h.Events = append(h.Events, json.RawMessage(e.Raw))
+	}
+	return h, true, nil
 }
 
 func (m *ReadModel) BulkStatus(_ context.Context, ids []string) (api.BulkStatusResponse, error) {

@@ -28,9 +28,12 @@ type InstanceReader interface {
 	// Executions answers GET /v1/instances/{id}/executions.
 	Executions(ctx context.Context, id string) (l api.ExecutionList, found bool, err error)
 	// History answers GET /v1/instances/{id}/history: the stored payloads,
-	// one copy per (execution_id, event_id), in that order. executionID 0
-	// means every execution; a given execution without events is not found.
-	History(ctx context.Context, id string, executionID uint64) (h api.History, found bool, err error)
+	// one copy per (execution_id, event_id), in that order, within r; when
+	// r.Limit cut the page short of the end, NextPageToken continues it
+	// (EncodeHistoryToken). An unknown instance, or a given execution
+	// without events, is not found; a page past the end of a known one is
+	// found and empty.
+	History(ctx context.Context, id string, r HistoryRange) (h api.History, found bool, err error)
 	// BulkStatus answers POST /v1/bulk/status: one entry per id, in order,
 	// duplicates included; unknown ids are NotFound.
 	BulkStatus(ctx context.Context, ids []string) (api.BulkStatusResponse, error)

@@ -63,7 +63,7 @@ func BenchmarkReader(b *testing.B) {
 	}{
 		{"Instance", func() error { _, _, err := d.r.Instance(ctx, "bench-0000042"); return err }},
 		{"Details", func() error { _, _, err := d.r.Details(ctx, "bench-0000042"); return err }},
-		{"History", func() error { _, _, err := d.r.History(ctx, "bench-0000042", 0); return err }},
+		{"History", func() error { _, _, err := d.r.History(ctx, "bench-0000042", query.HistoryRange{}); return err }},
 		{"ListFirstPage100", func() error { _, err := d.r.ListInstances(ctx, query.ListFilter{Limit: 100}); return err }},
 		{"ListRunningOrch", func() error {
 			_, err := d.r.ListInstances(ctx, query.ListFilter{Limit: 100, Statuses: []string{"Running"}, Orchestration: "Orch3"})

@@ -81,7 +81,7 @@ func TestReaderAnswersFixtures(t *testing.T) {
 		qSameJSON(t, "executions of "+id, ex.Executions, w.(map[string]any)["executions"])
 
 		// History: the published bytes, once each, by (execution, event).
-		h, found, err := d.r.History(ctx, id, 0)
+		h, found, err := d.r.History(ctx, id, query.HistoryRange{})
 		if err != nil || !found {
 			t.Fatalf("History(%q) = found %v, %v", id, found, err)
 		}
@@ -146,7 +146,7 @@ func TestReaderAnswersFixtures(t *testing.T) {
 	}
 
 	// Per-execution history and a missing execution.
-	h, found, err := d.r.History(ctx, "counter-1", 2)
+	h, found, err := d.r.History(ctx, "counter-1", query.HistoryRange{ExecutionID: 2})
 	if err != nil || !found {
 		t.Fatalf("History(counter-1, 2) = found %v, %v", found, err)
 	}
@@ -162,14 +162,14 @@ func TestReaderAnswersFixtures(t *testing.T) {
 	if len(h.Events) == 0 {
 		t.Error("History(counter-1, 2) is empty")
 	}
-	if _, found, err := d.r.History(ctx, "counter-1", 9); err != nil || found {
+	if _, found, err := d.r.History(ctx, "counter-1", query.HistoryRange{ExecutionID: 9}); err != nil || found {
 		t.Errorf("History(counter-1, 9) = found %v, %v; want not found", found, err)
 	}
 	for _, call := range []func() (bool, error){
 		func() (bool, error) { _, f, err := d.r.Instance(ctx, "nope"); return f, err },
 		func() (bool, error) { _, f, err := d.r.Details(ctx, "nope"); return f, err },
 		func() (bool, error) { _, f, err := d.r.Executions(ctx, "nope"); return f, err },
-		func() (bool, error) { _, f, err := d.r.History(ctx, "nope", 0); return f, err },
+		func() (bool, error) { _, f, err := d.r.History(ctx, "nope", query.HistoryRange{}); return f, err },
 	} {
 		if found, err := call(); err != nil || found {
 			t.Errorf("unknown instance: found %v, %v", found, err)
@@ -215,10 +215,10 @@ func TestHistoryResultGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, _, err := small.History(ctx, "welcome-1", 0); err == nil || !strings.Contains(err.Error(), "Limit for result exceeded") {
+	if _, _, err := small.History(ctx, "welcome-1", query.HistoryRange{}); err == nil || !strings.Contains(err.Error(), "Limit for result exceeded") {
 		t.Errorf("history over MaxHistoryBytes: %v; want ClickHouse's result limit error", err)
 	}
-	if h, found, err := d.r.History(ctx, "approval-42", 0); err != nil || !found || len(h.Events) == 0 {
+	if h, found, err := d.r.History(ctx, "approval-42", query.HistoryRange{}); err != nil || !found || len(h.Events) == 0 {
 		t.Errorf("history under the default bound: %v %v", found, err)
 	}
 }

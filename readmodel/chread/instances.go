@@ -11,6 +11,7 @@ import (
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/query"
 )
 
 // instanceRow receives one row of the instance_cols fragment
@@ -286,46 +287,76 @@ func (r *Reader) pending(ctx context.Context, id string, exec uint64, ce *api.Ex
 		})
 }
 
-// History answers GET /v1/instances/{id}/history: the stored payloads of
-// the live incarnation (after the latest InstanceDeleted) and of its
-// executions not pruned (docs/deletions.md), verbatim, one copy per
-// (execution_id, event_id) — the history table keeps re-delivered copies
-// until its merge collapses them — ordered by that key. executionID 0 means
-// every execution; a given execution without events is not found.
-func (r *Reader) History(ctx context.Context, id string, executionID uint64) (api.History, bool, error) {
+// History answers GET /v1/instances/{id}/history: one point-lookup range
+// of history_v3 in key order, at most Limit+1 rows (the extra one says
+// whether a next page follows), pruned executions excluded in the query so
+// they never use up a page.
+func (r *Reader) History(ctx context.Context, id string, hr query.HistoryRange) (api.History, bool, error) {
 	deletedThrough, pruned, err := r.notices(ctx, id)
 	if err != nil {
 		return api.History{}, false, err
 	}
-	if pruned[executionID] {
+	if pruned[hr.ExecutionID] {
 		return api.History{}, false, nil
 	}
 	data := struct {
-		DB        string
-		Execution bool
-	}{r.db, executionID != 0}
-	args := []any{clickhouse.Named("id", id), clickhouse.Named("execution_id", executionID),
+		DB                       string
+		Execution, Pruned, After bool
+		Limit                    bool
+	}{r.db, hr.ExecutionID != 0, len(pruned) > 0, hr.After != nil, hr.Limit > 0}
+	args := []any{clickhouse.Named("id", id), clickhouse.Named("execution_id", hr.ExecutionID),
 		clickhouse.Named("deleted_through", deletedThrough)}
+	if data.Pruned {
+		xs := make([]uint64, 0, len(pruned))
+		for x := range pruned {
+			xs = append(xs, x)
+		}
+		args = append(args, clickhouse.Named("pruned", inList(xs)))
+	}
+	if data.After {
+		args = append(args, clickhouse.Named("after_x", hr.After.ExecutionID), clickhouse.Named("after_e", hr.After.EventID))
+	}
+	if data.Limit {
+		args = append(args, clickhouse.Named("limit", hr.Limit+1))
+	}
 	evs := []json.RawMessage{}
+	var last query.EventKey
+	more := false
 	err = r.query(ctx, queryOpts{pointLookup: true, maxBytes: r.historyBytes}, fmt.Sprintf("history of %q", id), "history.sql", data, args,
 		func(rows driver.Rows) error {
 			var (
-				x uint64
+				k query.EventKey
 				p string
 			)
-			if err := rows.Scan(&x, &p); err != nil {
+			if err := rows.Scan(&k.ExecutionID, &k.EventID, &p); err != nil {
 				return err
 			}
-			if !pruned[x] {
-				evs = append(evs, json.RawMessage(p))
+			if hr.Limit > 0 && len(evs) == hr.Limit {
+				more = true
+				return nil
 			}
+			evs = append(evs, json.RawMessage(p))
+			last = k
 			return nil
 		})
 	if err != nil {
 		return api.History{}, false, err
 	}
+	h := api.History{Events: evs}
+	if more {
+		tok := query.EncodeHistoryToken(last)
+		h.NextPageToken = &tok
+	}
 	if len(evs) == 0 {
-		if executionID != 0 {
+		if hr.After != nil {
+			// Past the end of a page: found if the range without it is.
+			_, found, err := r.History(ctx, id, query.HistoryRange{ExecutionID: hr.ExecutionID, Limit: 1})
+			if err != nil || !found {
+				return api.History{}, false, err
+			}
+			return h, true, nil
+		}
+		if hr.ExecutionID != 0 {
 			return api.History{}, false, nil
 		}
 		ok, err := r.instanceExists(ctx, id)
@@ -333,7 +364,7 @@ func (r *Reader) History(ctx context.Context, id string, executionID uint64) (ap
 			return api.History{}, false, err
 		}
 	}
-	return api.History{Events: evs}, true, nil
+	return h, true, nil
 }
 
 // notices reads what an instance's source notices hide from its history

@@ -292,7 +292,7 @@ func TestHostileInstanceIDs(t *testing.T) {
 		if _, found, err := d.r.Executions(ctx, id); err != nil || !found {
 			t.Errorf("Executions(%q) = %v, %v", id, found, err)
 		}
-		h, found, err := d.r.History(ctx, id, 0)
+		h, found, err := d.r.History(ctx, id, query.HistoryRange{})
 		if err != nil || !found || len(h.Events) != 0 {
 			t.Errorf("History(%q) = %v, %v, %v; want found and empty (no history rows)", id, h, found, err)
 		}
@@ -374,7 +374,7 @@ func TestReaderUnderReadonly(t *testing.T) {
 	if _, found, err := d.r.Details(ctx, "approval-42"); err != nil || !found {
 		t.Errorf("Details: %v %v", found, err)
 	}
-	if _, found, err := d.r.History(ctx, "approval-42", 1); err != nil || !found {
+	if _, found, err := d.r.History(ctx, "approval-42", query.HistoryRange{ExecutionID: 1}); err != nil || !found {
 		t.Errorf("History: %v %v", found, err)
 	}
 	if l, err := d.r.ListInstances(ctx, query.ListFilter{Limit: 3}); err != nil || len(l.Instances) != 3 {

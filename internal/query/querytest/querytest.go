@@ -313,7 +313,37 @@ func Questions(w Workload) []Question {
 		})
 		for _, x := range []uint64{0, 1, 2, 99} {
 			add(fmt.Sprintf("history %s execution %d", id, x), func(ctx context.Context, rm query.ReadModel) (any, error) {
-				a, ok, err := rm.History(ctx, id, x)
+				a, ok, err := rm.History(ctx, id, query.HistoryRange{ExecutionID: x})
+				return found[api.History]{a, ok}, err
+			})
+		}
+		// Paged by 3 (tokens followed to the end), and from keys inside,
+		// between and past the events.
+		for _, x := range []uint64{0, 2} {
+			add(fmt.Sprintf("history %s execution %d by pages of 3", id, x), func(ctx context.Context, rm query.ReadModel) (any, error) {
+				var pages []found[api.History]
+				r := query.HistoryRange{ExecutionID: x, Limit: 3}
+				for len(pages) < 1000 {
+					a, ok, err := rm.History(ctx, id, r)
+					if err != nil {
+						return nil, err
+					}
+					pages = append(pages, found[api.History]{a, ok})
+					if a.NextPageToken == nil {
+						break
+					}
+					k, err := query.DecodeHistoryToken(*a.NextPageToken)
+					if err != nil {
+						return nil, err
+					}
+					r.After = &k
+				}
+				return pages, nil
+			})
+		}
+		for _, after := range []query.EventKey{{ExecutionID: 1, EventID: 2}, {ExecutionID: 1, EventID: 1 << 40}, {ExecutionID: 99, EventID: 0}} {
+			add(fmt.Sprintf("history %s after %s", id, after), func(ctx context.Context, rm query.ReadModel) (any, error) {
+				a, ok, err := rm.History(ctx, id, query.HistoryRange{After: &after, Limit: 5})
 				return found[api.History]{a, ok}, err
 			})
 		}
