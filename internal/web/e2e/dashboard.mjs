@@ -204,6 +204,9 @@ try {
     check(badges.every((b) => b === 'Running'), 'every row is Running');
     check(await count('table.instances a[href="#/instances/approval-42"]') === 1, 'approval-42 listed');
     check(/status=Running/.test(await page.evaluate(() => location.hash)), 'filters kept in the URL');
+    const counted = await apiGet('instances/count?status=Running&orchestration=ApprovalWorkflow');
+    await page.waitForFunction((n) => (document.querySelector('#page-note')?.textContent || '').includes(' of ' + n + ' matching'), counted.count.toLocaleString('en-US'));
+    check(counted.count >= running.instances.length, `the filtered list shows its count (${counted.count} matching, GET /v1/instances/count)`);
 
     // Prefix.
     await go('#/instances');

@@ -794,14 +794,19 @@
       limit: f.limit, page_token: f.page_token,
     };
     view.autoRefresh = true;
+    const countParams = Object.assign({}, apiParams, { limit: '', page_token: '' });
     view.refresh = async () => {
       let res;
+      // The count of the whole filtered list (GET /v1/instances/count), beside
+      // the page; a service without it shows the page alone.
+      const counted = api('instances/count', countParams).catch(() => null);
       try {
         res = await api('instances', apiParams);
       } catch (e) {
         if (view.alive) list.body.replaceChildren(errorBanner(e));
         return;
       }
+      const total = await counted;
       if (!view.alive) return;
       const page = pageStacks.tokens.length + 1;
       const next = res.next_page_token;
@@ -818,7 +823,8 @@
           pageStacks.tokens.push(f.page_token);
           location.hash = hashFor('/instances', Object.assign({}, apiParams, { page_token: next, limit: f.limit === '50' ? '' : f.limit }));
         } }, 'Next →'),
-        h('span', { class: 'note' }, 'page ' + page + ' · ' + res.instances.length + ' instance' + (res.instances.length === 1 ? '' : 's') + (next ? '' : ' · last page')));
+        h('span', { class: 'note', id: 'page-note' }, 'page ' + page + ' · ' + res.instances.length + ' instance' + (res.instances.length === 1 ? '' : 's') +
+          (total ? ' of ' + fmtNum(total.count) + ' matching' : '') + (next ? '' : ' · last page')));
       list.body.replaceChildren(
         table([
           { label: 'Instance', cls: 'id', cell: (r) => idLink(r.instance_id) },
