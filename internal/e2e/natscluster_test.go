@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -38,15 +37,7 @@ func TestJetStreamClusterNodeLoss(t *testing.T) {
 	// list of every member, as DUROSCOPE_NATS_URL gives it.
 	const partitions = 2
 	for i := range partitions {
-		nc, err := nats.Connect(cl.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc, js := cl.Connect(t)
 		projtest.Start(t, projector.Config{
 			JS: js, NC: nc,
 			Store:     chwrite.NewWriter(db.Conn, chwrite.WriterConfig{Database: db.Name}),

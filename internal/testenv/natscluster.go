@@ -88,6 +88,22 @@ func StartNATSCluster(tb testing.TB, size int) *NATSCluster {
 	return c
 }
 
+// Connect opens another connection to the cluster through every member's
+// URL (as a process given DUROSCOPE_NATS_URL does), closed at cleanup.
+func (c *NATSCluster) Connect(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc, err := nats.Connect(c.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		tb.Fatalf("connect to the NATS cluster: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return nc, js
+}
+
 // Start (re)starts member i on its own ports and store.
 func (c *NATSCluster) Start(i int) error {
 	c.mu.Lock()
