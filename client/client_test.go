@@ -224,9 +224,9 @@ func TestMethods(t *testing.T) {
 		{
 			name: "HistoryPage",
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.HistoryPage(ctx, "order-1", HistoryParams{ExecutionID: 2, AfterEvent: "2:5", Limit: 2})
+				return c.HistoryPage(ctx, "order-1", HistoryParams{ExecutionID: 2, AfterEvent: "2:5", Limit: 2, OmitPayloads: true})
 			},
-			ex: exchange{method: "GET", uri: "/v1/instances/order-1/history?after_event=2%3A5&execution_id=2&limit=2",
+			ex: exchange{method: "GET", uri: "/v1/instances/order-1/history?after_event=2%3A5&execution_id=2&include_payloads=false&limit=2",
 				reply: `{"events":[{"event_id":6},{"event_id":7}],"next_page_token":"aDE6Mjo3"}`},
 		},
 		{

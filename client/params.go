@@ -56,6 +56,9 @@ type HistoryParams struct {
 	PageToken  string
 	// Limit caps the events of the page (1..10000); 0 = all.
 	Limit int
+	// OmitPayloads leaves each event's payload fields out
+	// (include_payloads=false); "omitted_bytes" gives their size.
+	OmitPayloads bool
 }
 
 func (p HistoryParams) values() url.Values {
@@ -66,6 +69,9 @@ func (p HistoryParams) values() url.Values {
 	setString(q, "after_event", p.AfterEvent)
 	setString(q, "page_token", p.PageToken)
 	setInt(q, "limit", p.Limit)
+	if p.OmitPayloads {
+		q.Set("include_payloads", "false")
+	}
 	return q
 }
 

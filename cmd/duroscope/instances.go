@@ -310,6 +310,7 @@ func (a *app) cmdInstancesHistory(ctx context.Context, args []string) error {
 		fs.IntVar(&p.Limit, "limit", 0, "at most this many events, 1..10000 (default: all); the next page's token goes to stderr")
 		fs.StringVar(&p.AfterEvent, "after-event", "", "only events after EXEC:EVENT (exclusive)")
 		fs.StringVar(&p.PageToken, "page-token", "", "continue from this next_page_token")
+		fs.BoolVar(&p.OmitPayloads, "no-payloads", false, "leave inputs, outputs, results and event data out (--json)")
 	})
 	if err != nil {
 		return err

@@ -10,14 +10,16 @@ import (
 	"github.com/duroscope/duroscope/internal/query"
 )
 
-// historyParams are /history's parameters: the range asked for.
+// historyParams are /history's parameters: the range asked for, and
+// whether the events' payloads are left out (include_payloads=false).
 type historyParams struct {
-	r query.HistoryRange
+	r            query.HistoryRange
+	omitPayloads bool
 }
 
 func parseHistoryParams(raw string) (historyParams, *apiError) {
 	var hp historyParams
-	p, e := parseParams(raw, "execution_id", "after_event", "limit", "page_token")
+	p, e := parseParams(raw, "execution_id", "after_event", "limit", "page_token", "include_payloads")
 	if e != nil {
 		return hp, e
 	}
@@ -57,6 +59,11 @@ func parseHistoryParams(raw string) (historyParams, *apiError) {
 	if hp.r.Limit, e = p.intRange("limit", 1, query.MaxHistoryLimit, 0); e != nil {
 		return hp, e
 	}
+	include, e := p.boolParam("include_payloads", true)
+	if e != nil {
+		return hp, e
+	}
+	hp.omitPayloads = !include
 	return hp, nil
 }
 
@@ -87,6 +94,13 @@ func (s *server) getHistory(w http.ResponseWriter, r *http.Request, id string) {
 		if !json.Valid(ev) {
 			s.backendError(w, r, "history", fmt.Errorf("instance %q: stored event %d is not JSON", id, i))
 			return
+		}
+		if p.omitPayloads {
+			var err error
+			if ev, err = query.OmitPayloads(ev); err != nil {
+				s.backendError(w, r, "history", fmt.Errorf("instance %q: stored event %d: %w", id, i, err))
+				return
+			}
 		}
 		if i > 0 {
 			buf.WriteByte(',')

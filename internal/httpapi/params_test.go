@@ -134,13 +134,13 @@ func TestParseOtherParams(t *testing.T) {
 		param string // non-empty: a 400 naming it is expected
 	}{
 		{"history none", func() res { p, e := parseHistoryParams(""); return res{p, e} }, historyParams{}, ""},
-		{"history exec", func() res { p, e := parseHistoryParams("execution_id=3"); return res{p, e} }, historyParams{query.HistoryRange{ExecutionID: 3}}, ""},
+		{"history exec", func() res { p, e := parseHistoryParams("execution_id=3"); return res{p, e} }, historyParams{r: query.HistoryRange{ExecutionID: 3}}, ""},
 		{"history page", func() res { p, e := parseHistoryParams("after_event=2:17&limit=50"); return res{p, e} },
-			historyParams{query.HistoryRange{After: &query.EventKey{ExecutionID: 2, EventID: 17}, Limit: 50}}, ""},
+			historyParams{r: query.HistoryRange{After: &query.EventKey{ExecutionID: 2, EventID: 17}, Limit: 50}}, ""},
 		{"history token", func() res {
 			p, e := parseHistoryParams("page_token=" + query.EncodeHistoryToken(query.EventKey{ExecutionID: 1, EventID: 9}))
 			return res{p, e}
-		}, historyParams{query.HistoryRange{After: &query.EventKey{ExecutionID: 1, EventID: 9}}}, ""},
+		}, historyParams{r: query.HistoryRange{After: &query.EventKey{ExecutionID: 1, EventID: 9}}}, ""},
 		{"history after bad", func() res { p, e := parseHistoryParams("after_event=2"); return res{p, e} }, nil, "after_event"},
 		{"history after sign", func() res { p, e := parseHistoryParams("after_event=%2B2:3"); return res{p, e} }, nil, "after_event"},
 		{"history after and token", func() res { p, e := parseHistoryParams("after_event=2:3&page_token=x"); return res{p, e} }, nil, "after_event"},

@@ -1,7 +1,9 @@
 package query
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -69,4 +71,56 @@ func DecodeHistoryToken(s string) (EventKey, error) {
 		return EventKey{}, errors.New("not a next_page_token of a history page")
 	}
 	return k, nil
+}
+
+// payloadFields are the event fields that carry an application's data
+// (EVENTS.md's variant table): inputs, outputs, results, event data, KV
+// values and the events carried into a new execution.
+var payloadFields = map[string]bool{
+	"input": true, "output": true, "result": true, "data": true, "value": true, "carry_forward_events": true,
+}
+
+// OmitPayloads rewrites one event without its payload fields, keeping every
+// other field and their order; when it removed any, it adds
+// "omitted_bytes": the size of the removed values. An event without
+// payload fields is returned as it is.
+func OmitPayloads(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("omit payloads: not a JSON object")
+	}
+	var out bytes.Buffer
+	out.WriteByte('{')
+	omitted, n := 0, 0
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("omit payloads: %w", err)
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("omit payloads: field %q: %w", key, err)
+		}
+		if payloadFields[key] && string(v) != "null" {
+			omitted += len(v)
+			continue
+		}
+		if n > 0 {
+			out.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		out.Write(k)
+		out.WriteByte(':')
+		out.Write(v)
+		n++
+	}
+	if omitted == 0 {
+		return raw, nil
+	}
+	if n > 0 {
+		out.WriteByte(',')
+	}
+	fmt.Fprintf(&out, `"omitted_bytes":%d}`, omitted)
+	return out.Bytes(), nil
 }
