@@ -38,6 +38,14 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 export DUROSCOPE_REQUIRE_POSTGRES=1 DUROSCOPE_REQUIRE_DUROXIDE=1
+# promtool (Debian's prometheus package; its daemon is not started here)
+# checks deploy/prometheus's alert rules (internal/e2e TestMonitoringAssets).
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "test: installing prometheus (for promtool) from Debian" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+export DUROSCOPE_REQUIRE_PROMTOOL=1
 # Extra args go to 'go test' (flags and packages); 'go vet' gets only the
 # packages among them. No packages given: all of them.
 pkgs=()
