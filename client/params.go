@@ -21,6 +21,19 @@ type ListParams struct {
 	CreatedBefore  time.Time
 	ParentInstance string
 	InstancePrefix string
+	// Version is the orchestration version.
+	Version string
+	// UpdatedAfter / UpdatedBefore form the half-open range
+	// [UpdatedAfter, UpdatedBefore) on updated_at.
+	UpdatedAfter  time.Time
+	UpdatedBefore time.Time
+	// CustomStatusPrefix keeps instances whose custom status starts with it.
+	CustomStatusPrefix string
+	// ErrorKind / ErrorCategory keep instances whose error has them.
+	ErrorKind     string
+	ErrorCategory string
+	// RootOnly hides sub-orchestrations.
+	RootOnly bool
 	// Limit is the page size (1..1000); 0 = the service default.
 	Limit int
 	// Offset skips rows (0..100000); the service rejects it together with
@@ -39,6 +52,15 @@ func (p ListParams) values() url.Values {
 	setTime(q, "created_before", p.CreatedBefore)
 	setString(q, "parent_instance", p.ParentInstance)
 	setString(q, "instance_prefix", p.InstancePrefix)
+	setString(q, "version", p.Version)
+	setTime(q, "updated_after", p.UpdatedAfter)
+	setTime(q, "updated_before", p.UpdatedBefore)
+	setString(q, "custom_status_prefix", p.CustomStatusPrefix)
+	setString(q, "error_kind", p.ErrorKind)
+	setString(q, "error_category", p.ErrorCategory)
+	if p.RootOnly {
+		q.Set("root_only", "true")
+	}
 	setInt(q, "limit", p.Limit)
 	setInt(q, "offset", p.Offset)
 	setString(q, "page_token", p.PageToken)

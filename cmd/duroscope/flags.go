@@ -107,4 +107,11 @@ func (f *listFilters) registerFilters(fs *flag.FlagSet, now func() time.Time) {
 	timeFlag(fs, &f.p.CreatedBefore, "created-before", "only instances created before this time", now)
 	fs.StringVar(&f.p.ParentInstance, "parent", "", "only sub-orchestrations of this parent instance id")
 	fs.StringVar(&f.p.InstancePrefix, "prefix", "", "only instance ids starting with this prefix")
+	fs.StringVar(&f.p.Version, "version", "", "only this orchestration version")
+	timeFlag(fs, &f.p.UpdatedAfter, "updated-after", "only instances updated at or after this time", now)
+	timeFlag(fs, &f.p.UpdatedBefore, "updated-before", "only instances updated before this time", now)
+	fs.StringVar(&f.p.CustomStatusPrefix, "custom-status", "", "only instances whose custom status starts with this")
+	fs.StringVar(&f.p.ErrorKind, "error-kind", "", "only instances whose error has this kind (e.g. ActivityFailed)")
+	fs.StringVar(&f.p.ErrorCategory, "error-category", "", "only instances whose error has this category (e.g. application)")
+	fs.BoolVar(&f.p.RootOnly, "root-only", false, "hide sub-orchestrations")
 }

@@ -443,6 +443,43 @@ func diffListCases(env *diffEnv) []listCase {
 			filter: oracle.ListFilter{Statuses: []string{api.StatusCompleted, api.StatusFailed}, Orchestration: ptr(names[0]),
 				CreatedAfter: ptr(at(0.8)), CreatedBefore: ptr(at(0.1))}})
 	}
+	// The further filters: roots only, versions, error kinds and
+	// categories, custom status prefixes, updated ranges.
+	cases = append(cases, listCase{name: "root_only", params: client.ListParams{RootOnly: true}, filter: oracle.ListFilter{RootOnly: true}})
+	seen := map[string]bool{}
+	for _, s := range all {
+		for _, c := range []listCase{
+			{name: "version=" + s.Version, params: client.ListParams{Version: s.Version}, filter: oracle.ListFilter{Version: s.Version}},
+		} {
+			if !seen[c.name] {
+				seen[c.name] = true
+				cases = append(cases, c)
+			}
+		}
+		if s.Error != nil {
+			for _, c := range []listCase{
+				{name: "error_kind=" + s.Error.Kind, params: client.ListParams{ErrorKind: s.Error.Kind}, filter: oracle.ListFilter{ErrorKind: s.Error.Kind}},
+				{name: "error_category=" + s.Error.Category + "+root_only", params: client.ListParams{ErrorCategory: s.Error.Category, RootOnly: true},
+					filter: oracle.ListFilter{ErrorCategory: s.Error.Category, RootOnly: true}},
+			} {
+				if !seen[c.name] {
+					seen[c.name] = true
+					cases = append(cases, c)
+				}
+			}
+		}
+		if cs := s.CustomStatus; cs != nil && len(*cs) >= 3 && !seen["custom_status_prefix="+(*cs)[:3]] && len(seen) < 40 {
+			seen["custom_status_prefix="+(*cs)[:3]] = true
+			cases = append(cases, listCase{name: "custom_status_prefix=" + (*cs)[:3],
+				params: client.ListParams{CustomStatusPrefix: (*cs)[:3]}, filter: oracle.ListFilter{CustomStatusPrefix: (*cs)[:3]}})
+		}
+	}
+	upd := func(frac float64) int64 { return int64(all[int(frac*float64(len(all)-1))].UpdatedAt) }
+	if lo, hi := min(upd(0.7), upd(0.2)), max(upd(0.7), upd(0.2)); lo < hi {
+		cases = append(cases, listCase{name: fmt.Sprintf("updated[%d,%d)", lo, hi),
+			params: client.ListParams{UpdatedAfter: time.UnixMilli(lo), UpdatedBefore: time.UnixMilli(hi)},
+			filter: oracle.ListFilter{UpdatedAfter: ptr(lo), UpdatedBefore: ptr(hi)}})
+	}
 	// Parents with children (several), plus one without.
 	parents := map[string]int{}
 	for _, s := range all {

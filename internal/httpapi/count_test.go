@@ -64,3 +64,40 @@ func TestCountInstances(t *testing.T) {
 		t.Errorf("POST /v1/instances/count: status %d, want 405", rec.Code)
 	}
 }
+
+// TestListFurtherFilters: version, updated range, custom status prefix,
+// error kind and category and root_only reach the read model from the list,
+// the export and the count alike; bad values name the parameter.
+func TestListFurtherFilters(t *testing.T) {
+	m := newMem()
+	h := testHandler(m, nil)
+	q := "version=2.0&updated_after=2026-11-25T00:00:00Z&updated_before=1796000000000&custom_status_prefix=phase%3A&error_kind=ActivityFailed&error_category=application&root_only=true"
+	for _, path := range []string{"/v1/instances?", "/v1/instances/count?", "/v1/instances?format=ndjson&"} {
+		m.lastList = nil
+		rec := do(h, "GET", path+q, nil)
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+		f := m.lastList
+		if path == "/v1/instances?format=ndjson&" {
+			continue // the export's filter goes to reportBackend
+		}
+		want := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC).UnixMilli()
+		if f == nil || f.Version != "2.0" || f.UpdatedAfter == nil || *f.UpdatedAfter != want || f.UpdatedBefore == nil || *f.UpdatedBefore != 1796000000000 ||
+			f.CustomStatusPrefix != "phase:" || f.ErrorKind != "ActivityFailed" || f.ErrorCategory != "application" || !f.RootOnly {
+			t.Errorf("%s: filter %+v", path, f)
+		}
+	}
+	for _, c := range []struct{ query, param string }{
+		{"root_only=yes", "root_only"},
+		{"root_only=true&parent_instance=p", "root_only"},
+		{"updated_after=2026-11-26T00:00:00Z&updated_before=2026-11-25T00:00:00Z", "updated_after"},
+		{"updated_before=yesterday", "updated_before"},
+		{"error_kind=", "error_kind"},
+	} {
+		rec := do(h, "GET", "/v1/instances?"+c.query, nil)
+		if rec.Code != 400 || !strings.Contains(errorOf(t, rec).Message, c.param) {
+			t.Errorf("%s: %d %s, want a 400 naming %s", c.query, rec.Code, rec.Body, c.param)
+		}
+	}
+}

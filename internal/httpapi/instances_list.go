@@ -55,7 +55,8 @@ func parseListParams(raw string) (query.ListFilter, *apiError) {
 // listFilterParams are the list's filters (GET /v1/instances without its
 // paging), shared with the count.
 func listFilterParams() []string {
-	return []string{"status", "orchestration", "created_after", "created_before", "parent_instance", "instance_prefix"}
+	return []string{"status", "orchestration", "created_after", "created_before", "parent_instance", "instance_prefix",
+		"version", "updated_after", "updated_before", "custom_status_prefix", "error_kind", "error_category", "root_only"}
 }
 
 // parseListFilters reads the list's filters from p.
@@ -86,6 +87,32 @@ func parseListFilters(p params) (query.ListFilter, *apiError) {
 		return f, badParam("created_after", "must be before created_before (the range is created_after <= created_at < created_before)")
 	}
 	f.CreatedAfter, f.CreatedBefore = afterMs, beforeMs
+	uAfter, uAfterMs, e := p.timeParam("updated_after")
+	if e != nil {
+		return f, e
+	}
+	uBefore, uBeforeMs, e := p.timeParam("updated_before")
+	if e != nil {
+		return f, e
+	}
+	if uAfterMs != nil && uBeforeMs != nil && !uAfter.Before(uBefore) {
+		return f, badParam("updated_after", "must be before updated_before (the range is updated_after <= updated_at < updated_before)")
+	}
+	f.UpdatedAfter, f.UpdatedBefore = uAfterMs, uBeforeMs
+	for _, t := range []struct {
+		name string
+		dst  *string
+	}{{"version", &f.Version}, {"custom_status_prefix", &f.CustomStatusPrefix}, {"error_kind", &f.ErrorKind}, {"error_category", &f.ErrorCategory}} {
+		if *t.dst, _, e = p.text(t.name); e != nil {
+			return f, e
+		}
+	}
+	if f.RootOnly, e = p.boolParam("root_only", false); e != nil {
+		return f, e
+	}
+	if f.RootOnly && f.ParentInstance != "" {
+		return f, badParam("root_only", "not allowed together with parent_instance (a root has no parent)")
+	}
 	return f, nil
 }
 

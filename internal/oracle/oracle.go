@@ -133,9 +133,38 @@ type ListFilter struct {
 	CreatedBefore  *int64
 	ParentInstance *string
 	InstancePrefix *string
+	// Version, CustomStatusPrefix, ErrorKind and ErrorCategory: "" = any.
+	Version            string
+	UpdatedAfter       *int64
+	UpdatedBefore      *int64
+	CustomStatusPrefix string
+	ErrorKind          string
+	ErrorCategory      string
+	RootOnly           bool
 }
 
 func (f ListFilter) matches(s *api.InstanceSummary) bool {
+	if f.Version != "" && s.Version != f.Version {
+		return false
+	}
+	if f.UpdatedAfter != nil && int64(s.UpdatedAt) < *f.UpdatedAfter {
+		return false
+	}
+	if f.UpdatedBefore != nil && int64(s.UpdatedAt) >= *f.UpdatedBefore {
+		return false
+	}
+	if f.CustomStatusPrefix != "" && (s.CustomStatus == nil || !strings.HasPrefix(*s.CustomStatus, f.CustomStatusPrefix)) {
+		return false
+	}
+	if f.ErrorKind != "" && (s.Error == nil || s.Error.Kind != f.ErrorKind) {
+		return false
+	}
+	if f.ErrorCategory != "" && (s.Error == nil || s.Error.Category != f.ErrorCategory) {
+		return false
+	}
+	if f.RootOnly && s.ParentInstance != nil {
+		return false
+	}
 	if len(f.Statuses) > 0 {
 		hit := false
 		for _, st := range f.Statuses {

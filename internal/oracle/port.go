@@ -88,12 +88,19 @@ func (m *ReadModel) BulkStatus(_ context.Context, ids []string) (api.BulkStatusR
 // listFilter is the oracle's filter for the port's ("" = any).
 func listFilter(f query.ListFilter) ListFilter {
 	return ListFilter{
-		Statuses:       f.Statuses,
-		Orchestration:  optional(f.Orchestration),
-		CreatedAfter:   f.CreatedAfter,
-		CreatedBefore:  f.CreatedBefore,
-		ParentInstance: optional(f.ParentInstance),
-		InstancePrefix: optional(f.InstancePrefix),
+		Statuses:           f.Statuses,
+		Orchestration:      optional(f.Orchestration),
+		CreatedAfter:       f.CreatedAfter,
+		CreatedBefore:      f.CreatedBefore,
+		ParentInstance:     optional(f.ParentInstance),
+		InstancePrefix:     optional(f.InstancePrefix),
+		Version:            f.Version,
+		UpdatedAfter:       f.UpdatedAfter,
+		UpdatedBefore:      f.UpdatedBefore,
+		CustomStatusPrefix: f.CustomStatusPrefix,
+		ErrorKind:          f.ErrorKind,
+		ErrorCategory:      f.ErrorCategory,
+		RootOnly:           f.RootOnly,
 	}
 }
 

@@ -16,8 +16,21 @@ type ListFilter struct {
 	CreatedBefore  *int64   // epoch ms, created_at < it
 	ParentInstance string   // "" = any
 	InstancePrefix string   // "" = any
-	Limit          int      // 1..1000
-	Offset         int      // 0..100000; not together with After
+	// Version is the orchestration version ("" = any).
+	Version string
+	// UpdatedAfter / UpdatedBefore bound updated_at (epoch ms, >= after,
+	// < before).
+	UpdatedAfter, UpdatedBefore *int64
+	// CustomStatusPrefix keeps instances whose custom status starts with it
+	// ("" = any; an instance without custom status never matches).
+	CustomStatusPrefix string
+	// ErrorKind / ErrorCategory keep instances whose error has this kind /
+	// category ("" = any; an instance without error never matches).
+	ErrorKind, ErrorCategory string
+	// RootOnly keeps instances without a parent (no sub-orchestrations).
+	RootOnly bool
+	Limit    int // 1..1000
+	Offset   int // 0..100000; not together with After
 	// After continues after this position (a decoded page_token).
 	After *PageCursor
 }

@@ -48,6 +48,7 @@ type listData struct {
 	Prefix, PrefixBound bool
 	// Conditions on other columns, applied after FINAL's deduplication.
 	Statuses, Orchestration, CreatedAfter, CreatedBefore, Parent, After bool
+	Version, UpdatedAfter, UpdatedBefore, CustomStatus, ErrorKind, ErrorCategory, RootOnly bool
 	// Shards are the key ranges of a split FINAL scan (list_scan.sql).
 	Shards []shard
 }
@@ -64,6 +65,13 @@ func (r *Reader) listOf(f query.ListFilter) (listData, []any) {
 		CreatedBefore: f.CreatedBefore != nil,
 		Parent:        f.ParentInstance != "",
 		After:         f.After != nil,
+		Version:       f.Version != "",
+		UpdatedAfter:  f.UpdatedAfter != nil,
+		UpdatedBefore: f.UpdatedBefore != nil,
+		CustomStatus:  f.CustomStatusPrefix != "",
+		ErrorKind:     f.ErrorKind != "",
+		ErrorCategory: f.ErrorCategory != "",
+		RootOnly:      f.RootOnly,
 	}
 	var args []any
 	if d.Prefix {
@@ -90,6 +98,25 @@ func (r *Reader) listOf(f query.ListFilter) (listData, []any) {
 	}
 	if d.After {
 		args = append(args, clickhouse.Named("after_created", f.After.CreatedAtMs), clickhouse.Named("after_id", f.After.InstanceID))
+	}
+	for _, a := range []struct {
+		on    bool
+		name  string
+		value any
+	}{
+		{d.Version, "version", f.Version},
+		{d.UpdatedAfter, "updated_after", f.UpdatedAfter},
+		{d.UpdatedBefore, "updated_before", f.UpdatedBefore},
+		{d.CustomStatus, "custom_status_prefix", f.CustomStatusPrefix},
+		{d.ErrorKind, "error_kind", f.ErrorKind},
+		{d.ErrorCategory, "error_category", f.ErrorCategory},
+	} {
+		if a.on {
+			if p, ok := a.value.(*int64); ok {
+				a.value = *p
+			}
+			args = append(args, clickhouse.Named(a.name, a.value))
+		}
 	}
 	return d, args
 }

@@ -44,11 +44,13 @@ const topMaxNeed = 2500
 
 // topPicks returns the picks of a page (ok=false: inconclusive or not
 // taken, use the FINAL scan). Offsets deeper than topMaxNeed are not taken,
-// nor a parent filter: parent_instance is Nullable, and
-// argMax skips NULLs, so the newest row's value could not be read by it.
+// nor filters on Nullable columns (parent, roots only, custom status,
+// error): argMax skips NULLs, so the newest row's value could not be read
+// by it.
 func (r *Reader) topPicks(ctx context.Context, f query.ListFilter) (picks []pick, ok bool, err error) {
 	need := f.Offset + f.Limit + 1
-	if f.ParentInstance != "" || need > topMaxNeed {
+	nullable := f.ParentInstance != "" || f.RootOnly || f.CustomStatusPrefix != "" || f.ErrorKind != "" || f.ErrorCategory != ""
+	if nullable || need > topMaxNeed {
 		return nil, false, nil
 	}
 	m := max(topFactor*need, 256)
@@ -111,8 +113,9 @@ func listOrder(a, b pick) int {
 
 // newestPicks reads the newest version (row_version, created_at) of each id
 // whose newest row satisfies the outer list filters of data (on status,
-// orchestration_name, created_at_ms and instance_id; never parent_instance,
-// which topPicks does not take).
+// orchestration_name, orchestration_version, created_at_ms, updated_at_ms
+// and instance_id; never the Nullable columns, which topPicks does not
+// take).
 func (r *Reader) newestPicks(ctx context.Context, ids []string, data listData, args []any) ([]pick, error) {
 	if len(ids) == 0 {
 		return nil, nil

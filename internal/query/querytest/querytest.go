@@ -273,11 +273,19 @@ func Questions(w Workload) []Question {
 		qs = append(qs, Question{Name: name, Ask: f})
 	}
 	ids, names, parents := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	versions, kinds, categories, statuses := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	var lo, hi int64
 	for i, e := range w.Events {
 		ids[e.InstanceID] = true
 		if e.Name != "" && e.Type == "OrchestrationStarted" {
 			names[e.Name] = true
+			versions[e.Version] = true
+		}
+		if e.Type == "OrchestrationFailed" && e.Details != nil {
+			kinds[e.Details.Kind], categories[e.Details.Category] = true, true
+		}
+		if e.Status.Valid && len(e.Status.Value) >= 2 {
+			statuses[e.Status.Value[:2]] = true
 		}
 		if e.ParentInstance.Valid {
 			parents[e.ParentInstance.Value] = true
@@ -382,6 +390,23 @@ func Questions(w Workload) []Question {
 	}
 	if p := sortedKeys(parents); len(p) > 0 {
 		filters["parent"] = query.ListFilter{ParentInstance: p[0]}
+	}
+	filters["roots"] = query.ListFilter{RootOnly: true}
+	filters["updated window"] = query.ListFilter{UpdatedAfter: &lo, UpdatedBefore: &mid}
+	filters["roots updated after mid"] = query.ListFilter{RootOnly: true, UpdatedAfter: &mid}
+	for i, v := range sortedKeys(versions) {
+		filters[fmt.Sprintf("version %d", i)] = query.ListFilter{Version: v}
+	}
+	for i, k := range sortedKeys(kinds) {
+		filters[fmt.Sprintf("error kind %d", i)] = query.ListFilter{ErrorKind: k}
+	}
+	for i, c := range sortedKeys(categories) {
+		filters[fmt.Sprintf("error category %d", i)] = query.ListFilter{ErrorCategory: c, Statuses: []string{api.StatusFailed}}
+	}
+	for i, p := range sortedKeys(statuses) {
+		if i < 4 {
+			filters[fmt.Sprintf("custom status prefix %d", i)] = query.ListFilter{CustomStatusPrefix: p}
+		}
 	}
 	for name, f := range filters {
 		add("list by offset: "+name, func(ctx context.Context, rm query.ReadModel) (any, error) {

@@ -208,6 +208,23 @@ try {
     await page.waitForFunction((n) => (document.querySelector('#page-note')?.textContent || '').includes(' of ' + n + ' matching'), counted.count.toLocaleString('en-US'));
     check(counted.count >= running.instances.length, `the filtered list shows its count (${counted.count} matching, GET /v1/instances/count)`);
 
+    // The further filters, from the form, kept in the URL (shareable).
+    await go('#/instances');
+    await page.check('#instance-filters input[name=root_only]');
+    await page.check('#instance-filters input[name=status][value=Failed]');
+    await page.click('#instance-filters button[type=submit]');
+    const roots = await apiGet('instances?status=Failed&root_only=true&limit=50');
+    await waitCount('table.instances tbody tr', roots.instances.length, 'rows for status=Failed&root_only=true');
+    check(/root_only=true/.test(await page.evaluate(() => location.hash)), 'root_only kept in the URL');
+    check(roots.instances.every((s) => s.parent_instance === null), 'roots only: no row has a parent');
+    const kind = roots.instances.find((s) => s.error)?.error.kind;
+    if (kind) {
+      await go('#/instances?error_kind=' + encodeURIComponent(kind));
+      const byKind = await apiGet('instances?error_kind=' + encodeURIComponent(kind) + '&limit=50');
+      await waitCount('table.instances tbody tr', byKind.instances.length, `rows for error_kind=${kind} (from the URL)`);
+      check(await page.inputValue('#instance-filters input[name=error_kind]') === kind, 'the URL fills the form');
+    }
+
     // Prefix.
     await go('#/instances');
     await page.fill('#instance-filters input[name=instance_prefix]', 'approval-');

@@ -750,10 +750,20 @@
       created_before: params.get('created_before') || '',
       instance_prefix: params.get('instance_prefix') || '',
       parent_instance: params.get('parent_instance') || '',
+      version: params.get('version') || '',
+      updated_after: params.get('updated_after') || '',
+      updated_before: params.get('updated_before') || '',
+      custom_status_prefix: params.get('custom_status_prefix') || '',
+      error_kind: params.get('error_kind') || '',
+      error_category: params.get('error_category') || '',
+      root_only: params.get('root_only') === 'true' ? 'true' : '',
       limit: params.get('limit') || '50',
       page_token: params.get('page_token') || '',
     };
-    const filterKey = JSON.stringify([f.status, f.orchestration, f.created_after, f.created_before, f.instance_prefix, f.parent_instance, f.limit]);
+    // Every filter (FILTER_KEYS) is kept in the URL, so a view can be shared.
+    const FILTER_KEYS = ['orchestration', 'created_after', 'created_before', 'instance_prefix', 'parent_instance', 'version',
+      'updated_after', 'updated_before', 'custom_status_prefix', 'error_kind', 'error_category', 'root_only'];
+    const filterKey = JSON.stringify([f.status, FILTER_KEYS.map((k) => f[k]), f.limit]);
     if (pageStacks.key !== filterKey) { pageStacks.key = filterKey; pageStacks.tokens = []; }
     if (!f.page_token) pageStacks.tokens = [];
 
@@ -769,6 +779,13 @@
         created_before: toApiTime(fd.get('created_before')),
         instance_prefix: fd.get('instance_prefix'),
         parent_instance: fd.get('parent_instance'),
+        version: fd.get('version').trim(),
+        updated_after: toApiTime(fd.get('updated_after')),
+        updated_before: toApiTime(fd.get('updated_before')),
+        custom_status_prefix: fd.get('custom_status_prefix'),
+        error_kind: fd.get('error_kind').trim(),
+        error_category: fd.get('error_category').trim(),
+        root_only: fd.get('root_only') ? 'true' : '',
         limit: fd.get('limit') === '50' ? '' : fd.get('limit'),
       });
     } },
@@ -779,6 +796,13 @@
     input('created_after', 'Created at or after (UTC)', '2026-01-31 12:00', f.created_after),
     input('created_before', 'Created before (UTC)', '2026-01-31 13:00', f.created_before),
     input('parent_instance', 'Parent instance', 'exact id', f.parent_instance),
+    input('version', 'Version', 'exact version', f.version),
+    input('updated_after', 'Updated at or after (UTC)', '2026-01-31 12:00', f.updated_after),
+    input('updated_before', 'Updated before (UTC)', '2026-01-31 13:00', f.updated_before),
+    input('custom_status_prefix', 'Custom status starts with', 'e.g. {"phase"', f.custom_status_prefix),
+    input('error_kind', 'Error kind', 'e.g. ActivityFailed', f.error_kind),
+    input('error_category', 'Error category', 'e.g. application', f.error_category),
+    h('label', null, h('input', { type: 'checkbox', name: 'root_only', value: 'true', checked: f.root_only === 'true' }), 'Roots only (hide sub-orchestrations)'),
     h('label', null, 'Per page', h('select', { name: 'limit' },
       ['25', '50', '100', '250', '1000'].map((n) => h('option', { value: n, selected: n === f.limit }, n)))),
     h('div', { class: 'actions' },
@@ -788,11 +812,8 @@
     const list = panel('Instances', { id: 'instance-list', note: 'newest first' });
     main.append(h('h1', null, 'Instances'), h('section', { class: 'panel' }, form), list.el);
 
-    const apiParams = {
-      status: f.status.join(','), orchestration: f.orchestration, created_after: f.created_after,
-      created_before: f.created_before, instance_prefix: f.instance_prefix, parent_instance: f.parent_instance,
-      limit: f.limit, page_token: f.page_token,
-    };
+    const apiParams = { status: f.status.join(','), limit: f.limit, page_token: f.page_token };
+    for (const k of FILTER_KEYS) apiParams[k] = f[k];
     view.autoRefresh = true;
     const countParams = Object.assign({}, apiParams, { limit: '', page_token: '' });
     view.refresh = async () => {

@@ -2,6 +2,7 @@
 filters, one row per key of .Key ('' without group_by), ordered by key. */}}
 SELECT {{if .Key}}{{.Key}}{{else}}''{{end}} AS k, count() FROM (
 	SELECT instance_id, deleted, status, orchestration_name, orchestration_version, created_at_ms, parent_instance
+		{{- if or .UpdatedAfter .UpdatedBefore}}, updated_at_ms{{end}}{{if .CustomStatus}}, custom_status{{end}}{{if or .ErrorKind .ErrorCategory}}, error{{end}}
 	FROM {{.DB}}.instances FINAL
 	WHERE 1{{template "list_inner" .}})
 WHERE 1{{template "list_outer" .}}

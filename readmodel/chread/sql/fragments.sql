@@ -19,7 +19,14 @@ and conditions on every other column, applied after FINAL's deduplication
 (tombstones, deleted = 1, are never listed: docs/deletions.md). Each starts
 with " AND ". */}}
 {{define "list_inner"}}{{if .Prefix}} AND instance_id >= @prefix AND startsWith(instance_id, @prefix){{if .PrefixBound}} AND instance_id < @prefix_bound{{end}}{{end}}{{end}}
-{{define "list_outer"}} AND deleted = 0{{if .Statuses}} AND status IN @statuses{{end}}{{if .Orchestration}} AND orchestration_name = @orchestration{{end}}{{if .CreatedAfter}} AND created_at_ms >= @created_after{{end}}{{if .CreatedBefore}} AND created_at_ms < @created_before{{end}}{{if .Parent}} AND parent_instance = @parent{{end}}{{if .After}} AND (created_at_ms < @after_created OR (created_at_ms = @after_created AND instance_id > @after_id)){{end}}{{end}}
+{{define "list_outer"}} AND deleted = 0{{if .Statuses}} AND status IN @statuses{{end}}{{if .Orchestration}} AND orchestration_name = @orchestration{{end}}{{if .CreatedAfter}} AND created_at_ms >= @created_after{{end}}{{if .CreatedBefore}} AND created_at_ms < @created_before{{end}}{{if .Parent}} AND parent_instance = @parent{{end}}{{if .After}} AND (created_at_ms < @after_created OR (created_at_ms = @after_created AND instance_id > @after_id)){{end}}{{template "list_outer_more" .}}{{end}}
+{{/* The list's further filters (issue 14): version, updated range, custom
+status prefix, error kind and category (from the error column's JSON), roots
+only. */}}
+{{define "list_outer_more"}}{{if .Version}} AND orchestration_version = @version{{end}}{{if .UpdatedAfter}} AND updated_at_ms >= @updated_after{{end}}{{if .UpdatedBefore}} AND updated_at_ms < @updated_before{{end}}{{if .CustomStatus}} AND isNotNull(custom_status) AND startsWith(assumeNotNull(custom_status), @custom_status_prefix){{end}}{{if .ErrorKind}} AND isNotNull(error) AND visitParamExtractString(assumeNotNull(error), 'kind') = @error_kind{{end}}{{if .ErrorCategory}} AND isNotNull(error) AND visitParamExtractString(assumeNotNull(error), 'category') = @error_category{{end}}{{if .RootOnly}} AND isNull(parent_instance){{end}}{{end}}
+{{/* The columns list_outer reads besides status, orchestration_name,
+created_at_ms and parent_instance (which the callers select themselves). */}}
+{{define "list_more_cols"}}{{if .Version}}, orchestration_version{{end}}{{if or .UpdatedAfter .UpdatedBefore}}, updated_at_ms{{end}}{{if .CustomStatus}}, custom_status{{end}}{{if or .ErrorKind .ErrorCategory}}, error{{end}}{{end}}
 
 {{/* The bucket start of the time column .: bucket_size and bucket_offset
 are bound (the offset is 0 but for weeks, which start on Mondays). */}}

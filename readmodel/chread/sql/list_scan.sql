@@ -10,7 +10,7 @@ SELECT instance_id, row_version, created_at_ms FROM (
 	SELECT instance_id, row_version, created_at_ms, deleted
 		{{- if $.Statuses}}, status{{end}}
 		{{- if $.Orchestration}}, orchestration_name{{end}}
-		{{- if $.Parent}}, parent_instance{{end}}
+		{{- if or $.Parent $.RootOnly}}, parent_instance{{end}}{{template "list_more_cols" $}}
 	FROM {{$.DB}}.instances FINAL
 	WHERE {{template "shard_cond" $s}}{{template "list_inner" $}})
 WHERE 1{{template "list_outer" $}}
