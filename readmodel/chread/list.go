@@ -47,7 +47,7 @@ type listData struct {
 	// when there is one.
 	Prefix, PrefixBound bool
 	// Conditions on other columns, applied after FINAL's deduplication.
-	Statuses, Orchestration, CreatedAfter, CreatedBefore, Parent, After bool
+	Statuses, Orchestration, CreatedAfter, CreatedBefore, Parent, After                    bool
 	Version, UpdatedAfter, UpdatedBefore, CustomStatus, ErrorKind, ErrorCategory, RootOnly bool
 	// Shards are the key ranges of a split FINAL scan (list_scan.sql).
 	Shards []shard
