@@ -47,7 +47,9 @@ type listData struct {
 	// when there is one.
 	Prefix, PrefixBound bool
 	// Conditions on other columns, applied after FINAL's deduplication.
-	Statuses, Orchestration, CreatedAfter, CreatedBefore, Parent, After                    bool
+	Statuses, Orchestration, CreatedAfter, CreatedBefore, Parent, After bool
+
+	// The further filters (list_outer_more), also after deduplication.
 	Version, UpdatedAfter, UpdatedBefore, CustomStatus, ErrorKind, ErrorCategory, RootOnly bool
 	// Shards are the key ranges of a split FINAL scan (list_scan.sql).
 	Shards []shard
