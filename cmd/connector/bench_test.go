@@ -387,7 +387,9 @@ func measureTail(t *testing.T, poll string) {
 		t.Fatalf("%d rows seen in the store, %d of them arrived", len(seen), len(lat))
 	}
 	slices.Sort(lat)
-	q := func(f float64) time.Duration { return lat[min(len(lat)-1, int(f*float64(len(lat))))].Round(time.Millisecond) }
+	q := func(f float64) time.Duration {
+		return lat[min(len(lat)-1, int(f*float64(len(lat))))].Round(time.Millisecond)
+	}
 	fmt.Printf("tail latency, poll %s, real Duroxide at %.1f instances/s started (%d events, %.0f events/s): commit -> stream p50 %s, p90 %s, p99 %s, max %s (min %s); observer: %d reads, the slowest %s\n",
 		name, res.StartRatePerSec, len(lat), float64(len(lat))/observed.Seconds(), q(0.5), q(0.9), q(0.99), lat[len(lat)-1].Round(time.Millisecond), lat[0].Round(time.Millisecond),
 		polls, worstPoll.Round(time.Millisecond))
