@@ -389,6 +389,116 @@ func TestDeletionsAndPrunes(t *testing.T) {
 	}
 }
 
+// A restart reads the state checkpoint and only the state changed after
+// it, and still knows every instance it published: deletions made while
+// it was down, of instances in the checkpoint and of instances published
+// after it, are reported.
+func TestCheckpointRestart(t *testing.T) {
+	e := newEnv(t)
+	var rows []storetest.Row
+	for i := uint64(0); i < 40; i++ {
+		id := fmt.Sprintf("inst-%02d", i)
+		rows = append(rows, row(id, 1, 1, 100+i), row(id, 1, 2, 200+i))
+	}
+	if err := e.store.Append(rows); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.CheckpointMin = 1
+	cfg.ReconcileInterval = time.Hour
+	run := func(notices uint64) {
+		t.Helper()
+		r := start(t, cfg)
+		st := r.c.Stats()
+		waitFor(t, "caught up and reconciled", 10*time.Second, func() bool {
+			return st.CaughtUp.Load() && st.Reconciliations.Load() == 1 && st.NoticesPublished.Load() == notices
+		})
+		r.halt(t)
+	}
+	run(0)
+	kv, err := e.nats.JS.KeyValue(context.Background(), events.DefaultStream+"_CONNECTOR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := func() map[string]any {
+		t.Helper()
+		m, err := kv.Get(context.Background(), "ckpt")
+		if err != nil {
+			t.Fatalf("no checkpoint: %v", err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(m.Value(), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if m := manifest(); m["instances"] != float64(40) || m["slot"] != float64(0) {
+		t.Fatalf("checkpoint after the backfill: %v", m)
+	}
+	// Down: one checkpointed instance deleted, a new one written.
+	if err := e.store.DeleteInstance("inst-07"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Append([]storetest.Row{row("late", 1, 1, 900), row("late", 1, 2, 901)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CheckpointMin = 1000 // no new checkpoint: "late" lives only in its state key
+	var log syncBuffer
+	cfg.Logger = zerolog.New(&log)
+	run(1)
+	// It resumed from the checkpoint alone: no state changed after it (the
+	// position and the checkpoint's own keys are not state).
+	if !strings.Contains(log.String(), `"instances":40,"checkpointed":40,"changes_after_checkpoint":0`) {
+		t.Fatalf("the restart did not resume from the checkpoint:\n%s", log.String())
+	}
+	if m := manifest(); m["instances"] != float64(40) {
+		t.Fatalf("a checkpoint was written: %v", m)
+	}
+	if err := e.store.DeleteInstance("late"); err != nil {
+		t.Fatal(err)
+	}
+	// Enough changes (a quarter of the state) for the next checkpoint,
+	// which goes to the other slot.
+	var more []storetest.Row
+	for i := uint64(0); i < 12; i++ {
+		more = append(more, row(fmt.Sprintf("more-%02d", i), 1, 1, 1000+i))
+	}
+	if err := e.store.Append(more); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CheckpointMin = 1
+	run(1)
+	if m := manifest(); m["slot"] != float64(1) || m["instances"] != float64(53) {
+		t.Fatalf("second checkpoint: %v", m)
+	}
+	got := readStream(t, e.nats.JS, events.DefaultStream)
+	var deleted []string
+	for _, n := range got.notices {
+		deleted = append(deleted, n.InstanceID)
+	}
+	if fmt.Sprint(deleted) != "[inst-07 late]" {
+		t.Fatalf("notices for %v, want inst-07 then late", deleted)
+	}
+}
+
+// syncBuffer is a log destination for a running connector.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestOnceNeedsNoTail(t *testing.T) {
 	e := newEnv(t)
 	want, err := e.store.Fill(gen.Config{Seed: 3, Instances: 30}, 100)

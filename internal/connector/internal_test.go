@@ -107,3 +107,36 @@ func TestPublishedStateReincarnationAndReconcile(t *testing.T) {
 		t.Fatalf("KV round trip: %v vs %v", p.m, q.m)
 	}
 }
+
+func TestCheckpointChunksRoundTrip(t *testing.T) {
+	m := map[string]*instState{
+		"":                  {},
+		"a/b c":             {Born: 1 << 60, Deleted: 7, Execs: []uint64{1, 2, 300}},
+		"deleted":           {Deleted: 12345},
+		string([]byte{255}): {Born: 9, Execs: []uint64{1}},
+	}
+	for i := 0; i < 2000; i++ {
+		m[fmt.Sprintf("order-%05d", i)] = &instState{Born: uint64(i) * 1000, Execs: []uint64{1, uint64(i%3 + 1)}}
+	}
+	chunks := encodeChunks(m, 4096)
+	if len(chunks) < 10 {
+		t.Fatalf("%d chunks of at most 4 KiB for %d ids", len(chunks), len(m))
+	}
+	got := map[string]*instState{}
+	for _, ch := range chunks {
+		if len(ch) > 4096 {
+			t.Fatalf("chunk of %d bytes over the limit", len(ch))
+		}
+		if err := decodeChunk(ch, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(got, m) {
+		t.Fatalf("round trip differs: %d ids back of %d", len(got), len(m))
+	}
+	for _, bad := range [][]byte{nil, {2}, {checkpointVersion, 5, 'a'}, {checkpointVersion, 1, 'a', 1, 0, 3, 1}} {
+		if err := decodeChunk(bad, map[string]*instState{}); err == nil {
+			t.Errorf("decodeChunk(%v) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,197 @@
+package connector
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// State checkpoints make the start-up cost of a large state small.
+//
+// The per-instance state lives in the KV bucket as one key per id, written
+// with the batch that changed it (crash-safe, exact). Reading a million
+// keys back at start-up costs a million messages, so once caught up, after
+// enough changes, the connector also writes the whole state as a
+// checkpoint: a few large chunk values ("ckpt.<slot>.<n>"), then the
+// manifest ("ckpt") naming the slot, the chunk count and the bucket's
+// stream sequence the checkpoint covers. It is taken with no batch in
+// flight, so the in-memory state is exactly what the bucket held at that
+// sequence; every later change is a state key with a higher sequence.
+// Start-up reads the manifest's chunks, then only the bucket's messages
+// after that sequence. The chunks go to the slot the manifest does not
+// name, and the manifest is written only after all of them are stored: a
+// crash while a checkpoint is written leaves the previous one whole.
+
+const (
+	checkpointKey = "ckpt"
+	// checkpointChunk bounds a chunk value (under NATS's default 1 MiB
+	// max_payload, with room for headers).
+	checkpointChunk = 512 << 10
+	// checkpointVersion is a chunk's first byte.
+	checkpointVersion = 1
+)
+
+type checkpointManifest struct {
+	Slot      int    `json:"slot"`
+	Chunks    int    `json:"chunks"`
+	Seq       uint64 `json:"seq"` // the bucket's stream sequence covered
+	Instances int    `json:"instances"`
+}
+
+func chunkKey(slot, n int) string {
+	return checkpointKey + "." + strconv.Itoa(slot) + "." + strconv.Itoa(n)
+}
+
+// encodeChunks encodes the state as chunks of at most limit bytes each:
+// a version byte, then per id: uvarint length and bytes of the id,
+// uvarints Born, Deleted, the number of executions and the executions.
+func encodeChunks(m map[string]*instState, limit int) [][]byte {
+	var chunks [][]byte
+	cur := []byte{checkpointVersion}
+	for id, s := range m {
+		entry := binary.AppendUvarint(nil, uint64(len(id)))
+		entry = append(entry, id...)
+		entry = binary.AppendUvarint(entry, s.Born)
+		entry = binary.AppendUvarint(entry, s.Deleted)
+		entry = binary.AppendUvarint(entry, uint64(len(s.Execs)))
+		for _, e := range s.Execs {
+			entry = binary.AppendUvarint(entry, e)
+		}
+		if len(cur) > 1 && len(cur)+len(entry) > limit {
+			chunks = append(chunks, cur)
+			cur = []byte{checkpointVersion}
+		}
+		cur = append(cur, entry...)
+	}
+	return append(chunks, cur)
+}
+
+var errBadChunk = errors.New("bad checkpoint chunk")
+
+// decodeChunk adds a chunk's entries to m.
+func decodeChunk(b []byte, m map[string]*instState) error {
+	if len(b) == 0 || b[0] != checkpointVersion {
+		return fmt.Errorf("%w: version %v", errBadChunk, b[:min(1, len(b))])
+	}
+	b = b[1:]
+	next := func() (uint64, error) {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, errBadChunk
+		}
+		b = b[n:]
+		return v, nil
+	}
+	for len(b) > 0 {
+		n, err := next()
+		if err != nil || n > uint64(len(b)) {
+			return fmt.Errorf("%w: id length", errBadChunk)
+		}
+		id := string(b[:n])
+		b = b[n:]
+		s := &instState{}
+		var k uint64
+		if s.Born, err = next(); err == nil {
+			if s.Deleted, err = next(); err == nil {
+				k, err = next()
+			}
+		}
+		if err != nil || k > uint64(len(b)) {
+			return fmt.Errorf("%w: state of %q", errBadChunk, id)
+		}
+		if k > 0 {
+			s.Execs = make([]uint64, k)
+			for i := range s.Execs {
+				if s.Execs[i], err = next(); err != nil {
+					return fmt.Errorf("%w: executions of %q", errBadChunk, id)
+				}
+			}
+		}
+		m[id] = s
+	}
+	return nil
+}
+
+// loadCheckpoint reads the newest checkpoint into the state and returns the
+// bucket sequence it covers (0: none).
+func (c *Connector) loadCheckpoint(ctx context.Context) (uint64, error) {
+	e, err := c.kv.Get(ctx, checkpointKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the checkpoint manifest: %w", err)
+	}
+	var m checkpointManifest
+	if err := jsonUnmarshal(e.Value(), &m); err != nil {
+		return 0, fmt.Errorf("checkpoint manifest %q: %w", e.Value(), err)
+	}
+	c.state.m = make(map[string]*instState, m.Instances)
+	for n := 0; n < m.Chunks; n++ {
+		ch, err := c.kv.Get(ctx, chunkKey(m.Slot, n))
+		if err != nil {
+			return 0, fmt.Errorf("read checkpoint chunk %s: %w", chunkKey(m.Slot, n), err)
+		}
+		if err := decodeChunk(ch.Value(), c.state.m); err != nil {
+			return 0, fmt.Errorf("checkpoint chunk %s: %w", chunkKey(m.Slot, n), err)
+		}
+	}
+	if len(c.state.m) != m.Instances {
+		return 0, fmt.Errorf("checkpoint holds %d instances, its manifest says %d", len(c.state.m), m.Instances)
+	}
+	c.ckpt = m
+	return m.Seq, nil
+}
+
+// checkpointDue says whether enough state changed since the last
+// checkpoint to write a new one.
+func (c *Connector) checkpointDue() bool {
+	return c.stateChanges >= max(c.cfg.CheckpointMin, len(c.state.m)/4)
+}
+
+// writeCheckpoint stores the state as a checkpoint. It must be called with
+// no batch in flight.
+func (c *Connector) writeCheckpoint(ctx context.Context) error {
+	st, err := c.js.Stream(ctx, "KV_"+c.cfg.Bucket)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	limit := int(min(int64(checkpointChunk), c.cfg.NC.MaxPayload()-4096))
+	chunks := encodeChunks(c.state.m, limit)
+	m := checkpointManifest{Slot: 1 - c.ckpt.Slot, Chunks: len(chunks), Seq: info.State.LastSeq, Instances: len(c.state.m)}
+	if c.ckpt.Chunks == 0 {
+		m.Slot = 0
+	}
+	for n, ch := range chunks {
+		if _, err := c.kv.Put(ctx, chunkKey(m.Slot, n), ch); err != nil {
+			return fmt.Errorf("checkpoint chunk %d: %w", n, err)
+		}
+	}
+	if _, err := c.kv.Put(ctx, checkpointKey, jsonMarshal(m)); err != nil {
+		return fmt.Errorf("checkpoint manifest: %w", err)
+	}
+	// Chunks of an earlier, larger checkpoint in this slot are never read
+	// again (the manifest counts them); delete them to free the space.
+	for n := len(chunks); ; n++ {
+		if _, err := c.kv.Get(ctx, chunkKey(m.Slot, n)); err != nil {
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				break
+			}
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		if err := c.kv.Purge(ctx, chunkKey(m.Slot, n)); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	c.ckpt = m
+	c.stateChanges = 0
+	return nil
+}
