@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -49,7 +48,7 @@ type connectorProc struct {
 	cmd  *exec.Cmd
 	addr string
 	done chan error
-	log  bytes.Buffer
+	log  syncBuffer
 }
 
 func startConnector(t *testing.T, store, natsURL string, env ...string) *connectorProc {
