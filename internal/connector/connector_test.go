@@ -443,7 +443,7 @@ func TestCheckpointRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.CheckpointMin = 1000 // no new checkpoint: "late" lives only in its state key
-	var log bytes.Buffer // read once the connector has stopped
+	var log bytes.Buffer     // read once the connector has stopped
 	cfg.Logger = zerolog.New(zerolog.SyncWriter(&log))
 	run(1)
 	// It resumed from the checkpoint alone: no state changed after it (the
