@@ -163,9 +163,13 @@ type Connector struct {
 	rec    reconciliation
 	prog   *progress
 	// ckpt is the newest state checkpoint (Chunks 0: none);
-	// stateChanges counts the state keys written since.
+	// stateChanges counts the id states written since.
 	ckpt         checkpointManifest
 	stateChanges int
+	// journalID and journalSeq name the journal messages: unique per
+	// process start, in order within it.
+	journalID  string
+	journalSeq uint64
 }
 
 // reconciliation is the state of one pass over the store's inventory.
@@ -221,7 +225,7 @@ func New(cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connector: jetstream: %w", err)
 	}
-	c := &Connector{cfg: cfg, js: js, state: newPublished(),
+	c := &Connector{cfg: cfg, js: js, state: newPublished(), journalID: strconv.FormatInt(time.Now().UnixNano(), 36),
 		log: cfg.Logger.With().Str("component", "connector").Logger()}
 	c.pub = publisher{js: js, ackTimeout: cfg.AckTimeout, retries: cfg.Retries, stats: &c.stats}
 	return c, nil
@@ -342,20 +346,31 @@ func (c *Connector) loadState(ctx context.Context, after uint64) error {
 		for m := range batch.Messages() {
 			got++
 			key := strings.TrimPrefix(m.Subject(), prefix)
-			if !strings.HasPrefix(key, stateKeyPrefix) {
-				continue // the position, a checkpoint
-			}
-			c.stateChanges++
-			if m.Headers().Get("KV-Operation") != "" {
-				id, err := idFromStateKey(key)
+			deleted := m.Headers().Get("KV-Operation") != ""
+			switch {
+			case strings.HasPrefix(key, journalPrefix):
+				if deleted {
+					continue
+				}
+				n, err := decodeChunk(m.Data(), c.state.m)
 				if err != nil {
+					return fmt.Errorf("journal %s: %w", key, err)
+				}
+				c.stateChanges += n
+			case strings.HasPrefix(key, stateKeyPrefix):
+				// One key per id, as versions before the journal wrote it.
+				c.stateChanges++
+				if deleted {
+					id, err := idFromStateKey(key)
+					if err != nil {
+						return err
+					}
+					delete(c.state.m, id)
+					continue
+				}
+				if err := c.state.load(key, m.Data()); err != nil {
 					return err
 				}
-				delete(c.state.m, id)
-				continue
-			}
-			if err := c.state.load(key, m.Data()); err != nil {
-				return err
 			}
 		}
 		if err := batch.Error(); err != nil {
@@ -567,12 +582,8 @@ func (c *Connector) publish(ctx context.Context, r readResult) (*flight, error) 
 			changed[id] = struct{}{}
 		}
 	}
-	c.stateChanges += len(changed)
-	for id := range changed {
-		msg := &nats.Msg{Subject: "$KV." + c.cfg.Bucket + "." + stateKey(id), Data: c.state.m[id].encode()}
-		if err := c.pub.send(ctx, f, msg); err != nil {
-			return nil, err
-		}
+	if err := c.journal(ctx, f, changed); err != nil {
+		return nil, err
 	}
 	c.stats.Instances.Store(int64(len(c.state.m)))
 	return f, nil

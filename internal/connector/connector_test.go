@@ -471,13 +471,30 @@ func TestCheckpointRestart(t *testing.T) {
 	if m := manifest(); m["slot"] != float64(1) || m["instances"] != float64(53) {
 		t.Fatalf("second checkpoint: %v", m)
 	}
+	// The journal the second checkpoint covers is purged (what is left is
+	// the reconciliation's deletion of "late", after it); the state is whole.
+	kvStream, err := e.nats.JS.Stream(context.Background(), "KV_"+events.DefaultStream+"_CONNECTOR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := kvStream.Info(context.Background(), jetstream.WithSubjectFilter("$KV."+events.DefaultStream+"_CONNECTOR.j.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.State.Subjects) != 1 {
+		t.Fatalf("journal after the second checkpoint: %v", info.State.Subjects)
+	}
+	if err := e.store.DeleteInstance("more-03"); err != nil {
+		t.Fatal(err)
+	}
+	run(1)
 	got := readStream(t, e.nats.JS, events.DefaultStream)
 	var deleted []string
 	for _, n := range got.notices {
 		deleted = append(deleted, n.InstanceID)
 	}
-	if fmt.Sprint(deleted) != "[inst-07 late]" {
-		t.Fatalf("notices for %v, want inst-07 then late", deleted)
+	if fmt.Sprint(deleted) != "[inst-07 late more-03]" {
+		t.Fatalf("notices for %v, want inst-07, late, more-03", deleted)
 	}
 }
 
