@@ -17,6 +17,7 @@ import (
 	"github.com/duroscope/duroscope/internal/connector/sqlite"
 	"github.com/duroscope/duroscope/internal/connector/storetest"
 	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/testenv"
 )
 
@@ -93,7 +94,9 @@ func TestBenchBackfill(t *testing.T) {
 		n.Stop()
 
 		n = testenv.StartNATS(t)
-		if _, err := gen.EnsureStream(context.Background(), n.JS, events.DefaultStream); err != nil {
+		// The same stream as the connector's (the projector's, with its
+		// subject transform).
+		if err := projector.EnsureStreams(context.Background(), n.JS, events.DefaultStream, 1); err != nil {
 			t.Fatal(err)
 		}
 		cpu0 = processCPU()
