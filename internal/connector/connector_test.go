@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/duroscope/duroscope/internal/connector/sqlite"
 	"github.com/duroscope/duroscope/internal/connector/storetest"
 	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/testenv"
 )
 
@@ -133,6 +135,13 @@ func (e *env) config() connector.Config {
 	}
 }
 
+// storedSubject is the subject the history stream stores an instance's
+// events under: events.Subject tagged with the instance's slot by the
+// stream's subject transform (projector.EnsureStreams).
+func storedSubject(instanceID string) string {
+	return events.SubjectPrefix + strconv.Itoa(projector.Slot(instanceID)) + "." + events.SubjectToken(instanceID)
+}
+
 // expectAll checks that the stream holds every row, byte for byte, on its
 // instance's subject.
 func expectAll(t *testing.T, got streamContents, want map[string][]byte) {
@@ -150,7 +159,7 @@ func expectAll(t *testing.T, got streamContents, want map[string][]byte) {
 			t.Errorf("%s: payload differs:\n got %s\nwant %s", id, g, data)
 		}
 		inst := id[:strings.LastIndexByte(id[:strings.LastIndexByte(id, '/')], '/')]
-		if s := got.subject[id]; s != events.Subject(inst) {
+		if s := got.subject[id]; s != storedSubject(inst) {
 			t.Errorf("%s on subject %s", id, s)
 		}
 	}
@@ -369,7 +378,7 @@ func TestDeletionsAndPrunes(t *testing.T) {
 		case events.TypeExecutionsPruned:
 			pruned = append(pruned, fmt.Sprint(n.InstanceID, n.ExecutionIDs))
 		}
-		if got.subject[n.MsgID()] != events.Subject(n.InstanceID) {
+		if got.subject[n.MsgID()] != storedSubject(n.InstanceID) {
 			t.Errorf("notice %s not on its instance's subject", n.MsgID())
 		}
 	}
