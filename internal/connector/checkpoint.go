@@ -60,28 +60,33 @@ func chunkKey(slot, n int) string {
 }
 
 // encodeChunks encodes the states of ids as chunks of about limit bytes
-// (an id's entry is never split): a version byte, then per id: uvarint
-// length and bytes of the id, uvarints Born, Deleted, the number of
-// executions and the executions.
-func encodeChunks(ids iter.Seq2[string, *instState], limit int) [][]byte {
-	var chunks [][]byte
-	cur := []byte{checkpointVersion}
-	for id, s := range ids {
-		entry := binary.AppendUvarint(nil, uint64(len(id)))
-		entry = append(entry, id...)
-		entry = binary.AppendUvarint(entry, s.Born)
-		entry = binary.AppendUvarint(entry, s.Deleted)
-		entry = binary.AppendUvarint(entry, uint64(len(s.Execs)))
-		for _, e := range s.Execs {
-			entry = binary.AppendUvarint(entry, e)
+// (an id's entry is never split), yielded one at a time as each is full,
+// so a checkpoint never holds more than one: a version byte, then per id:
+// uvarint length and bytes of the id, uvarints Born, Deleted, the number
+// of executions and the executions.
+func encodeChunks(ids iter.Seq2[string, *instState], limit int) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		cur := []byte{checkpointVersion}
+		var entry []byte
+		for id, s := range ids {
+			entry = binary.AppendUvarint(entry[:0], uint64(len(id)))
+			entry = append(entry, id...)
+			entry = binary.AppendUvarint(entry, s.Born)
+			entry = binary.AppendUvarint(entry, s.Deleted)
+			entry = binary.AppendUvarint(entry, uint64(len(s.Execs)))
+			for _, e := range s.Execs {
+				entry = binary.AppendUvarint(entry, e)
+			}
+			if len(cur) > 1 && len(cur)+len(entry) > limit {
+				if !yield(cur) {
+					return
+				}
+				cur = []byte{checkpointVersion}
+			}
+			cur = append(cur, entry...)
 		}
-		if len(cur) > 1 && len(cur)+len(entry) > limit {
-			chunks = append(chunks, cur)
-			cur = []byte{checkpointVersion}
-		}
-		cur = append(cur, entry...)
+		yield(cur)
 	}
-	return append(chunks, cur)
 }
 
 var errBadChunk = errors.New("bad checkpoint chunk")
@@ -181,22 +186,22 @@ func (c *Connector) writeCheckpoint(ctx context.Context) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	limit := c.chunkLimit()
-	chunks := encodeChunks(maps.All(c.state.m), limit)
-	m := checkpointManifest{Slot: 1 - c.ckpt.Slot, Chunks: len(chunks), Seq: info.State.LastSeq, Instances: len(c.state.m)}
+	m := checkpointManifest{Slot: 1 - c.ckpt.Slot, Seq: info.State.LastSeq, Instances: len(c.state.m)}
 	if c.ckpt.Chunks == 0 {
 		m.Slot = 0
 	}
-	for n, ch := range chunks {
-		if _, err := c.kv.Put(ctx, chunkKey(m.Slot, n), ch); err != nil {
-			return fmt.Errorf("checkpoint chunk %d: %w", n, err)
+	for ch := range encodeChunks(maps.All(c.state.m), limit) {
+		if _, err := c.kv.Put(ctx, chunkKey(m.Slot, m.Chunks), ch); err != nil {
+			return fmt.Errorf("checkpoint chunk %d: %w", m.Chunks, err)
 		}
+		m.Chunks++
 	}
 	if _, err := c.kv.Put(ctx, checkpointKey, jsonMarshal(m)); err != nil {
 		return fmt.Errorf("checkpoint manifest: %w", err)
 	}
 	// Chunks of an earlier, larger checkpoint in this slot are never read
 	// again (the manifest counts them); delete them to free the space.
-	for n := len(chunks); ; n++ {
+	for n := m.Chunks; ; n++ {
 		if _, err := c.kv.Get(ctx, chunkKey(m.Slot, n)); err != nil {
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				break
@@ -237,7 +242,7 @@ func (c *Connector) journal(ctx context.Context, f *flight, changed map[string]s
 			}
 		}
 	}
-	for _, ch := range encodeChunks(states, c.chunkLimit()) {
+	for ch := range encodeChunks(states, c.chunkLimit()) {
 		c.journalSeq++
 		msg := &nats.Msg{Subject: "$KV." + c.cfg.Bucket + "." + journalPrefix + c.journalID + "." + strconv.FormatUint(c.journalSeq, 36), Data: ch}
 		if err := c.pub.send(ctx, f, msg); err != nil {

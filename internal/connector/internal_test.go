@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"reflect"
 	"testing"
 
@@ -101,7 +102,7 @@ func TestPublishedStateReincarnationAndReconcile(t *testing.T) {
 	// State survives a round trip through its KV forms: the journal's
 	// chunks and the one key per id of earlier versions.
 	q := newPublished()
-	for _, ch := range encodeChunks(maps.All(p.m), 64) {
+	for ch := range encodeChunks(maps.All(p.m), 64) {
 		if _, err := decodeChunk(ch, q.m); err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +135,7 @@ func TestCheckpointChunksRoundTrip(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		m[fmt.Sprintf("order-%05d", i)] = &instState{Born: uint64(i) * 1000, Execs: []uint64{1, uint64(i%3 + 1)}}
 	}
-	chunks := encodeChunks(maps.All(m), 4096)
+	chunks := slices.Collect(encodeChunks(maps.All(m), 4096))
 	if len(chunks) < 10 {
 		t.Fatalf("%d chunks of at most 4 KiB for %d ids", len(chunks), len(m))
 	}
