@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/duroscope/duroscope/events"
