@@ -108,8 +108,12 @@ func startProc(t *testing.T, store, natsURL string, extra ...string) *proc {
 }
 
 // metric reads one value of /metrics (-1 while the server is not up).
-func (p *proc) metric(name string) float64 {
-	resp, err := http.Get("http://" + p.addr + "/metrics")
+func (p *proc) metric(name string) float64 { return metricAt(p.addr, name) }
+
+// metricAt reads one value of the /metrics served at addr (-1 while the
+// server is not up).
+func metricAt(addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return -1
 	}

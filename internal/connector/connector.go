@@ -103,6 +103,11 @@ type Config struct {
 	// often a message is published before the connector gives up (default 5).
 	AckTimeout time.Duration
 	Retries    int
+	// CheckpointMin is the least number of state changes since the last
+	// checkpoint (checkpoint.go) after which the connector, once caught
+	// up, writes a new one; it waits for a quarter of the state to change
+	// too (default 50,000).
+	CheckpointMin int
 	// Once publishes everything present, reconciles once, waits for the
 	// stream to store it all and returns (API.md --once).
 	Once bool
@@ -157,6 +162,14 @@ type Connector struct {
 	ladder ladder
 	rec    reconciliation
 	prog   *progress
+	// ckpt is the newest state checkpoint (Chunks 0: none);
+	// stateChanges counts the id states written since.
+	ckpt         checkpointManifest
+	stateChanges int
+	// journalID and journalSeq name the journal messages: unique per
+	// process start, in order within it.
+	journalID  string
+	journalSeq uint64
 }
 
 // reconciliation is the state of one pass over the store's inventory.
@@ -203,12 +216,16 @@ func New(cfg Config) (*Connector, error) {
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 10 * time.Second
 	}
-	// Two batches (rows, notices and state puts) may be in flight.
-	js, err := jetstream.New(cfg.NC, jetstream.WithPublishAsyncMaxPending(4*(cfg.BatchSize+cfg.InventoryPage)))
+	if cfg.CheckpointMin <= 0 {
+		cfg.CheckpointMin = 50_000
+	}
+	// batchesInFlight batches (rows, notices and state puts) may await
+	// their acks while the next one is published.
+	js, err := jetstream.New(cfg.NC, jetstream.WithPublishAsyncMaxPending(2*(batchesInFlight+1)*(cfg.BatchSize+cfg.InventoryPage)))
 	if err != nil {
 		return nil, fmt.Errorf("connector: jetstream: %w", err)
 	}
-	c := &Connector{cfg: cfg, js: js, state: newPublished(),
+	c := &Connector{cfg: cfg, js: js, state: newPublished(), journalID: strconv.FormatInt(time.Now().UnixNano(), 36),
 		log: cfg.Logger.With().Str("component", "connector").Logger()}
 	c.pub = publisher{js: js, ackTimeout: cfg.AckTimeout, retries: cfg.Retries, stats: &c.stats}
 	return c, nil
@@ -279,30 +296,40 @@ func (c *Connector) load(ctx context.Context) error {
 		c.ladder.a = p.Anchors
 		c.stats.Position.Store(c.ladder.head())
 	}
-	if err := c.loadState(ctx); err != nil {
+	seq, err := c.loadCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.loadState(ctx, seq); err != nil {
 		return fmt.Errorf("read the published state: %w", err)
 	}
 	c.stats.Instances.Store(int64(len(c.state.m)))
 	c.log.Info().Uint64("position", c.ladder.head()).Int("instances", len(c.state.m)).
+		Int("checkpointed", c.ckpt.Instances).Int("changes_after_checkpoint", c.stateChanges).
 		Dur("took", time.Since(t0)).Msg("resuming")
 	return nil
 }
 
-// loadState reads every instance's state from the bucket's stream with a
-// pull consumer (a KV watcher pushes, and a million keys overrun it).
-func (c *Connector) loadState(ctx context.Context) error {
+// loadState reads the instances' state from the bucket's stream after
+// sequence after (0: from the start) with a pull consumer (a KV watcher
+// pushes, and a million keys overrun it).
+func (c *Connector) loadState(ctx context.Context, after uint64) error {
 	stream, err := c.js.Stream(ctx, "KV_"+c.cfg.Bucket)
 	if err != nil {
 		return err
 	}
 	prefix := "$KV." + c.cfg.Bucket + "."
 	// The bucket keeps one value per key (History 1), so reading its
-	// stream from the start gives each key's value once; a last-per-subject
-	// or filtered consumer would make the server index a million subjects
+	// stream gives each key's newest value once; a last-per-subject or
+	// filtered consumer would make the server index a million subjects
 	// first (measured: over a minute).
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cons, err := stream.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if after > 0 {
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1}
+	}
+	cons, err := stream.OrderedConsumer(cctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -319,11 +346,31 @@ func (c *Connector) loadState(ctx context.Context) error {
 		for m := range batch.Messages() {
 			got++
 			key := strings.TrimPrefix(m.Subject(), prefix)
-			if !strings.HasPrefix(key, stateKeyPrefix) || m.Headers().Get("KV-Operation") != "" {
-				continue // the position, or a deleted key
-			}
-			if err := c.state.load(key, m.Data()); err != nil {
-				return err
+			deleted := m.Headers().Get("KV-Operation") != ""
+			switch {
+			case strings.HasPrefix(key, journalPrefix):
+				if deleted {
+					continue
+				}
+				n, err := decodeChunk(m.Data(), c.state.m)
+				if err != nil {
+					return fmt.Errorf("journal %s: %w", key, err)
+				}
+				c.stateChanges += n
+			case strings.HasPrefix(key, stateKeyPrefix):
+				// One key per id, as versions before the journal wrote it.
+				c.stateChanges++
+				if deleted {
+					id, err := idFromStateKey(key)
+					if err != nil {
+						return err
+					}
+					delete(c.state.m, id)
+					continue
+				}
+				if err := c.state.load(key, m.Data()); err != nil {
+					return err
+				}
 			}
 		}
 		if err := batch.Error(); err != nil {
@@ -341,10 +388,27 @@ type storedPosition struct {
 	Anchors []Anchor `json:"anchors"`
 }
 
+// batchesInFlight is how many batches may await their acks at once. With
+// one, the server's queue ran dry at every batch boundary (the last acks,
+// the position's round trip, the next batch's first messages); with two,
+// it always holds a batch while the oldest is committed.
+const batchesInFlight = 2
+
 // loop reads, publishes and commits until ctx ends. Reading the next
-// snapshot overlaps with the acks of the batch in flight.
+// snapshot and publishing it overlap with the acks of the batches in
+// flight; batches are committed oldest first, so a stored position always
+// covers only acknowledged batches.
 func (c *Connector) loop(ctx context.Context) error {
-	var inflight *flight
+	var inflight []*flight // oldest first
+	commitAll := func() error {
+		for len(inflight) > 0 {
+			if err := c.commit(ctx, inflight[0]); err != nil {
+				return err
+			}
+			inflight = inflight[1:]
+		}
+		return nil
+	}
 	failures := 0
 	for {
 		r, err := c.read(ctx)
@@ -365,26 +429,28 @@ func (c *Connector) loop(ctx context.Context) error {
 			continue
 		}
 		failures = 0
-		if inflight != nil {
-			if err := c.commit(ctx, inflight); err != nil {
+		for len(inflight) >= batchesInFlight {
+			if err := c.commit(ctx, inflight[0]); err != nil {
 				return err
 			}
-			inflight = nil
+			inflight = inflight[1:]
 		}
 		f, err := c.publish(ctx, r)
 		if err != nil {
 			return err
 		}
 		if len(f.futs) > 0 {
-			inflight = f
+			inflight = append(inflight, f)
 		}
 		caughtUp := len(r.rows) < c.cfg.BatchSize
 		if caughtUp && !c.rec.active {
-			if inflight != nil {
-				if err := c.commit(ctx, inflight); err != nil {
+			if err := commitAll(); err != nil {
+				return err
+			}
+			if c.checkpointDue() {
+				if err := c.writeCheckpoint(ctx); err != nil {
 					return err
 				}
-				inflight = nil
 			}
 			if !c.stats.CaughtUp.Load() {
 				c.stats.CaughtUp.Store(true)
@@ -516,11 +582,8 @@ func (c *Connector) publish(ctx context.Context, r readResult) (*flight, error) 
 			changed[id] = struct{}{}
 		}
 	}
-	for id := range changed {
-		msg := &nats.Msg{Subject: "$KV." + c.cfg.Bucket + "." + stateKey(id), Data: c.state.m[id].encode()}
-		if err := c.pub.send(ctx, f, msg); err != nil {
-			return nil, err
-		}
+	if err := c.journal(ctx, f, changed); err != nil {
+		return nil, err
 	}
 	c.stats.Instances.Store(int64(len(c.state.m)))
 	return f, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/duroscope/duroscope/internal/connector/sqlite"
 	"github.com/duroscope/duroscope/internal/connector/storetest"
 	"github.com/duroscope/duroscope/internal/gen"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/testenv"
 )
 
@@ -133,6 +135,13 @@ func (e *env) config() connector.Config {
 	}
 }
 
+// storedSubject is the subject the history stream stores an instance's
+// events under: events.Subject tagged with the instance's slot by the
+// stream's subject transform (projector.EnsureStreams).
+func storedSubject(instanceID string) string {
+	return events.SubjectPrefix + strconv.Itoa(projector.Slot(instanceID)) + "." + events.SubjectToken(instanceID)
+}
+
 // expectAll checks that the stream holds every row, byte for byte, on its
 // instance's subject.
 func expectAll(t *testing.T, got streamContents, want map[string][]byte) {
@@ -150,7 +159,7 @@ func expectAll(t *testing.T, got streamContents, want map[string][]byte) {
 			t.Errorf("%s: payload differs:\n got %s\nwant %s", id, g, data)
 		}
 		inst := id[:strings.LastIndexByte(id[:strings.LastIndexByte(id, '/')], '/')]
-		if s := got.subject[id]; s != events.Subject(inst) {
+		if s := got.subject[id]; s != storedSubject(inst) {
 			t.Errorf("%s on subject %s", id, s)
 		}
 	}
@@ -369,7 +378,7 @@ func TestDeletionsAndPrunes(t *testing.T) {
 		case events.TypeExecutionsPruned:
 			pruned = append(pruned, fmt.Sprint(n.InstanceID, n.ExecutionIDs))
 		}
-		if got.subject[n.MsgID()] != events.Subject(n.InstanceID) {
+		if got.subject[n.MsgID()] != storedSubject(n.InstanceID) {
 			t.Errorf("notice %s not on its instance's subject", n.MsgID())
 		}
 	}
@@ -386,6 +395,115 @@ func TestDeletionsAndPrunes(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := r.c.Stats().NoticesPublished.Load(); n != 2 {
 		t.Fatalf("%d notices after the restart, want 2", n)
+	}
+}
+
+// A restart reads the state checkpoint and only the state changed after
+// it, and still knows every instance it published: deletions made while
+// it was down, of instances in the checkpoint and of instances published
+// after it, are reported.
+func TestCheckpointRestart(t *testing.T) {
+	e := newEnv(t)
+	var rows []storetest.Row
+	for i := uint64(0); i < 40; i++ {
+		id := fmt.Sprintf("inst-%02d", i)
+		rows = append(rows, row(id, 1, 1, 100+i), row(id, 1, 2, 200+i))
+	}
+	if err := e.store.Append(rows); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config()
+	cfg.CheckpointMin = 1
+	cfg.ReconcileInterval = time.Hour
+	run := func(notices uint64) {
+		t.Helper()
+		r := start(t, cfg)
+		st := r.c.Stats()
+		waitFor(t, "caught up and reconciled", 10*time.Second, func() bool {
+			return st.CaughtUp.Load() && st.Reconciliations.Load() == 1 && st.NoticesPublished.Load() == notices
+		})
+		r.halt(t)
+	}
+	run(0)
+	kv, err := e.nats.JS.KeyValue(context.Background(), events.DefaultStream+"_CONNECTOR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := func() map[string]any {
+		t.Helper()
+		m, err := kv.Get(context.Background(), "ckpt")
+		if err != nil {
+			t.Fatalf("no checkpoint: %v", err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(m.Value(), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if m := manifest(); m["instances"] != float64(40) || m["slot"] != float64(0) {
+		t.Fatalf("checkpoint after the backfill: %v", m)
+	}
+	// Down: one checkpointed instance deleted, a new one written.
+	if err := e.store.DeleteInstance("inst-07"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Append([]storetest.Row{row("late", 1, 1, 900), row("late", 1, 2, 901)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CheckpointMin = 1000 // no new checkpoint: "late" lives only in its state key
+	var log bytes.Buffer     // read once the connector has stopped
+	cfg.Logger = zerolog.New(zerolog.SyncWriter(&log))
+	run(1)
+	// It resumed from the checkpoint alone: no state changed after it (the
+	// position and the checkpoint's own keys are not state).
+	if !strings.Contains(log.String(), `"instances":40,"checkpointed":40,"changes_after_checkpoint":0`) {
+		t.Fatalf("the restart did not resume from the checkpoint:\n%s", log.String())
+	}
+	if m := manifest(); m["instances"] != float64(40) {
+		t.Fatalf("a checkpoint was written: %v", m)
+	}
+	if err := e.store.DeleteInstance("late"); err != nil {
+		t.Fatal(err)
+	}
+	// Enough changes (a quarter of the state) for the next checkpoint,
+	// which goes to the other slot.
+	var more []storetest.Row
+	for i := uint64(0); i < 12; i++ {
+		more = append(more, row(fmt.Sprintf("more-%02d", i), 1, 1, 1000+i))
+	}
+	if err := e.store.Append(more); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CheckpointMin = 1
+	run(1)
+	if m := manifest(); m["slot"] != float64(1) || m["instances"] != float64(53) {
+		t.Fatalf("second checkpoint: %v", m)
+	}
+	// The journal the second checkpoint covers is purged (what is left is
+	// the reconciliation's deletion of "late", after it); the state is whole.
+	kvStream, err := e.nats.JS.Stream(context.Background(), "KV_"+events.DefaultStream+"_CONNECTOR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := kvStream.Info(context.Background(), jetstream.WithSubjectFilter("$KV."+events.DefaultStream+"_CONNECTOR.j.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.State.Subjects) != 1 {
+		t.Fatalf("journal after the second checkpoint: %v", info.State.Subjects)
+	}
+	if err := e.store.DeleteInstance("more-03"); err != nil {
+		t.Fatal(err)
+	}
+	run(1)
+	got := readStream(t, e.nats.JS, events.DefaultStream)
+	var deleted []string
+	for _, n := range got.notices {
+		deleted = append(deleted, n.InstanceID)
+	}
+	if fmt.Sprint(deleted) != "[inst-07 late more-03]" {
+		t.Fatalf("notices for %v, want inst-07, late, more-03", deleted)
 	}
 }
 

@@ -1,8 +1,11 @@
 package connector
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/duroscope/duroscope/events"
@@ -96,14 +99,61 @@ func TestPublishedStateReincarnationAndReconcile(t *testing.T) {
 	if eff := p.apply("b", 1, 1, 7000); eff.notice != nil || eff.msgID != "b/1/1/5000" {
 		t.Fatalf("b reused: %+v", eff)
 	}
-	// State survives a round trip through its KV form.
+	// State survives a round trip through its KV forms: the journal's
+	// chunks and the one key per id of earlier versions.
 	q := newPublished()
-	for id, s := range p.m {
-		if err := q.load(stateKey(id), s.encode()); err != nil {
+	for ch := range encodeChunks(maps.All(p.m), 64) {
+		if _, err := decodeChunk(ch, q.m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if !reflect.DeepEqual(p.m, q.m) {
-		t.Fatalf("KV round trip: %v vs %v", p.m, q.m)
+		t.Fatalf("journal round trip: %v vs %v", p.m, q.m)
+	}
+	q = newPublished()
+	for id, s := range p.m {
+		legacy, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.load(stateKey(id), legacy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(p.m, q.m) {
+		t.Fatalf("per-id key round trip: %v vs %v", p.m, q.m)
+	}
+}
+
+func TestCheckpointChunksRoundTrip(t *testing.T) {
+	m := map[string]*instState{
+		"":                  {},
+		"a/b c":             {Born: 1 << 60, Deleted: 7, Execs: []uint64{1, 2, 300}},
+		"deleted":           {Deleted: 12345},
+		string([]byte{255}): {Born: 9, Execs: []uint64{1}},
+	}
+	for i := 0; i < 2000; i++ {
+		m[fmt.Sprintf("order-%05d", i)] = &instState{Born: uint64(i) * 1000, Execs: []uint64{1, uint64(i%3 + 1)}}
+	}
+	chunks := slices.Collect(encodeChunks(maps.All(m), 4096))
+	if len(chunks) < 10 {
+		t.Fatalf("%d chunks of at most 4 KiB for %d ids", len(chunks), len(m))
+	}
+	got := map[string]*instState{}
+	for _, ch := range chunks {
+		if len(ch) > 4096 {
+			t.Fatalf("chunk of %d bytes over the limit", len(ch))
+		}
+		if _, err := decodeChunk(ch, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(got, m) {
+		t.Fatalf("round trip differs: %d ids back of %d", len(got), len(m))
+	}
+	for _, bad := range [][]byte{nil, {2}, {checkpointVersion, 5, 'a'}, {checkpointVersion, 1, 'a', 1, 0, 3, 1}} {
+		if _, err := decodeChunk(bad, map[string]*instState{}); err == nil {
+			t.Errorf("decodeChunk(%v) accepted", bad)
+		}
 	}
 }

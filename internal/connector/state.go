@@ -40,17 +40,19 @@ func (s *instState) add(exec uint64) bool {
 }
 
 // published is the connector's memory of what it has published, per
-// instance id. It lives in memory and in the KV bucket (one key per id,
-// written with the batch that changed it, so it is stored before the
-// position that covers it).
+// instance id. It lives in memory and in the KV bucket (the journal and
+// checkpoints of checkpoint.go, written with the batch that changed it, so
+// it is stored before the position that covers it).
 type published struct {
 	m map[string]*instState
 }
 
 func newPublished() *published { return &published{m: make(map[string]*instState)} }
 
-// stateKeyPrefix starts the KV key of an instance's state; the rest is the
-// id in unpadded base64url (KV keys allow only [-/_=.A-Za-z0-9]).
+// stateKeyPrefix starts the KV key of an instance's state as versions
+// before the journal wrote it (one key per id; still read at start-up);
+// the rest is the id in unpadded base64url (KV keys allow only
+// [-/_=.A-Za-z0-9]).
 const stateKeyPrefix = "i."
 
 func stateKey(id string) string {
@@ -180,12 +182,6 @@ func (p *published) reconcile(ids []string, inv []Inventory, nowMs uint64) (noti
 		changed = append(changed, id)
 	}
 	return notices, changed
-}
-
-// encode is the KV value of an id's state.
-func (s *instState) encode() []byte {
-	b, _ := json.Marshal(s) // cannot fail: integers and a slice of them
-	return b
 }
 
 func (p *published) load(key string, value []byte) error {

@@ -92,10 +92,16 @@ type LoadOptions struct {
 	Prune bool
 	// Drain bounds the wait for started instances to finish; zero means 60 s.
 	Drain time.Duration
+	// CountErrors measures instead of checking: a client call that fails
+	// (after the driver's retries on "database is locked") is recorded in
+	// LoadResult.ClientErrors instead of ending the run, and unexpected or
+	// unfinished instances are reported without an error.
+	CountErrors bool
 }
 
 // RunLoad runs the load mix until its duration or count, then drains. It
-// fails when an instance ends with an unexpected status or does not finish.
+// fails when an instance ends with an unexpected status or does not finish,
+// unless o.CountErrors.
 func (d Driver) RunLoad(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	if o.Rate <= 0 || (o.Duration <= 0 && o.Count <= 0) {
 		return nil, errors.New("duroxide: RunLoad needs a positive Rate and a Duration or a Count")
@@ -122,6 +128,9 @@ func (d Driver) RunLoad(ctx context.Context, o LoadOptions) (*LoadResult, error)
 	}
 	if o.Drain > 0 {
 		args = append(args, "--drain", strconv.FormatInt(o.Drain.Milliseconds(), 10)+"ms")
+	}
+	if o.CountErrors {
+		args = append(args, "--count-errors")
 	}
 	var out LoadResult
 	return &out, d.run(ctx, "load", d.runtimeArgs(args...), &out)

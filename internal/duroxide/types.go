@@ -137,6 +137,14 @@ type LoadResult struct {
 		InstanceID string `json:"instanceId"`
 		Error      string `json:"error"`
 	} `json:"infrastructureFailed"`
+	// ClientErrors are the client calls that failed (after the driver's
+	// retries on "database is locked"); only LoadOptions.CountErrors
+	// reports them, otherwise the first one fails the run.
+	ClientErrors []struct {
+		Op         string `json:"op"`
+		InstanceID string `json:"instanceId"`
+		Error      string `json:"error"`
+	} `json:"clientErrors"`
 	// Deleted counts deleted instances, Pruned deleted executions.
 	Deleted         int     `json:"deleted"`
 	Pruned          int     `json:"pruned"`

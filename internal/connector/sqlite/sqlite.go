@@ -181,7 +181,7 @@ func (s *snapshot) Rows(after uint64, limit int) ([]connector.Row, error) {
 		return nil, fmt.Errorf("read history after rowid %d: %w", after, err)
 	}
 	defer rs.Close()
-	out := make([]connector.Row, 0, min(limit, 4096))
+	out := make([]connector.Row, 0, min(limit, 1<<16))
 	for rs.Next() {
 		var r connector.Row
 		var pos int64

@@ -7,6 +7,7 @@
 //   driver.js scenario    --store S [--schema X] [--prefix P] [--inject-lock-failure]
 //   driver.js load        --store S [--schema X] --rate N (--duration D | --count C)
 //                         [--prefix P] [--running-every K] [--delete-every K] [--prune] [--drain D]
+//                         [--count-errors]
 //   driver.js answers     --store S [--schema X] (--ids a,b,c | --all)
 //   driver.js delete      --store S [--schema X] --ids a,b,c [--force]
 //   driver.js delete-bulk --store S [--schema X] [--count N] [--ids a,b] [--completed-before MS]
@@ -34,7 +35,7 @@ const { runLoad } = require('./load');
 const { gatherAnswers } = require('./answers');
 const admin = require('./admin');
 
-const BOOLEAN_FLAGS = new Set(['force', 'all', 'prune', 'inject-lock-failure']);
+const BOOLEAN_FLAGS = new Set(['force', 'all', 'prune', 'inject-lock-failure', 'count-errors']);
 
 function parseArgs(argv) {
   const [command, ...rest] = argv;
@@ -131,6 +132,7 @@ const COMMANDS = {
     deleteEvery: int(flags, 'delete-every'),
     prune: flags.prune === 'true',
     drainMs: flags.drain === undefined ? undefined : parseDurationMs(flags.drain),
+    countErrors: flags['count-errors'] === 'true',
   }),
   answers: (flags) => {
     if (!ids(flags) && flags.all !== 'true') {
@@ -155,11 +157,11 @@ const COMMANDS = {
 };
 
 // failedResult names answers that completed but report a failure.
-function failedResult(command, result) {
+function failedResult(command, result, flags) {
   if (command === 'delete' && result.failed > 0) {
     return `${result.failed} deletion(s) refused`;
   }
-  if (command === 'load' && (result.unexpected.length > 0 || result.unfinished.length > 0)) {
+  if (command === 'load' && flags['count-errors'] !== 'true' && (result.unexpected.length > 0 || result.unfinished.length > 0)) {
     return `${result.unexpected.length} instance(s) ended unexpectedly, ${result.unfinished.length} unfinished`;
   }
   return '';
@@ -173,7 +175,7 @@ async function main() {
   }
   const result = await run(flags);
   await new Promise((resolve) => process.stdout.write(`${JSON.stringify(result)}\n`, resolve));
-  const failure = failedResult(command, result);
+  const failure = failedResult(command, result, flags);
   if (failure) {
     throw new Error(failure);
   }

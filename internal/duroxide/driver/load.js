@@ -6,6 +6,11 @@
 // raised once the instance has subscribed (Duroxide records an event raised
 // before the subscription but never delivers it). Optional churn deletes finished roots and prunes
 // continued-as-new instances while the load runs, as an operator would.
+//
+// With countErrors (--count-errors, for measuring Duroxide under contention)
+// a client call that fails even after the busy retries is recorded in
+// clientErrors instead of ending the run, and the run's outcome (unexpected,
+// unfinished) is reported without a failing exit status.
 
 const { startRuntime, sleep, waitForHistory } = require('./session');
 const { EVENT_NAME } = require('./workloads');
@@ -45,7 +50,20 @@ async function runLoad(opts) {
   const { client } = session;
   const out = {
     prefix, store: session.store.kind, started: 0, byKind: {}, completed: 0, failed: 0,
-    leftRunning: 0, unfinished: [], unexpected: [], infrastructureFailed: [], deleted: 0, pruned: 0,
+    leftRunning: 0, unfinished: [], unexpected: [], infrastructureFailed: [], clientErrors: [], deleted: 0, pruned: 0,
+  };
+  // call runs one client call; in countErrors mode a failure is recorded
+  // and answered with undefined instead of thrown.
+  const call = async (op, id, fn) => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!opts.countErrors) {
+        throw e;
+      }
+      out.clientErrors.push({ op, instanceId: id, error: String(e && e.message ? e.message : e) });
+      return undefined;
+    }
   };
   const pending = new Map(); // id -> spec, awaiting a terminal status
   const toRaise = new Set();
@@ -54,14 +72,17 @@ async function runLoad(opts) {
 
   const check = async () => {
     for (const id of [...toRaise].slice(0, CHECK_BATCH)) {
-      const events = await client.readExecutionHistory(id, 1);
-      if (events.some((e) => e.kind === 'ExternalSubscribed')) {
-        await client.raiseEvent(id, EVENT_NAME, JSON.stringify({ by: 'load' }));
+      const events = await call('readExecutionHistory', id, () => client.readExecutionHistory(id, 1));
+      if (events && events.some((e) => e.kind === 'ExternalSubscribed')) {
+        await call('raiseEvent', id, () => client.raiseEvent(id, EVENT_NAME, JSON.stringify({ by: 'load' })));
         toRaise.delete(id);
       }
     }
     for (const [id, spec] of [...pending].slice(0, CHECK_BATCH)) {
-      const st = await client.getStatus(id);
+      const st = await call('getStatus', id, () => client.getStatus(id));
+      if (st === undefined) {
+        continue; // recorded; looked at again on a later check
+      }
       // NotFound: started but not yet picked up (the instance row is written
       // by the first orchestration turn).
       if (st.status === 'Running' || st.status === 'NotFound') {
@@ -82,13 +103,13 @@ async function runLoad(opts) {
       }
       out[st.status === 'Completed' ? 'completed' : 'failed']++;
       if (spec.kind === 'continue_as_new' && opts.prune) {
-        const r = await client.pruneExecutions(id, { keepLast: 1 });
-        out.pruned += r.executionsDeleted;
+        const r = await call('pruneExecutions', id, () => client.pruneExecutions(id, { keepLast: 1 }));
+        out.pruned += r ? r.executionsDeleted : 0;
       }
       finishedRoots++;
       if (opts.deleteEvery > 0 && finishedRoots % opts.deleteEvery === 0) {
-        const r = await client.deleteInstance(id, false);
-        out.deleted += r.instancesDeleted;
+        const r = await call('deleteInstance', id, () => client.deleteInstance(id, false));
+        out.deleted += r ? r.instancesDeleted : 0;
       }
     }
   };
@@ -109,7 +130,10 @@ async function runLoad(opts) {
         issued++;
         const spec = runningEvery > 0 && issued % runningEvery === 0 ? LEFT_RUNNING : MIX[(issued - 1) % MIX.length];
         const id = `${prefix}-${issued}-${spec.kind}`;
-        const p = client.startOrchestration(id, spec.orchestration, JSON.stringify(spec.input(id))).then(() => {
+        const p = call('startOrchestration', id, () => client.startOrchestration(id, spec.orchestration, JSON.stringify(spec.input(id))).then(() => true)).then((ok) => {
+          if (!ok) {
+            return;
+          }
           out.started++;
           out.byKind[spec.kind] = (out.byKind[spec.kind] || 0) + 1;
           if (spec.status === 'Running') {
