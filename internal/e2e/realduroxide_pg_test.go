@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/duroscope/duroscope/events"
@@ -123,14 +124,16 @@ func pgDifferential(ctx context.Context, t *testing.T, pg *testenv.Postgres, bin
 	step("scenario %s-mid: %d instances, %d deleted, %d prunes", mode, len(m.sc.Instances), len(m.sc.Deleted), len(m.sc.Prunes))
 
 	// 4. Postgres restarted mid-stream (cdc).
+	slot := postgres.SlotName(events.DefaultStream + "_CONNECTOR")
 	if mode == postgres.ModeCDC {
+		behind := unconfirmedWAL(ctx, t, pg.URL, slot)
 		if err := pg.Stop(); err != nil {
 			t.Fatal(err)
 		}
 		if err := pg.Start(); err != nil {
 			t.Fatal(err)
 		}
-		step("Postgres restarted")
+		step("Postgres restarted (the slot had %d bytes of WAL to confirm at the stop)", behind)
 		post, err := d.RunScenario(ctx, mode+"-post")
 		if err != nil {
 			t.Fatal(err)
@@ -150,7 +153,6 @@ func pgDifferential(ctx context.Context, t *testing.T, pg *testenv.Postgres, bin
 		if err := sdb.QueryRowContext(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&written); err != nil {
 			t.Fatal(err)
 		}
-		slot := postgres.SlotName(events.DefaultStream + "_CONNECTOR")
 		waitUntil(ctx, t, "the slot to confirm "+written, func() bool {
 			var ok bool
 			err := sdb.QueryRowContext(ctx, "SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2", written, slot).Scan(&ok)
@@ -205,6 +207,22 @@ func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// unconfirmedWAL is how far (bytes) the slot's confirmed position is behind
+// the server's WAL.
+func unconfirmedWAL(ctx context.Context, t *testing.T, url, slot string) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var behind int64
+	if err := conn.QueryRow(ctx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&behind); err != nil {
+		t.Fatalf("slot %s: %v", slot, err)
+	}
+	return behind
 }
 
 // streamCount is how many messages the history stream holds.

@@ -516,6 +516,14 @@ func compareInstanceWithDuroxide(ctx context.Context, r *diffReport, cl *client.
 	r.equal(epSummary, id+" current_execution_id", got.CurrentExecutionID, uint64(info.CurrentExecutionID))
 	r.equal(epSummary, id+" parent_instance", got.ParentInstance, info.ParentInstanceID)
 	r.equal(epSummary, id+" custom_status", got.CustomStatus, want.Status.CustomStatus)
+	if info.CreatedAt > 0 { // Postgres: Duroxide answers its ack times
+		// An instance pruned before the connector read its first
+		// execution: Duroscope's created_at is the first it saw.
+		if len(want.Executions) > 0 && want.Executions[0].ExecutionID == 1 {
+			ackedAfter(r, epSummary, id+" created_at", got.CreatedAt, info.CreatedAt)
+		}
+		ackedAfter(r, epSummary, id+" updated_at", got.UpdatedAt, info.UpdatedAt)
+	}
 	if want.Status.Status == api.StatusFailed {
 		// Duroxide's getStatus.error is the failure's display message:
 		// the thrown message, "canceled: <reason>" for a cancellation.
@@ -558,7 +566,12 @@ func compareInstanceWithDuroxide(ctx context.Context, r *diffReport, cl *client.
 			r.equal(epExecutions, what+" output", x.Output, wx.Info.Output)
 		}
 		if wx.Info.Status != api.StatusRunning && wx.Info.CompletedAt != nil && *wx.Info.CompletedAt > 0 {
-			r.equal(epExecutions, what+" completed_at", x.CompletedAt != nil, true)
+			if r.equal(epExecutions, what+" completed_at", x.CompletedAt != nil, true) {
+				ackedAfter(r, epExecutions, what+" completed_at", *x.CompletedAt, *wx.Info.CompletedAt)
+			}
+		}
+		if wx.Info.StartedAt > 0 {
+			ackedAfter(r, epExecutions, what+" started_at", x.StartedAt, wx.Info.StartedAt)
 		}
 		raw, err := cl.History(ctx, id, client.HistoryParams{ExecutionID: x.ExecutionID})
 		if err != nil {
@@ -642,6 +655,19 @@ func compareStoreWide(ctx context.Context, r *diffReport, cl *client.Client, a *
 		}
 		r.equal("parent_instance links", in.InstanceID+" tree (getInstanceTree)", sorted(tree), sorted(in.Tree.AllIDs))
 	}
+}
+
+// ackedAfter checks a time Duroxide answers from its tables (Postgres:
+// the application's clock when it acknowledged the turn) against
+// Duroscope's, taken from the turn's events (EVENTS.md): the events are
+// stamped during the turn, before its ack, so Duroxide's time is at or
+// after Duroscope's, by the turn's duration (bounded here by 10 s).
+func ackedAfter(r *diffReport, endpoint, what string, duroscope api.Time, duroxideMs int64) {
+	if lag := duroxideMs - int64(duroscope); lag < 0 || lag > 10_000 {
+		r.fail(endpoint, "%s: Duroscope %d, Duroxide %d (%+d ms)", what, duroscope, duroxideMs, lag)
+		return
+	}
+	r.ok(endpoint)
 }
 
 // eventKey is what Duroscope's and Duroxide's history entries share.
