@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,20 +22,22 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/connector/postgres"
 	"github.com/duroscope/duroscope/internal/duroxide"
-	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 )
 
 func TestRealDuroxidePostgres(t *testing.T) {
 	ctx := requireDuroxide(t, 4*time.Minute)
 	binary := buildConnector(t, t.TempDir())
-	// The modes run side by side, each on its own Postgres server (the cdc
-	// run restarts its server).
+	// The modes run side by side, each on its own Postgres server (each
+	// run restarts its server); poll's keeps the default wal_level.
 	for _, mode := range []string{postgres.ModeCDC, postgres.ModePoll} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			pg := testenv.StartPostgres(t, testenv.WithLogicalReplication())
-			pgDifferential(ctx, t, pg, binary, mode)
+			var opts []testenv.PostgresOption
+			if mode == postgres.ModeCDC {
+				opts = append(opts, testenv.WithLogicalReplication())
+			}
+			pgDifferential(ctx, t, testenv.StartPostgres(t, opts...), binary, mode)
 		})
 	}
 }
@@ -50,9 +53,10 @@ func TestRealDuroxidePostgres(t *testing.T) {
 //     is SIGKILLed after 40 of its rows reached the stream, then
 //     restarted;
 //  4. Postgres is restarted (fast shutdown) while the connector follows
-//     it, right after the scenario's last commits, and scenario
-//     "<mode>-post" runs on the restarted server (cdc reconnects to the
-//     slot; poll's reads fail until the server is back);
+//     it, with the scenario's last commits not yet taken (the connector
+//     was frozen while they were made), and scenario "<mode>-post" runs
+//     on the restarted server (cdc reconnects to the slot; poll's reads
+//     fail until the server is back);
 //  5. catching up: cdc waits until the slot has confirmed the WAL written
 //     by the scenarios; poll waits for two reconciliations that started
 //     after the last commit (deletions and prunes are found only by them);
@@ -62,7 +66,7 @@ func pgDifferential(ctx context.Context, t *testing.T, pg *testenv.Postgres, bin
 	d := duroxide.Driver{Store: pg.URL, Schema: schema}
 	n := testenv.StartNATS(t)
 	db := testenv.NewDatabase(t, "rdxpg_"+mode)
-	startProjector(t, n, db, nil)
+	stopProjector := startProjector(t, n, db, nil)
 	began := time.Now()
 	step := func(format string, args ...any) {
 		t.Logf("%6.1fs "+format, append([]any{time.Since(began).Seconds()}, args...)...)
@@ -117,17 +121,26 @@ func pgDifferential(ctx context.Context, t *testing.T, pg *testenv.Postgres, bin
 	}
 	step("connector SIGKILLed mid-stream (%d messages past the backfill)", streamCount(ctx, t, n)-before)
 	p = start()
+	// 4. Postgres restarted mid-stream: the restarted connector follows,
+	// then is frozen (SIGSTOP) while the scenario's last transactions
+	// commit and let go (SIGCONT) just before Postgres stops, so that the
+	// restart meets it with work in hand.
+	waitUntil(ctx, t, "the restarted connector to follow", func() bool { return p.metric("duroscope_connector_caught_up") == 1 })
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	m := <-mid
 	if m.err != nil {
 		t.Fatal(m.err)
 	}
 	scs := []*duroxide.Scenario{pre, m.sc}
 	step("scenario %s-mid: %d instances, %d deleted, %d prunes", mode, len(m.sc.Instances), len(m.sc.Deleted), len(m.sc.Prunes))
-
-	// 4. Postgres restarted mid-stream.
 	slot := postgres.SlotName(events.DefaultStream + "_CONNECTOR")
 	if mode == postgres.ModeCDC {
 		step("the slot has %d bytes of WAL to confirm", unconfirmedWAL(ctx, t, pg.URL, slot))
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
@@ -169,10 +182,8 @@ func pgDifferential(ctx context.Context, t *testing.T, pg *testenv.Postgres, bin
 		t.Fatal(err)
 	}
 	step("connector caught up and stopped")
-	// Two minutes without progress: a recount slowed by a busy ClickHouse
-	// delays the next by five times its duration.
-	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
-	step("projector caught up")
+	settleProjection(ctx, t, n, stopProjector)
+	step("projection complete")
 
 	rows, maxTS := storeEvents(ctx, t, sdb, "SELECT instance_id, execution_id, event_data FROM "+schema+
 		".history ORDER BY created_at, instance_id, execution_id, event_id")
