@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -105,6 +106,44 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
+// startConnector runs a connector until the test ends, when it must stop
+// without error; ended reports, without waiting, why it ended early (nil
+// while it runs).
+func startConnector(t *testing.T, cfg connector.Config) (c *connector.Connector, ended func() error) {
+	t.Helper()
+	c, err := connector.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.Run(t.Context()); done <- err }() // cancelled before the cleanups run
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("connector: %v", err)
+		}
+	})
+	return c, func() error {
+		select {
+		case err := <-done:
+			done <- err
+			return fmt.Errorf("connector ended: %v", err)
+		default:
+			return nil
+		}
+	}
+}
+
+// newSchema starts a private Postgres 15 on which real Duroxide creates
+// its schema.
+func newSchema(t *testing.T) *testenv.Postgres {
+	t.Helper()
+	pg := testenv.StartPostgres(t)
+	if _, err := (duroxide.Driver{Store: pg.URL, Schema: schema}).Answers(context.Background(), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	return pg
+}
+
 // TestRealDuroxide runs real Duroxide on a private Postgres 15 (schema by
 // JsPostgresProvider.connectWithSchema): one scenario before the connector
 // starts (backfill), one while it runs (tail, with deletions, prunes and a
@@ -163,20 +202,8 @@ func TestRealDuroxide(t *testing.T) {
 			if mode == postgres.ModeCDC {
 				cfg.NoReconcile, cfg.PollInterval = true, 10*time.Millisecond
 			}
-			c, err := connector.New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cctx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { _, err := c.Run(cctx); done <- err }()
-			defer func() {
-				stop()
-				if err := <-done; err != nil {
-					t.Errorf("connector: %v", err)
-				}
-				src.Close()
-			}()
+			t.Cleanup(func() { src.Close() })
+			c, _ := startConnector(t, cfg)
 			waitFor(t, "backfill", time.Minute, func() bool { return c.Stats().CaughtUp.Load() })
 			sc, err := d.RunScenario(ctx, "during-"+mode)
 			if err != nil {
@@ -237,11 +264,8 @@ func TestPollSurvivesRestart(t *testing.T) {
 	if testenv.SkipIntegration() {
 		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
 	}
-	pg := testenv.StartPostgres(t)
+	pg := newSchema(t)
 	ctx := context.Background()
-	if _, err := (duroxide.Driver{Store: pg.URL, Schema: schema}).Answers(ctx, nil, true); err != nil {
-		t.Fatal(err) // creates the schema
-	}
 	want, err := pgtest.Fill(ctx, pg.URL, schema, gen.Config{Seed: 3, Instances: 20}, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -251,21 +275,9 @@ func TestPollSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	c, err := connector.New(connector.Config{Source: src, NC: ns.NC, PollInterval: time.Millisecond, ReconcileInterval: 50 * time.Millisecond,
+	t.Cleanup(func() { src.Close() })
+	c, ended := startConnector(t, connector.Config{Source: src, NC: ns.NC, PollInterval: time.Millisecond, ReconcileInterval: 50 * time.Millisecond,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { _, err := c.Run(cctx); done <- err }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("connector: %v", err)
-		}
-	}()
 	waitFor(t, "backfill", time.Minute, func() bool { return c.Stats().CaughtUp.Load() })
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
@@ -282,11 +294,8 @@ func TestPollSurvivesRestart(t *testing.T) {
 		want[k] = v
 	}
 	waitFor(t, "the rows written after the restart", time.Minute, func() bool {
-		select {
-		case err := <-done:
-			done <- err
+		if err := ended(); err != nil {
 			t.Fatalf("the connector stopped: %v", err)
-		default:
 		}
 		return len(missing(want, readStream(t, ns.JS).rows)) == 0
 	})
@@ -300,11 +309,8 @@ func TestPollRereadsDroppedBatch(t *testing.T) {
 	if testenv.SkipIntegration() {
 		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
 	}
-	pg := testenv.StartPostgres(t)
+	pg := newSchema(t)
 	ctx := context.Background()
-	if _, err := (duroxide.Driver{Store: pg.URL, Schema: schema}).Answers(ctx, nil, true); err != nil {
-		t.Fatal(err) // creates the schema
-	}
 	if _, err := pgtest.Fill(ctx, pg.URL, schema, gen.Config{Seed: 5, Instances: 10}, 100); err != nil {
 		t.Fatal(err)
 	}
