@@ -12,6 +12,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +28,7 @@ import (
 )
 
 func TestRealDuroxidePostgres(t *testing.T) {
-	ctx := requireDuroxide(t, 4*time.Minute)
+	ctx := requireDuroxide(t, 6*time.Minute)
 	binary := buildConnector(t, t.TempDir())
 	// The modes run side by side, each on its own Postgres server (each
 	// run restarts its server); poll's keeps the default wal_level.
@@ -61,7 +63,12 @@ func TestRealDuroxidePostgres(t *testing.T) {
 //     by the scenarios; poll waits for two reconciliations that started
 //     after the last commit (deletions and prunes are found only by them);
 //     the binary is then stopped with SIGTERM.
+//
+// DUROSCOPE_HEAVY=1 adds real Duroxide's load mix (10 instances/s for 20 s,
+// every 5th deleted, continue-as-new instances pruned) after scenario
+// "<mode>-post", and compares every instance the connector published.
 func pgDifferential(ctx context.Context, t *testing.T, pg *testenv.Postgres, binary, mode string) {
+	heavy := os.Getenv("DUROSCOPE_HEAVY") == "1"
 	schema := "dx_" + mode
 	d := duroxide.Driver{Store: pg.URL, Schema: schema}
 	n := testenv.StartNATS(t)
@@ -155,6 +162,15 @@ func pgDifferential(ctx context.Context, t *testing.T, pg *testenv.Postgres, bin
 	}
 	scs = append(scs, post)
 	step("scenario %s-post: %d instances", mode, len(post.Instances))
+	if heavy {
+		// Real Duroxide's load mix, followed live: more rows, commits
+		// further out of created_at order, deletions and prunes throughout.
+		load, err := d.RunLoad(ctx, duroxide.LoadOptions{Prefix: mode + "-load", Rate: 10, Duration: 20 * time.Second, DeleteEvery: 5, Prune: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		step("load %s-load: %d started, %d deleted, %d executions pruned", mode, load.Started, load.Deleted, load.Pruned)
+	}
 
 	// 5. Catch up, then stop the connector.
 	sdb, err := sql.Open("pgx", pg.URL)
@@ -187,7 +203,17 @@ func pgDifferential(ctx context.Context, t *testing.T, pg *testenv.Postgres, bin
 
 	rows, maxTS := storeEvents(ctx, t, sdb, "SELECT instance_id, execution_id, event_data FROM "+schema+
 		".history ORDER BY created_at, instance_id, execution_id, event_id")
-	diffRealDuroxide(ctx, t, d, n, db, scenarioIDs(scs...), rows, maxTS)
+	ids := scenarioIDs(scs...)
+	if heavy {
+		// The load's ids: every instance published, deleted ones included.
+		evs, _ := streamMessages(ctx, t, n)
+		for _, e := range evs {
+			ids = append(ids, e.InstanceID)
+		}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+	}
+	diffRealDuroxide(ctx, t, d, n, db, ids, rows, maxTS)
 	step("compared")
 }
 

@@ -533,9 +533,9 @@ func compareInstanceWithDuroxide(ctx context.Context, r *diffReport, cl *client.
 		// An instance pruned before the connector read its first
 		// execution: Duroscope's created_at is the first it saw.
 		if len(want.Executions) > 0 && want.Executions[0].ExecutionID == 1 {
-			ackedAfter(r, epSummary, id+" created_at", got.CreatedAt, info.CreatedAt)
+			sameTurn(r, epSummary, id+" created_at", got.CreatedAt, info.CreatedAt)
 		}
-		ackedAfter(r, epSummary, id+" updated_at", got.UpdatedAt, info.UpdatedAt)
+		sameTurn(r, epSummary, id+" updated_at", got.UpdatedAt, info.UpdatedAt)
 	}
 	if want.Status.Status == api.StatusFailed {
 		// Duroxide's getStatus.error is the failure's display message:
@@ -580,11 +580,11 @@ func compareInstanceWithDuroxide(ctx context.Context, r *diffReport, cl *client.
 		}
 		if wx.Info.Status != api.StatusRunning && wx.Info.CompletedAt != nil && *wx.Info.CompletedAt > 0 {
 			if r.equal(epExecutions, what+" completed_at", x.CompletedAt != nil, true) {
-				ackedAfter(r, epExecutions, what+" completed_at", *x.CompletedAt, *wx.Info.CompletedAt)
+				sameTurn(r, epExecutions, what+" completed_at", *x.CompletedAt, *wx.Info.CompletedAt)
 			}
 		}
 		if wx.Info.StartedAt > 0 {
-			ackedAfter(r, epExecutions, what+" started_at", x.StartedAt, wx.Info.StartedAt)
+			sameTurn(r, epExecutions, what+" started_at", x.StartedAt, wx.Info.StartedAt)
 		}
 		raw, err := cl.History(ctx, id, client.HistoryParams{ExecutionID: x.ExecutionID})
 		if err != nil {
@@ -680,13 +680,14 @@ func compareStoreWide(ctx context.Context, r *diffReport, cl *client.Client, a *
 	}
 }
 
-// ackedAfter checks a time Duroxide answers from its tables (Postgres:
-// the application's clock when it acknowledged the turn) against
-// Duroscope's, taken from the turn's events (EVENTS.md): the events are
-// stamped during the turn, before its ack, so Duroxide's time is at or
-// after Duroscope's, by the turn's duration (bounded here by 10 s).
-func ackedAfter(r *diffReport, endpoint, what string, duroscope api.Time, duroxideMs int64) {
-	if lag := duroxideMs - int64(duroscope); lag < 0 || lag > 10_000 {
+// sameTurn checks a time Duroxide answers from its tables (Postgres: the
+// application's clock around the turn, mostly its ack) against
+// Duroscope's, taken from the turn's events (EVENTS.md): they differ by
+// at most the turn's duration (bounded here by 10 s), mostly with
+// Duroxide's later (an execution's started_at may come before its
+// OrchestrationStarted's timestamp).
+func sameTurn(r *diffReport, endpoint, what string, duroscope api.Time, duroxideMs int64) {
+	if lag := duroxideMs - int64(duroscope); lag < -10_000 || lag > 10_000 {
 		r.fail(endpoint, "%s: Duroscope %d, Duroxide %d (%+d ms)", what, duroscope, duroxideMs, lag)
 		return
 	}
