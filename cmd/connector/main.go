@@ -40,6 +40,7 @@ type settings struct {
 	PollInterval      time.Duration
 	ReconcileInterval time.Duration
 	QueueInterval     time.Duration
+	BatchSize         int
 	HTTPAddr          string
 	Once              bool
 	DropSlot          bool
@@ -55,6 +56,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 	f.Duration(&s.PollInterval, "poll-interval", "DUROSCOPE_POLL_INTERVAL", 500*time.Millisecond, time.Nanosecond, "how often new rows are looked for")
 	f.Duration(&s.ReconcileInterval, "reconcile-interval", "DUROSCOPE_RECONCILE_INTERVAL", 30*time.Second, time.Nanosecond, "how often deleted instances and pruned executions are looked for")
 	f.Duration(&s.QueueInterval, "queue-interval", "DUROSCOPE_QUEUE_INTERVAL", 5*time.Second, 0, "how often a queue-depth snapshot is published; 0 = never")
+	f.Int(&s.BatchSize, "batch-size", "DUROSCOPE_CONNECTOR_BATCH_SIZE", 5000, 1, 1_000_000, "most history rows per read and per stored position")
 	f.String(&s.HTTPAddr, "http-addr", "DUROSCOPE_CONNECTOR_HTTP_ADDR", "127.0.0.1:8082", "address of /healthz and /metrics; empty = off")
 	f.Bool(&s.DropSlot, "drop-slot", "DUROSCOPE_CONNECTOR_DROP_SLOT", false, "Postgres: drop the connector's replication slot (decommissioning) and exit")
 	f.Bool(&s.Once, "once", "DUROSCOPE_CONNECTOR_ONCE", false, "publish everything present (deletions included), wait for the stream to store it, print a summary, exit")
@@ -163,6 +165,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		PollInterval:      s.PollInterval,
 		ReconcileInterval: s.ReconcileInterval,
 		QueueInterval:     s.QueueInterval,
+		BatchSize:         s.BatchSize,
 		Once:              s.Once,
 		Logger:            log,
 	}

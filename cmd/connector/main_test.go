@@ -42,6 +42,7 @@ func TestParseRefusesBadSettings(t *testing.T) {
 		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_QUEUE_INTERVAL": "-1s"}, nil, `DUROSCOPE_QUEUE_INTERVAL (flag -queue-interval): want a Go duration >= 0`},
 		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_SOURCE_MODE": "push"}, nil, `DUROSCOPE_SOURCE_MODE (flag -source-mode): want auto|cdc|poll`},
 		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_LOG_LEVEL": "loud"}, nil, "log-level"},
+		{map[string]string{"DUROSCOPE_SOURCE": "sqlite:/x", "DUROSCOPE_CONNECTOR_BATCH_SIZE": "0"}, nil, "DUROSCOPE_CONNECTOR_BATCH_SIZE (flag -batch-size): want an integer from 1"},
 	}
 	for _, c := range cases {
 		_, err := parse(c.args, envOf(c.env))
@@ -53,7 +54,7 @@ func TestParseRefusesBadSettings(t *testing.T) {
 		}
 	}
 	s, err := parse([]string{"--once", "--queue-interval", "0"}, envOf(base))
-	if err != nil || !s.Once || s.QueueInterval != 0 || s.PollInterval != 500*time.Millisecond || s.ReconcileInterval != 30*time.Second || s.HTTPAddr != "127.0.0.1:8082" {
+	if err != nil || !s.Once || s.QueueInterval != 0 || s.PollInterval != 500*time.Millisecond || s.ReconcileInterval != 30*time.Second || s.HTTPAddr != "127.0.0.1:8082" || s.BatchSize != 5000 {
 		t.Fatalf("defaults: %+v, %v", s, err)
 	}
 }

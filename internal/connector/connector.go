@@ -108,6 +108,12 @@ type Config struct {
 	// up, writes a new one; it waits for a quarter of the state to change
 	// too (default 50,000).
 	CheckpointMin int
+	// ReadRetry is how long reads of the source may keep failing before
+	// Run fails (default 1 minute): a store that restarts or holds a lock
+	// for a while is waited for (with a growing pause between attempts,
+	// at least 100ms, at most 5s), one that stays unreadable stops the
+	// connector.
+	ReadRetry time.Duration
 	// Once publishes everything present, reconciles once, waits for the
 	// stream to store it all and returns (API.md --once).
 	Once bool
@@ -212,6 +218,9 @@ func New(cfg Config) (*Connector, error) {
 	}
 	if cfg.Retries <= 0 {
 		cfg.Retries = 5
+	}
+	if cfg.ReadRetry <= 0 {
+		cfg.ReadRetry = time.Minute
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 10 * time.Second
@@ -410,20 +419,26 @@ func (c *Connector) loop(ctx context.Context) error {
 		return nil
 	}
 	failures := 0
+	var failingSince time.Time
 	for {
 		r, err := c.read(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			// The writer may hold a lock past busy_timeout now and then;
-			// a store that stays unreadable stops the connector.
+			// The writer may hold a lock past busy_timeout now and then, a
+			// server restarts in seconds; a store that stays unreadable
+			// for ReadRetry stops the connector. The budget is time, not
+			// attempts: a short poll interval must not make it shorter.
 			failures++
-			if failures >= 10 {
-				return err
+			if failures == 1 {
+				failingSince = time.Now()
+			}
+			if time.Since(failingSince) >= c.cfg.ReadRetry {
+				return fmt.Errorf("reads failed for %v (%d attempts): %w", time.Since(failingSince).Round(time.Second), failures, err)
 			}
 			c.log.Warn().Err(err).Int("attempt", failures).Msg("read failed; retrying")
-			if err := sleep(ctx, time.Duration(failures)*c.cfg.PollInterval); err != nil {
+			if err := sleep(ctx, min(time.Duration(failures)*max(c.cfg.PollInterval, 100*time.Millisecond), 5*time.Second)); err != nil {
 				return err
 			}
 			continue

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"github.com/duroscope/duroscope/internal/connector/sqlite"
 	"github.com/duroscope/duroscope/internal/duroxide"
 	"github.com/duroscope/duroscope/internal/oracle"
+	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
 	"github.com/duroscope/duroscope/internal/testenv"
 )
@@ -44,22 +46,12 @@ import (
 const requireDuroxideEnv = "DUROSCOPE_REQUIRE_DUROXIDE"
 
 func TestRealDuroxide(t *testing.T) {
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv(requireDuroxideEnv) == "" {
-			t.Skipf("node not found (%v) and %s is not set", err, requireDuroxideEnv)
-		}
-		t.Fatalf("node not found (%v) and %s is set", err, requireDuroxideEnv)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := duroxide.EnsureAddon(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ctx := requireDuroxide(t, 2*time.Minute)
 	path := filepath.Join(t.TempDir(), "duroxide.db")
 	d := duroxide.Driver{Store: "sqlite:" + path}
 	n := testenv.StartNATS(t)
 	db := testenv.NewDatabase(t, "realdx")
-	startProjector(t, n, db, nil)
+	stopProjector := startProjector(t, n, db, nil)
 
 	// The connector binary tails the store while the scenario runs (so that
 	// deletions and prunes of published instances reach the stream as
@@ -107,14 +99,62 @@ func TestRealDuroxide(t *testing.T) {
 		t.Fatalf("connector --once: %v", err)
 	}
 	t.Logf("connector --once: %d rows, %d notices, position %d", sum.Rows, sum.Notices, sum.Position)
-	projtest.WaitCaughtUp(t, n.JS, time.Minute)
+	settleProjection(ctx, t, n, stopProjector)
 
-	ids := scenarioIDs(sc)
+	sdb, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	rows, maxTS := storeEvents(ctx, t, sdb, "SELECT instance_id, execution_id, event_data FROM history ORDER BY rowid")
+	diffRealDuroxide(ctx, t, d, n, db, scenarioIDs(sc), rows, maxTS)
+}
+
+// settleProjection waits until the projector has acked the whole stream,
+// then stops it: its drain recounts the report cells at once, where a
+// running projector waits five times its last recount's duration between
+// two (seconds on a busy ClickHouse). The projection is then complete.
+func settleProjection(ctx context.Context, t *testing.T, n *testenv.NATS, stopProjector func()) {
+	t.Helper()
+	last, _ := lastPublishTime(t, n.JS)
+	waitUntil(ctx, t, "the projector to ack the stream", func() bool { return ackFloor(t, n.JS, projector.ConsumerPrefix) >= last })
+	stopProjector()
+	projtest.WaitCaughtUp(t, n.JS, time.Minute)
+}
+
+// requireDuroxide skips the test when node is missing (fails it when
+// DUROSCOPE_REQUIRE_DUROXIDE is set), installs the addon if needed, and
+// returns a context bounded by timeout.
+func requireDuroxide(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv(requireDuroxideEnv) == "" {
+			t.Skipf("node not found (%v) and %s is not set", err, requireDuroxideEnv)
+		}
+		t.Fatalf("node not found (%v) and %s is set", err, requireDuroxideEnv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	if _, err := duroxide.EnsureAddon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// diffRealDuroxide is the comparison once the connector has caught up and
+// the projector has stored everything: the stream must hold every row the
+// store still has (byte for byte), and every answer of the query service
+// about ids and about the whole store must equal Duroxide's own client's
+// and the oracle's over the stream's events and notices. rows are the
+// store's history rows (storeEvents), maxTS the newest event timestamp.
+func diffRealDuroxide(ctx context.Context, t *testing.T, d duroxide.Driver, n *testenv.NATS, db *testenv.Database, ids []string, rows []events.Event, maxTS int64) {
+	t.Helper()
+	asked := time.Now()
 	answers, err := d.Answers(ctx, ids, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, maxTS := storeEvents(ctx, t, path)
+	phases := []string{fmt.Sprintf("Duroxide's answers %v", time.Since(asked).Round(time.Millisecond))}
 	evs, notices := streamMessages(ctx, t, n)
 	t.Logf("store: %d history rows; stream: %d events, %d notices", len(rows), len(evs), len(notices))
 	if len(notices) == 0 {
@@ -134,18 +174,43 @@ func TestRealDuroxide(t *testing.T) {
 
 	r := newDiffReport(t)
 	defer r.summary()
+	phase := func(name string, f func()) {
+		start := time.Now()
+		f()
+		phases = append(phases, fmt.Sprintf("%s %v", name, time.Since(start).Round(time.Millisecond)))
+	}
+	defer func() { t.Logf("comparison phases: %s", strings.Join(phases, ", ")) }()
 	checkStoreRows(r.prefixed("store: ").sides("stream", "store"), ids, rows, evs, env.oracle)
 	dr := r.prefixed("duroxide: ").sides("duroscope", "duroxide")
-	compareWithDuroxide(ctx, dr, cl, answers)
-	compareStoreWide(ctx, dr, cl, answers)
+	phase("duroxide per id", func() { compareWithDuroxide(ctx, dr, cl, answers) })
+	phase("duroxide store-wide", func() { compareStoreWide(ctx, dr, cl, answers) })
 	o := r.prefixed("oracle: ")
-	for _, id := range ids {
-		diffDeletedOne(ctx, env, o, id) // the instance's endpoints, or 404s when the oracle has none
+	phase("oracle per id", func() {
+		inParallel(ids, func(id string) {
+			diffDeletedOne(ctx, env, o, id) // the instance's endpoints, or 404s when the oracle has none
+		})
+	})
+	phase("bulk", func() { diffBulkStatus(t, env, o) })
+	phase("list", func() { diffList(t, env, o) })
+	phase("stats", func() { diffStats(t, env, o) })
+	phase("health", func() { diffHealthProblems(t, env, o) })
+}
+
+// inParallel calls f for each item, four at a time (the query service
+// answers concurrent calls; the report is safe for concurrent use).
+func inParallel[T any](items []T, f func(T)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for _, it := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(it)
+		}()
 	}
-	diffBulkStatus(t, env, o)
-	diffList(t, env, o)
-	diffStats(t, env, o)
-	diffHealthProblems(t, env, o)
+	wg.Wait()
 }
 
 // tailWithKill tails the store with the connector binary while the
@@ -166,7 +231,8 @@ func tailWithKill(ctx context.Context, t *testing.T, binary, store, natsURL stri
 		}
 		time.Sleep(50 * time.Millisecond) // not created or not migrated yet
 	}
-	first, err := startConnectorProc(t, binary, store, natsURL)
+	env := []string{"DUROSCOPE_SOURCE=sqlite:" + store, "DUROSCOPE_POLL_INTERVAL=20ms", "DUROSCOPE_RECONCILE_INTERVAL=300ms"}
+	first, err := startConnectorProc(t, binary, natsURL, env...)
 	if err != nil {
 		return false, err
 	}
@@ -178,11 +244,10 @@ func tailWithKill(ctx context.Context, t *testing.T, binary, store, natsURL stri
 		}
 	}
 	killedMidTail = ctx.Err() == nil
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := first.kill(); err != nil {
 		return false, err
 	}
-	<-first.done
-	second, err := startConnectorProc(t, binary, store, natsURL)
+	second, err := startConnectorProc(t, binary, natsURL, env...)
 	if err != nil {
 		return false, err
 	}
@@ -191,11 +256,8 @@ func tailWithKill(ctx context.Context, t *testing.T, binary, store, natsURL stri
 		return false, fmt.Errorf("restarted connector exited: %v", err)
 	case <-ctx.Done():
 	}
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return false, err
-	}
-	if err := <-second.done; err != nil {
-		return false, fmt.Errorf("restarted connector on SIGTERM: %w", err)
+	if err := second.stop(); err != nil {
+		return false, fmt.Errorf("restarted connector: %w", err)
 	}
 	return killedMidTail, nil
 }
@@ -207,7 +269,9 @@ type connectorProc struct {
 	done chan error
 }
 
-func startConnectorProc(t *testing.T, binary, store, natsURL string) (*connectorProc, error) {
+// startConnectorProc starts the connector binary with the source's
+// settings (env, "NAME=value") on a free status address, logging warnings.
+func startConnectorProc(t *testing.T, binary, natsURL string, env ...string) (*connectorProc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -215,9 +279,7 @@ func startConnectorProc(t *testing.T, binary, store, natsURL string) (*connector
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(binary)
-	cmd.Env = append(os.Environ(), "DUROSCOPE_SOURCE=sqlite:"+store, "DUROSCOPE_NATS_URL="+natsURL,
-		"DUROSCOPE_CONNECTOR_HTTP_ADDR="+addr, "DUROSCOPE_POLL_INTERVAL=20ms", "DUROSCOPE_RECONCILE_INTERVAL=300ms",
-		"DUROSCOPE_LOG_LEVEL=warn")
+	cmd.Env = append(append(os.Environ(), "DUROSCOPE_NATS_URL="+natsURL, "DUROSCOPE_CONNECTOR_HTTP_ADDR="+addr, "DUROSCOPE_LOG_LEVEL=warn"), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", binary, err)
@@ -230,6 +292,26 @@ func startConnectorProc(t *testing.T, binary, store, natsURL string) (*connector
 		}
 	})
 	return p, nil
+}
+
+// kill SIGKILLs the process and waits for its end.
+func (p *connectorProc) kill() error {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-p.done
+	return nil
+}
+
+// stop ends the process with SIGTERM; it must exit cleanly.
+func (p *connectorProc) stop() error {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	if err := <-p.done; err != nil {
+		return fmt.Errorf("connector on SIGTERM: %w", err)
+	}
+	return nil
 }
 
 // metric reads one value of the connector's /metrics (-1 while the server
@@ -262,18 +344,20 @@ func buildConnector(t *testing.T, dir string) string {
 	return binary
 }
 
-// scenarioIDs is every id the scenario created, present or deleted, with
+// scenarioIDs is every id the scenarios created, present or deleted, with
 // those of attempts abandoned on a Duroxide lock failure, sorted.
-func scenarioIDs(sc *duroxide.Scenario) []string {
+func scenarioIDs(scs ...*duroxide.Scenario) []string {
 	set := map[string]bool{}
-	for _, in := range sc.Instances {
-		set[in.InstanceID] = true
-	}
-	for _, del := range sc.Deleted {
-		set[del.InstanceID] = true
-	}
-	for _, id := range sc.AbandonedIDs() {
-		set[id] = true
+	for _, sc := range scs {
+		for _, in := range sc.Instances {
+			set[in.InstanceID] = true
+		}
+		for _, del := range sc.Deleted {
+			set[del.InstanceID] = true
+		}
+		for _, id := range sc.AbandonedIDs() {
+			set[id] = true
+		}
 	}
 	ids := make([]string, 0, len(set))
 	for id := range set {
@@ -283,17 +367,13 @@ func scenarioIDs(sc *duroxide.Scenario) []string {
 	return ids
 }
 
-// storeEvents decodes every history row of the store (read-only), with the
-// repair EVENTS.md requires (an OrchestrationFailed without its key gets
-// the row's), and returns the newest event timestamp.
-func storeEvents(ctx context.Context, t *testing.T, path string) ([]events.Event, int64) {
+// storeEvents decodes every history row query returns (instance_id,
+// execution_id, event_data), with the repair EVENTS.md requires (an
+// OrchestrationFailed without its key gets the row's), and returns the
+// newest event timestamp.
+func storeEvents(ctx context.Context, t *testing.T, sdb *sql.DB, query string) ([]events.Event, int64) {
 	t.Helper()
-	sdb, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sdb.Close()
-	rows, err := sdb.QueryContext(ctx, "SELECT instance_id, execution_id, event_data FROM history ORDER BY rowid")
+	rows, err := sdb.QueryContext(ctx, query)
 	if err != nil {
 		t.Fatalf("read history: %v", err)
 	}
@@ -420,81 +500,98 @@ func duroxideDisplay(e *api.Error) string {
 // createdAt, updatedAt and startedAt as 0 (STORE.md), and its history
 // timestamps are the events' own, which the oracle comparison covers.
 func compareWithDuroxide(ctx context.Context, r *diffReport, cl *client.Client, a *duroxide.Answers) {
+	inParallel(a.Instances, func(want duroxide.InstanceAnswers) { compareInstanceWithDuroxide(ctx, r, cl, want) })
+}
+
+// compareInstanceWithDuroxide compares one instance's summary, executions
+// and histories with Duroxide's answers about it.
+func compareInstanceWithDuroxide(ctx context.Context, r *diffReport, cl *client.Client, want duroxide.InstanceAnswers) {
 	const (
 		epSummary    = "GET /v1/instances/{id}"
 		epExecutions = "GET /v1/instances/{id}/executions"
 		epHistory    = "GET /v1/instances/{id}/history"
 	)
-	for _, want := range a.Instances {
-		id := want.InstanceID
-		if !want.Found {
-			_, err := cl.Instance(ctx, id)
-			want404(r, epSummary+" (Duroxide: NotFound)", id, err)
-			continue
+	id := want.InstanceID
+	if !want.Found {
+		_, err := cl.Instance(ctx, id)
+		want404(r, epSummary+" (Duroxide: NotFound)", id, err)
+		return
+	}
+	got, err := cl.Instance(ctx, id)
+	if err != nil {
+		r.fail(epSummary, "%s: %v (Duroxide: %s)", id, err, want.Status.Status)
+		return
+	}
+	info := want.Info
+	r.equal(epSummary, id+" status", got.Status, want.Status.Status)
+	r.equal(epSummary, id+" orchestration_name", got.OrchestrationName, info.OrchestrationName)
+	r.equal(epSummary, id+" version", got.Version, info.OrchestrationVersion)
+	r.equal(epSummary, id+" current_execution_id", got.CurrentExecutionID, uint64(info.CurrentExecutionID))
+	r.equal(epSummary, id+" parent_instance", got.ParentInstance, info.ParentInstanceID)
+	r.equal(epSummary, id+" custom_status", got.CustomStatus, want.Status.CustomStatus)
+	if info.CreatedAt > 0 { // Postgres: Duroxide answers its ack times
+		// An instance pruned before the connector read its first
+		// execution: Duroscope's created_at is the first it saw.
+		if len(want.Executions) > 0 && want.Executions[0].ExecutionID == 1 {
+			sameTurn(r, epSummary, id+" created_at", got.CreatedAt, info.CreatedAt)
 		}
-		got, err := cl.Instance(ctx, id)
-		if err != nil {
-			r.fail(epSummary, "%s: %v (Duroxide: %s)", id, err, want.Status.Status)
-			continue
-		}
-		info := want.Info
-		r.equal(epSummary, id+" status", got.Status, want.Status.Status)
-		r.equal(epSummary, id+" orchestration_name", got.OrchestrationName, info.OrchestrationName)
-		r.equal(epSummary, id+" version", got.Version, info.OrchestrationVersion)
-		r.equal(epSummary, id+" current_execution_id", got.CurrentExecutionID, uint64(info.CurrentExecutionID))
-		r.equal(epSummary, id+" parent_instance", got.ParentInstance, info.ParentInstanceID)
-		r.equal(epSummary, id+" custom_status", got.CustomStatus, want.Status.CustomStatus)
-		if want.Status.Status == api.StatusFailed {
-			// Duroxide's getStatus.error is the failure's display message:
-			// the thrown message, "canceled: <reason>" for a cancellation.
-			if got.Error == nil || want.Status.Error == nil {
-				r.fail(epSummary, "%s error: %+v, Duroxide %v", id, got.Error, want.Status.Error)
-			} else {
-				r.equal(epSummary, id+" error (display message)", duroxideDisplay(got.Error), *want.Status.Error)
-			}
+		sameTurn(r, epSummary, id+" updated_at", got.UpdatedAt, info.UpdatedAt)
+	}
+	if want.Status.Status == api.StatusFailed {
+		// Duroxide's getStatus.error is the failure's display message:
+		// the thrown message, "canceled: <reason>" for a cancellation.
+		if got.Error == nil || want.Status.Error == nil {
+			r.fail(epSummary, "%s error: %+v, Duroxide %v", id, got.Error, want.Status.Error)
 		} else {
-			r.equal(epSummary, id+" output", got.Output, want.Status.Output)
-			r.equal(epSummary, id+" error", got.Error, (*api.Error)(nil))
+			r.equal(epSummary, id+" error (display message)", duroxideDisplay(got.Error), *want.Status.Error)
 		}
+	} else {
+		r.equal(epSummary, id+" output", got.Output, want.Status.Output)
+		r.equal(epSummary, id+" error", got.Error, (*api.Error)(nil))
+	}
 
-		execs, err := cl.Executions(ctx, id)
+	execs, err := cl.Executions(ctx, id)
+	if err != nil {
+		r.fail(epExecutions, "%s: %v", id, err)
+		return
+	}
+	gotIDs := make([]uint64, len(execs))
+	for i, x := range execs {
+		gotIDs[i] = x.ExecutionID
+	}
+	var wantIDs []uint64
+	for _, x := range want.Executions {
+		wantIDs = append(wantIDs, uint64(x.ExecutionID))
+	}
+	if !r.equal(epExecutions, id+" execution ids", gotIDs, wantIDs) {
+		return
+	}
+	for i, wx := range want.Executions {
+		x := execs[i]
+		what := fmt.Sprintf("%s execution %d", id, x.ExecutionID)
+		r.equal(epExecutions, what+" status", x.Status, wx.Info.Status)
+		r.equal(epExecutions, what+" event_count", x.EventCount, uint64(wx.Info.EventCount))
+		// Duroscope's execution output is its own OrchestrationCompleted's
+		// (EVENTS.md); Duroxide's executions.output also holds a
+		// continue-as-new's next input, "" while Running and the
+		// failure message when Failed.
+		if wx.Info.Status == api.StatusCompleted {
+			r.equal(epExecutions, what+" output", x.Output, wx.Info.Output)
+		}
+		if wx.Info.Status != api.StatusRunning && wx.Info.CompletedAt != nil && *wx.Info.CompletedAt > 0 {
+			if r.equal(epExecutions, what+" completed_at", x.CompletedAt != nil, true) {
+				sameTurn(r, epExecutions, what+" completed_at", *x.CompletedAt, *wx.Info.CompletedAt)
+			}
+		}
+		if wx.Info.StartedAt > 0 {
+			sameTurn(r, epExecutions, what+" started_at", x.StartedAt, wx.Info.StartedAt)
+		}
+		raw, err := cl.History(ctx, id, client.HistoryParams{ExecutionID: x.ExecutionID})
 		if err != nil {
-			r.fail(epExecutions, "%s: %v", id, err)
+			r.fail(epHistory, "%s: %v", what, err)
 			continue
 		}
-		gotIDs := make([]uint64, len(execs))
-		for i, x := range execs {
-			gotIDs[i] = x.ExecutionID
-		}
-		var wantIDs []uint64
-		for _, x := range want.Executions {
-			wantIDs = append(wantIDs, uint64(x.ExecutionID))
-		}
-		if !r.equal(epExecutions, id+" execution ids", gotIDs, wantIDs) {
-			continue
-		}
-		for i, wx := range want.Executions {
-			x := execs[i]
-			what := fmt.Sprintf("%s execution %d", id, x.ExecutionID)
-			r.equal(epExecutions, what+" status", x.Status, wx.Info.Status)
-			r.equal(epExecutions, what+" event_count", x.EventCount, uint64(wx.Info.EventCount))
-			// Duroscope's execution output is its own OrchestrationCompleted's
-			// (EVENTS.md); Duroxide's executions.output also holds a
-			// continue-as-new's next input, "" while Running and the
-			// failure message when Failed.
-			if wx.Info.Status == api.StatusCompleted {
-				r.equal(epExecutions, what+" output", x.Output, wx.Info.Output)
-			}
-			if wx.Info.Status != api.StatusRunning && wx.Info.CompletedAt != nil && *wx.Info.CompletedAt > 0 {
-				r.equal(epExecutions, what+" completed_at", x.CompletedAt != nil, true)
-			}
-			raw, err := cl.History(ctx, id, client.HistoryParams{ExecutionID: x.ExecutionID})
-			if err != nil {
-				r.fail(epHistory, "%s: %v", what, err)
-				continue
-			}
-			r.equal(epHistory, what+" events (event_id kind timestamp_ms)", historyKeys(r, raw), duroxideKeys(wx.History))
-		}
+		r.equal(epHistory, what+" events (event_id kind timestamp_ms)", historyKeys(r, raw), duroxideKeys(wx.History))
 	}
 }
 
@@ -535,6 +632,25 @@ func compareStoreWide(ctx context.Context, r *diffReport, cl *client.Client, a *
 	// getSystemMetrics counts instances by their current status and every
 	// execution and history row left in the store.
 	var m duroxide.SystemMetrics
+	var mu sync.Mutex
+	failed := false
+	inParallel(all, func(s api.InstanceSummary) {
+		execs, err := cl.Executions(ctx, s.InstanceID)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			r.fail("GET /v1/instances/{id}/executions", "%s: %v", s.InstanceID, err)
+			failed = true
+			return
+		}
+		for _, x := range execs {
+			m.TotalExecutions++
+			m.TotalEvents += int64(x.EventCount)
+		}
+	})
+	if failed {
+		return
+	}
 	children := map[string][]string{}
 	for _, s := range all {
 		m.TotalInstances++
@@ -549,15 +665,6 @@ func compareStoreWide(ctx context.Context, r *diffReport, cl *client.Client, a *
 		if s.ParentInstance != nil {
 			children[*s.ParentInstance] = append(children[*s.ParentInstance], s.InstanceID)
 		}
-		execs, err := cl.Executions(ctx, s.InstanceID)
-		if err != nil {
-			r.fail("GET /v1/instances/{id}/executions", "%s: %v", s.InstanceID, err)
-			return
-		}
-		for _, x := range execs {
-			m.TotalExecutions++
-			m.TotalEvents += int64(x.EventCount)
-		}
 	}
 	r.equal("GET /v1/instances + /executions", "counts (getSystemMetrics)", m, a.SystemMetrics)
 
@@ -571,6 +678,20 @@ func compareStoreWide(ctx context.Context, r *diffReport, cl *client.Client, a *
 		}
 		r.equal("parent_instance links", in.InstanceID+" tree (getInstanceTree)", sorted(tree), sorted(in.Tree.AllIDs))
 	}
+}
+
+// sameTurn checks a time Duroxide answers from its tables (Postgres: the
+// application's clock around the turn, mostly its ack) against
+// Duroscope's, taken from the turn's events (EVENTS.md): they differ by
+// at most the turn's duration (bounded here by 10 s), mostly with
+// Duroxide's later (an execution's started_at may come before its
+// OrchestrationStarted's timestamp).
+func sameTurn(r *diffReport, endpoint, what string, duroscope api.Time, duroxideMs int64) {
+	if lag := duroxideMs - int64(duroscope); lag < -10_000 || lag > 10_000 {
+		r.fail(endpoint, "%s: Duroscope %d, Duroxide %d (%+d ms)", what, duroscope, duroxideMs, lag)
+		return
+	}
+	r.ok(endpoint)
 }
 
 // eventKey is what Duroscope's and Duroxide's history entries share.

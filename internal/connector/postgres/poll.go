@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,7 +57,13 @@ type pollSource struct {
 	// and its created_at: an id deleted and started again reuses its keys
 	// within seconds, with a later created_at.
 	seen map[seenRow]struct{}
-	last uint64 // Pos of the last row returned
+	// handed are the rows the last Rows call added to seen. They count as
+	// published only once the connector reads on from that call's last
+	// position: a batch it dropped (a later read of the same snapshot
+	// failed) or a call that failed midway must not leave its rows in
+	// seen, or the re-read would skip them as already published.
+	handed []seenRow
+	last   uint64 // Pos of the last row returned
 }
 
 func newPoll(st *store) *pollSource {
@@ -90,8 +97,22 @@ func (p *pollSnapshot) Resume(anchors []connector.Anchor) (uint64, error) {
 	return anchors[len(anchors)-1].Pos, nil
 }
 
-func (p *pollSnapshot) Rows(after uint64, limit int) ([]connector.Row, error) {
+// unpublished is a last position no read returns: the next Rows starts
+// again from the connector's position.
+const unpublished = math.MaxUint64
+
+func (p *pollSnapshot) Rows(after uint64, limit int) (rows []connector.Row, err error) {
 	s := p.src
+	if after != s.last {
+		s.unsee() // the connector did not publish the last batch
+	}
+	s.handed = s.handed[:0]
+	defer func() {
+		if err != nil {
+			s.unsee()
+			s.last = unpublished
+		}
+	}()
 	if after != s.last || after == 0 {
 		// First read of this process (or the connector went back).
 		s.last = after
@@ -105,8 +126,6 @@ func (p *pollSnapshot) Rows(after uint64, limit int) ([]connector.Row, error) {
 			s.high = int64(after)
 		}
 	}
-	var rows []connector.Row
-	var err error
 	if s.backfill {
 		rows, err = p.backfillPage(limit)
 		if err != nil {
@@ -164,7 +183,7 @@ func (p *pollSnapshot) backfillPage(limit int) ([]connector.Row, error) {
 		k := rowKey{r.InstanceID, r.ExecutionID, r.EventID}
 		s.after = k
 		if us := created.UnixMicro(); us >= s.handover-s.cfg.Overlap.Microseconds() {
-			s.seen[seenRow{k, us}] = struct{}{} // the tail's first window meets it again
+			s.see(seenRow{k, us}) // the tail's first window meets it again
 		}
 		return true
 	})
@@ -206,7 +225,7 @@ func (p *pollSnapshot) tailRows(limit int) ([]connector.Row, error) {
 			if _, dup := s.seen[seenRow{k, us}]; dup {
 				return false
 			}
-			s.seen[seenRow{k, us}] = struct{}{}
+			s.see(seenRow{k, us})
 			s.high = max(s.high, us)
 			r.Pos = uint64(s.high)
 			out = append(out, *r)
@@ -223,6 +242,21 @@ func (p *pollSnapshot) tailRows(limit int) ([]connector.Row, error) {
 	}
 	s.continuing = true
 	return out, nil
+}
+
+// see records a row read, as handed out by the current Rows call.
+func (s *pollSource) see(r seenRow) {
+	s.seen[r] = struct{}{}
+	s.handed = append(s.handed, r)
+}
+
+// unsee forgets the rows the last Rows call handed out: they were not
+// published.
+func (s *pollSource) unsee() {
+	for _, r := range s.handed {
+		delete(s.seen, r)
+	}
+	s.handed = s.handed[:0]
 }
 
 // forget drops the keys that left the overlap window: what bounds the

@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,9 @@ import (
 	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/connector"
 	"github.com/duroscope/duroscope/internal/connector/postgres"
+	"github.com/duroscope/duroscope/internal/connector/postgres/pgtest"
 	"github.com/duroscope/duroscope/internal/duroxide"
+	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/testenv"
 )
 
@@ -102,6 +106,44 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
+// startConnector runs a connector until the test ends, when it must stop
+// without error; ended reports, without waiting, why it ended early (nil
+// while it runs).
+func startConnector(t *testing.T, cfg connector.Config) (c *connector.Connector, ended func() error) {
+	t.Helper()
+	c, err := connector.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.Run(t.Context()); done <- err }() // cancelled before the cleanups run
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("connector: %v", err)
+		}
+	})
+	return c, func() error {
+		select {
+		case err := <-done:
+			done <- err
+			return fmt.Errorf("connector ended: %v", err)
+		default:
+			return nil
+		}
+	}
+}
+
+// newSchema starts a private Postgres 15 on which real Duroxide creates
+// its schema.
+func newSchema(t *testing.T) *testenv.Postgres {
+	t.Helper()
+	pg := testenv.StartPostgres(t)
+	if _, err := (duroxide.Driver{Store: pg.URL, Schema: schema}).Answers(context.Background(), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	return pg
+}
+
 // TestRealDuroxide runs real Duroxide on a private Postgres 15 (schema by
 // JsPostgresProvider.connectWithSchema): one scenario before the connector
 // starts (backfill), one while it runs (tail, with deletions, prunes and a
@@ -160,20 +202,8 @@ func TestRealDuroxide(t *testing.T) {
 			if mode == postgres.ModeCDC {
 				cfg.NoReconcile, cfg.PollInterval = true, 10*time.Millisecond
 			}
-			c, err := connector.New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cctx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { _, err := c.Run(cctx); done <- err }()
-			defer func() {
-				stop()
-				if err := <-done; err != nil {
-					t.Errorf("connector: %v", err)
-				}
-				src.Close()
-			}()
+			t.Cleanup(func() { src.Close() })
+			c, _ := startConnector(t, cfg)
 			waitFor(t, "backfill", time.Minute, func() bool { return c.Stats().CaughtUp.Load() })
 			sc, err := d.RunScenario(ctx, "during-"+mode)
 			if err != nil {
@@ -223,5 +253,114 @@ func TestRealDuroxide(t *testing.T) {
 			}
 			t.Logf("%s: %d rows, %d notices (%d deleted, %d pruned ids)", mode, len(want), len(s.notices), len(deleted), len(pruned))
 		})
+	}
+}
+
+// A poll connector outlives a Postgres restart even with a 1 ms poll
+// interval: the read retries are bounded by time (ReadRetry), not by a
+// count of attempts spaced by the poll interval (which gave up after
+// about 50 ms here).
+func TestPollSurvivesRestart(t *testing.T) {
+	if testenv.SkipIntegration() {
+		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
+	}
+	pg := newSchema(t)
+	ctx := context.Background()
+	want, err := pgtest.Fill(ctx, pg.URL, schema, gen.Config{Seed: 3, Instances: 20}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := testenv.StartNATS(t)
+	src, _, err := postgres.Open(ctx, postgres.Config{URL: pg.URL, Schema: schema, Mode: postgres.ModePoll, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	c, ended := startConnector(t, connector.Config{Source: src, NC: ns.NC, PollInterval: time.Millisecond, ReconcileInterval: 50 * time.Millisecond,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	waitFor(t, "backfill", time.Minute, func() bool { return c.Stats().CaughtUp.Load() })
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	more, err := pgtest.Fill(ctx, pg.URL, schema, gen.Config{Seed: 4, Instances: 10, IDPrefix: "after-"}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range more {
+		want[k] = v
+	}
+	waitFor(t, "the rows written after the restart", time.Minute, func() bool {
+		if err := ended(); err != nil {
+			t.Fatalf("the connector stopped: %v", err)
+		}
+		return len(missing(want, readStream(t, ns.JS).rows)) == 0
+	})
+}
+
+// Rows is asked again from the same position when the connector dropped
+// the batch it returned (a later read of the same snapshot failed, as when
+// Postgres stops during a reconciliation): the poll source must return
+// those rows again, not skip them as already seen.
+func TestPollRereadsDroppedBatch(t *testing.T) {
+	if testenv.SkipIntegration() {
+		t.Skip("DUROSCOPE_SKIP_INTEGRATION=1")
+	}
+	pg := newSchema(t)
+	ctx := context.Background()
+	if _, err := pgtest.Fill(ctx, pg.URL, schema, gen.Config{Seed: 5, Instances: 10}, 100); err != nil {
+		t.Fatal(err)
+	}
+	src, _, err := postgres.Open(ctx, postgres.Config{URL: pg.URL, Schema: schema, Mode: postgres.ModePoll, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	read := func(after uint64) ([]string, uint64) {
+		t.Helper()
+		snap, err := src.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer snap.Close()
+		rows, err := snap.Rows(after, 100_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := make([]string, len(rows))
+		for i, r := range rows {
+			keys[i] = events.MsgID(r.InstanceID, r.ExecutionID, r.EventID)
+		}
+		if len(rows) == 0 {
+			return keys, after
+		}
+		return keys, rows[len(rows)-1].Pos
+	}
+	tail := func(seed int64, prefix string, after uint64) ([]string, uint64) {
+		t.Helper()
+		more, err := pgtest.Fill(ctx, pg.URL, schema, gen.Config{Seed: seed, Instances: 5, IDPrefix: prefix}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, pos := read(after)
+		if len(keys) != len(more) {
+			t.Fatalf("the tail returned %d rows, %d were written", len(keys), len(more))
+		}
+		return keys, pos
+	}
+	_, pos := read(0) // the backfill
+	// A first tail batch, taken: the position is then a created_at, not a
+	// backfill ordinal (going back to an ordinal restarts the backfill).
+	_, pos = tail(6, "late-", pos)
+	first, next := tail(7, "last-", pos)
+	again, _ := read(pos) // the connector dropped that batch
+	if !slices.Equal(again, first) {
+		t.Fatalf("read again from the same position: %d rows, want the %d of the dropped batch", len(again), len(first))
+	}
+	if keys, _ := read(next); len(keys) != 0 {
+		t.Fatalf("after the batch was taken, %d rows came again", len(keys))
 	}
 }
