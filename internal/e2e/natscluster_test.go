@@ -48,6 +48,12 @@ func TestJetStreamClusterNodeLoss(t *testing.T) {
 		})
 	}
 	stream := waitStream(ctx, t, cl.JS, events.DefaultStream)
+	// The node is lost while the projectors run (not during their start-up:
+	// a projector whose setup fails exits non-zero, for its supervisor to
+	// restart, and these in-process ones are not restarted).
+	for i := range partitions {
+		waitConsumer(ctx, t, cl.JS, projector.ConsumerName(i, partitions))
+	}
 	if got := stream.CachedInfo().Config.Replicas; got != 3 {
 		t.Fatalf("stream %s has %d replicas, want 3", events.DefaultStream, got)
 	}
@@ -133,6 +139,20 @@ func waitStream(ctx context.Context, t *testing.T, js jetstream.JetStream, name 
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("stream %s: %v", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitConsumer waits for the durable consumer of the history stream to
+// exist (its projector has finished its setup).
+func waitConsumer(ctx context.Context, t *testing.T, js jetstream.JetStream, name string) {
+	t.Helper()
+	for {
+		if _, err := js.Consumer(ctx, events.DefaultStream, name); err == nil {
+			return
+		} else if ctx.Err() != nil {
+			t.Fatalf("consumer %s: %v", name, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
