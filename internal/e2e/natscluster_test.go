@@ -48,7 +48,7 @@ func TestJetStreamClusterNodeLoss(t *testing.T) {
 		})
 	}
 	stream := waitStream(ctx, t, cl.JS, events.DefaultStream)
-	// The node is lost while the projectors run (not during their start-up:
+	// The node is lost while the projectors run (not during their setup:
 	// a projector whose setup fails exits non-zero, for its supervisor to
 	// restart, and these in-process ones are not restarted).
 	for i := range partitions {
@@ -144,15 +144,21 @@ func waitStream(ctx context.Context, t *testing.T, js jetstream.JetStream, name 
 	}
 }
 
-// waitConsumer waits for the durable consumer of the history stream to
-// exist (its projector has finished its setup).
+// waitConsumer waits until the durable consumer of the history stream has a
+// pull request waiting: its projector has finished its setup (pulling is
+// its last step) and runs.
 func waitConsumer(ctx context.Context, t *testing.T, js jetstream.JetStream, name string) {
 	t.Helper()
 	for {
-		if _, err := js.Consumer(ctx, events.DefaultStream, name); err == nil {
-			return
-		} else if ctx.Err() != nil {
-			t.Fatalf("consumer %s: %v", name, err)
+		c, err := js.Consumer(ctx, events.DefaultStream, name)
+		if err == nil {
+			var ci *jetstream.ConsumerInfo
+			if ci, err = c.Info(ctx); err == nil && ci.NumWaiting > 0 {
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("consumer %s: no pull request waiting (%v)", name, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
