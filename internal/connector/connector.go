@@ -515,7 +515,7 @@ func (c *Connector) read(ctx context.Context) (readResult, error) {
 	if h := c.ladder.head(); from != h {
 		c.stats.Rewinds.Add(1)
 		c.log.Warn().Uint64("anchor", h).Uint64("from", from).
-			Msg("an anchor row is gone (deleted rows whose rowids may be reused, or a renumbered table): reading again from the newest anchor that holds")
+			Msg("a stored position no longer holds the row it held (rows at or below it were deleted, or the source numbers its rows anew, as a Postgres backfill restarted on a new snapshot does): reading again from the newest position that holds; what is read twice is deduplicated")
 		c.ladder.cut(from)
 	}
 	if r.rows, err = snap.Rows(from, c.cfg.BatchSize); err != nil {
