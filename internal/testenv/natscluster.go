@@ -84,7 +84,7 @@ func StartNATSCluster(tb testing.TB, size int) *NATSCluster {
 	if c.JS, err = jetstream.New(nc); err != nil {
 		tb.Fatal(err)
 	}
-	c.waitJetStream(tb, 30*time.Second)
+	c.waitJetStream(tb, time.Minute)
 	return c
 }
 
@@ -150,14 +150,19 @@ func (c *NATSCluster) stop() {
 	}
 }
 
-// waitJetStream waits until the cluster answers JetStream requests (a meta
-// leader is elected).
+// waitJetStream waits until the cluster can place a stream on every
+// member: a meta leader is elected and every member has joined (answering
+// AccountInfo alone comes earlier, and a stream created then can time out).
 func (c *NATSCluster) waitJetStream(tb testing.TB, timeout time.Duration) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
+	probe := jetstream.StreamConfig{Name: "DUROSCOPE_TEST_PROBE", Subjects: []string{"duroscope.test.probe"}, Replicas: len(c.nodes)}
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := c.JS.AccountInfo(ctx)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.JS.CreateStream(ctx, probe)
+		if err == nil {
+			err = c.JS.DeleteStream(ctx, probe.Name)
+		}
 		cancel()
 		if err == nil {
 			return
