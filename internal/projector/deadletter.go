@@ -16,7 +16,7 @@ func (p *Projector) deadLetter(ctx context.Context, bad badMsg) error {
 	m := nats.NewMsg(events.DLQSubject)
 	m.Data = bad.msg.data
 	m.Header.Set("Duroscope-Error", oneLine(bad.reason))
-	m.Header.Set("Duroscope-Original-Subject", bad.msg.subject)
+	m.Header.Set("Duroscope-Original-Subject", publishedSubject(bad.msg.subject))
 	m.Header.Set("Duroscope-Original-Sequence", strconv.FormatUint(bad.seq, 10))
 	// Re-delivery of the same bad message is deduplicated by the DLQ stream.
 	m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s/%d", p.cfg.Stream, bad.seq))

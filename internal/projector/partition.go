@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,6 +62,27 @@ func partitionFilters(i, n int) []string {
 		out = append(out, fmt.Sprintf("%s%d.*", events.SubjectPrefix, s))
 	}
 	return out
+}
+
+// publishedSubject is the subject a message was published on, given the
+// one the stream stored it under: the slot token the transform added is
+// taken out again (duroxide.history.<slot>.<token> → duroxide.history.<token>),
+// so the dead-letter header keeps naming EVENTS.md's subject, and a message
+// re-driven to it is tagged with the same slot again. Other subjects are
+// returned as they are.
+func publishedSubject(stored string) string {
+	rest, ok := strings.CutPrefix(stored, events.SubjectPrefix)
+	if !ok {
+		return stored
+	}
+	slot, token, ok := strings.Cut(rest, ".")
+	if !ok || token == "" || strings.Contains(token, ".") {
+		return stored
+	}
+	if n, err := strconv.Atoi(slot); err != nil || n < 0 || n >= Slots || strconv.Itoa(n) != slot {
+		return stored
+	}
+	return events.SubjectPrefix + token
 }
 
 // owns reports whether this partition projects the instance.

@@ -133,3 +133,20 @@ func TestSlotTransformAddedToAnUntaggedStream(t *testing.T) {
 		}
 	}
 }
+
+func TestPublishedSubject(t *testing.T) {
+	for stored, want := range map[string]string{
+		"duroxide.history.56.bad":          "duroxide.history.bad",
+		"duroxide.history.0.a%2Eb":         "duroxide.history.a%2Eb",
+		"duroxide.history.bad":             "duroxide.history.bad",  // untagged (stored before the transform)
+		"duroxide.history.64.x":            "duroxide.history.64.x", // not a slot
+		"duroxide.history.07.x":            "duroxide.history.07.x",
+		"duroxide.history.1.x.y":           "duroxide.history.1.x.y",
+		"duroxide.queues":                  "duroxide.queues",
+		"duroxide.history.3.order-1::s::2": "duroxide.history.order-1::s::2",
+	} {
+		if got := publishedSubject(stored); got != want {
+			t.Errorf("publishedSubject(%q) = %q, want %q", stored, got, want)
+		}
+	}
+}
