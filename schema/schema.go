@@ -78,6 +78,9 @@ const (
 	// StepReportsV3 (0003_notices) copies the report facts into the
 	// version-3 fact tables and counts every report cell from them.
 	StepReportsV3 = "reports_v3"
+	// StepActivityStatsBackfill (0004_activity_stats) fills the activity
+	// stats facts from the activities table and counts every stats cell.
+	StepActivityStatsBackfill = "activity_stats_backfill"
 )
 
 // Versions returns the versions of the embedded migrations in ascending

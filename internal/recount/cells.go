@@ -30,19 +30,22 @@ func (c Cell) day() Cell {
 }
 
 // Cells is a set of report cells whose facts a write changed: the hour
-// cells touched, and the day cells they belong to. Recounting them brings
+// cells touched, and the day cells they belong to; and the activity stats
+// cells (hour, activity name; B is "") touched. Recounting them brings
 // them up to date. Sets of several writes merge (Add), so a caller may
 // recount the cells of many writes at once: a cell's recount reads all of
 // its facts, whatever write put them there. The zero value is an empty set.
 type Cells struct {
 	instHours, actHours map[Cell]struct{}
 	instDays, actDays   map[Cell]struct{}
+	stats               map[Cell]struct{}
 }
 
 func (c *Cells) init() {
 	if c.instHours == nil {
 		c.instHours, c.actHours = map[Cell]struct{}{}, map[Cell]struct{}{}
 		c.instDays, c.actDays = map[Cell]struct{}{}, map[Cell]struct{}{}
+		c.stats = map[Cell]struct{}{}
 	}
 }
 
@@ -58,11 +61,18 @@ func (c *Cells) AddActivity(h Cell) {
 	c.actHours[h], c.actDays[h.day()] = struct{}{}, struct{}{}
 }
 
+// AddStats adds the activity stats cell h: its hour and activity name (A).
+func (c *Cells) AddStats(h Cell) {
+	c.init()
+	c.stats[h] = struct{}{}
+}
+
 // Add merges o into c.
 func (c *Cells) Add(o Cells) {
 	c.init()
 	for _, p := range [...]struct{ dst, src map[Cell]struct{} }{
 		{c.instHours, o.instHours}, {c.actHours, o.actHours}, {c.instDays, o.instDays}, {c.actDays, o.actDays},
+		{c.stats, o.stats},
 	} {
 		for k := range p.src {
 			p.dst[k] = struct{}{}
@@ -72,7 +82,7 @@ func (c *Cells) Add(o Cells) {
 
 // Len is the number of hour cells in c (a recount's work is proportional
 // to their facts).
-func (c Cells) Len() int { return len(c.instHours) + len(c.actHours) }
+func (c Cells) Len() int { return len(c.instHours) + len(c.actHours) + len(c.stats) }
 
 // InstanceHours, InstanceDays, ActivityHours and ActivityDays list the cells
 // of each kind, sorted (bucket, then dimensions).
@@ -80,6 +90,9 @@ func (c Cells) InstanceHours() []Cell { return sorted(c.instHours) }
 func (c Cells) InstanceDays() []Cell  { return sorted(c.instDays) }
 func (c Cells) ActivityHours() []Cell { return sorted(c.actHours) }
 func (c Cells) ActivityDays() []Cell  { return sorted(c.actDays) }
+
+// Stats lists the activity stats cells, sorted.
+func (c Cells) Stats() []Cell { return sorted(c.stats) }
 
 func sorted(m map[Cell]struct{}) []Cell {
 	out := make([]Cell, 0, len(m))
@@ -97,12 +110,13 @@ func sorted(m map[Cell]struct{}) []Cell {
 type wire struct {
 	Instances  []Cell `json:"i,omitempty"`
 	Activities []Cell `json:"a,omitempty"`
+	Stats      []Cell `json:"s,omitempty"`
 }
 
 // MarshalJSON records c, so that another process can recount it
 // (UnmarshalJSON gives back the same set).
 func (c Cells) MarshalJSON() ([]byte, error) {
-	return json.Marshal(wire{Instances: c.InstanceHours(), Activities: c.ActivityHours()})
+	return json.Marshal(wire{Instances: c.InstanceHours(), Activities: c.ActivityHours(), Stats: c.Stats()})
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.
@@ -124,6 +138,12 @@ func (c *Cells) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("report cells: activity cell at %d ms is not an hour", h.BucketMs)
 		}
 		c.AddActivity(h)
+	}
+	for _, h := range w.Stats {
+		if reportcells.StatsHour(h.BucketMs) != h.BucketMs || h.B != "" {
+			return fmt.Errorf("report cells: activity stats cell at %d ms is not an hour with one name", h.BucketMs)
+		}
+		c.AddStats(h)
 	}
 	return nil
 }
@@ -148,6 +168,10 @@ func (c Cells) Split(n int) []Cells {
 	}
 	for k := range c.actHours {
 		cur.AddActivity(k)
+		flush()
+	}
+	for k := range c.stats {
+		cur.AddStats(k)
 		flush()
 	}
 	if cur.Len() > 0 {

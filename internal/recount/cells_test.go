@@ -19,6 +19,7 @@ func TestCellsJSONAndSplit(t *testing.T) {
 		h := int64(i%30) * reportcells.GrainHourMs
 		c.AddInstance(Cell{h, fmt.Sprint("orch", i%3), "v1"})
 		c.AddActivity(Cell{h + reportcells.GrainHourMs, fmt.Sprint("act", i%7), "orch\"é"})
+		c.AddStats(Cell{h, fmt.Sprint("act", i%5), ""})
 	}
 	if days := c.InstanceDays(); len(days) != 6 || days[0] != (Cell{0, "orch0", "v1"}) || days[3].BucketMs != reportcells.GrainDayMs {
 		t.Errorf("instance days = %v, want the 3 orchestrations on days 0 and 1", days)
@@ -53,7 +54,8 @@ func TestCellsJSONAndSplit(t *testing.T) {
 	if got := (Cells{}).Split(10); len(got) != 0 {
 		t.Errorf("Split of nothing: %d parts", len(got))
 	}
-	for _, bad := range []string{`{"i":[{"h":1800000,"a":"x","b":"y"}]}`, `{"a":[{"h":-3600000,"a":"x","b":"y"}]}`, `{"i":3}`} {
+	for _, bad := range []string{`{"i":[{"h":1800000,"a":"x","b":"y"}]}`, `{"a":[{"h":-3600000,"a":"x","b":"y"}]}`, `{"i":3}`,
+		`{"s":[{"h":1800000,"a":"x"}]}`, `{"s":[{"h":3600000,"a":"x","b":"y"}]}`} {
 		var c Cells
 		if err := json.Unmarshal([]byte(bad), &c); err == nil {
 			t.Errorf("accepted %s", bad)

@@ -149,6 +149,9 @@ var digestQueries = map[string]string{
 		ORDER BY grain_ms, bucket_ms, orchestration_name, orchestration_version`,
 	"report_activity_cells": `SELECT * FROM {db}.report_activity_cells FINAL
 		ORDER BY grain_ms, bucket_ms, activity_name, orchestration_name`,
+	"activity_stats_facts": `SELECT * FROM {db}.activity_stats_facts FINAL
+		ORDER BY hour_ms, activity_name, instance_id, execution_id, event_id, scheduled_at_ms`,
+	"activity_stats_cells": `SELECT * FROM {db}.activity_stats_cells FINAL ORDER BY hour_ms, activity_name`,
 }
 
 // TableDigest is each table's deduplicated row count and a digest of its
@@ -156,7 +159,7 @@ var digestQueries = map[string]string{
 type TableDigest map[string]string
 
 // Digest reads every read-model table of db. It also checks that the
-// report cells equal a recount of all their facts from scratch (the live
+// report and activity stats cells equal a recount of all their facts from scratch (the live
 // path recounts only the cells it touched, and late): it recounts them all
 // and fails if that changes a cell table.
 func (db *Database) Digest(ctx context.Context) (TableDigest, error) {
@@ -172,7 +175,10 @@ func (db *Database) Digest(ctx context.Context) (TableDigest, error) {
 	if err := w.RecountAll(ctx); err != nil {
 		return nil, err
 	}
-	for _, table := range []string{"report_instance_cells", "report_activity_cells"} {
+	if err := w.RecountActivityStatsAll(ctx); err != nil {
+		return nil, err
+	}
+	for _, table := range []string{"report_instance_cells", "report_activity_cells", "activity_stats_cells"} {
 		d, err := db.digest(ctx, digestQueries[table])
 		if err != nil {
 			return nil, fmt.Errorf("digest %s: %w", table, err)

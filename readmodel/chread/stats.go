@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
@@ -47,18 +48,37 @@ func (r *Reader) OrchestrationStats(ctx context.Context, orchestration string) (
 // ActivityStats answers GET /v1/stats/activities, sorted by activity name.
 // Durations (avg, percentiles) cover Completed and Failed activities only;
 // avg = ⌊sum/n⌋ in integers.
+//
+// It reads the activity stats pre-aggregate (migration 0004,
+// readmodel/chwrite/stats.go): first the cells that a write touched since their last
+// recount, then the value -> count pairs of every other cell and the facts
+// of those, so the answer is exact while recounts lag. With Since, the
+// cells of the whole hours from Since on and the facts of the hour that
+// holds it.
 func (r *Reader) ActivityStats(ctx context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
-	sd, args := r.scan(ctx)
 	data := struct {
-		scanData
-		Orchestration, Since, IncludeSystem bool
-	}{sd, f.Orchestration != "", f.Since != nil, f.IncludeSystem}
-	args = append(args, clickhouse.Named("orchestration", f.Orchestration))
+		DB                                                string
+		Orchestration, Since, Edge, Dirty, IncludeSystem bool
+	}{DB: r.db, Orchestration: f.Orchestration != "", Since: f.Since != nil, IncludeSystem: f.IncludeSystem}
+	args := []any{clickhouse.Named("orchestration", f.Orchestration)}
 	if f.Since != nil {
-		args = append(args, clickhouse.Named("since", *f.Since))
+		edge := reportcells.StatsHour(*f.Since)
+		whole := edge
+		if edge != *f.Since {
+			data.Edge, whole = true, edge+reportcells.GrainHourMs
+		}
+		args = append(args, clickhouse.Named("since", *f.Since), clickhouse.Named("edge", edge), clickhouse.Named("whole_from", whole))
+	}
+	dirty, err := r.dirtyStatsCells(ctx, data.Since, args)
+	if err != nil {
+		return api.ActivityStatsList{}, err
+	}
+	opts := r.scanOpts()
+	if dirty != nil {
+		data.Dirty, opts.external = true, []*ext.Table{dirty}
 	}
 	out := api.ActivityStatsList{Activities: []api.ActivityStats{}}
-	err := r.query(ctx, r.scanOpts(), "activity stats", "stats_activities.sql", data, args, func(rows driver.Rows) error {
+	err = r.query(ctx, opts, "activity stats", "stats_activities.sql", data, args, func(rows driver.Rows) error {
 		var (
 			s   api.ActivityStats
 			sum int64
@@ -83,6 +103,34 @@ func (r *Reader) ActivityStats(ctx context.Context, f query.ActivityFilter) (api
 		return api.ActivityStatsList{}, err
 	}
 	return out, nil
+}
+
+// dirtyStatsCells returns the activity stats cells touched by a write at
+// or after their last recount, as the external table _dirty (hour_ms,
+// activity_name), or nil when there are none.
+func (r *Reader) dirtyStatsCells(ctx context.Context, since bool, args []any) (*ext.Table, error) {
+	var t *ext.Table
+	err := r.query(ctx, queryOpts{}, "activity stats cells to read from facts", "stats_activities_dirty.sql",
+		struct {
+			DB    string
+			Since bool
+		}{r.db, since}, args, func(rows driver.Rows) error {
+			var (
+				hour int64
+				name string
+			)
+			if err := rows.Scan(&hour, &name); err != nil {
+				return err
+			}
+			if t == nil {
+				var err error
+				if t, err = ext.NewTable("_dirty", ext.Column("hour_ms", "Int64"), ext.Column("activity_name", "String")); err != nil {
+					return err
+				}
+			}
+			return t.Append(hour, name)
+		})
+	return t, err
 }
 
 // Performance answers GET /v1/stats/performance: the durations of Completed

@@ -46,12 +46,13 @@ import (
 )
 
 // Recount brings the report cells in cells up to date with their facts:
-// hour cells from the facts, then day cells from the hour cells. Each step
+// hour cells from the facts, then day cells from the hour cells; and the
+// activity stats cells in cells (stats.go). Each step
 // starts after the previous one is committed (ClickHouse INSERTs are
 // synchronous), and a recount must start after the facts it is for were
 // written (WriteRows returned): that is what makes the last recount of a
-// cell see all of it. Instances and activities are independent chains and
-// run concurrently. Recounting a cell again, or concurrently with another
+// cell see all of it. Instances, activities and activity stats are
+// independent chains and run concurrently. Recounting a cell again, or concurrently with another
 // writer, is harmless: a cell's snapshot is versioned by its facts (see
 // the top of this file).
 func (w *Writer) Recount(ctx context.Context, cells recount.Cells) error {
@@ -67,8 +68,13 @@ func (w *Writer) Recount(ctx context.Context, cells recount.Cells) error {
 	}
 	var (
 		wg   sync.WaitGroup
-		errs [2]error
+		errs [3]error
 	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs[2] = w.recountStats(ctx, cells.Stats())
+	}()
 	for i := range chains {
 		wg.Add(1)
 		go func() {

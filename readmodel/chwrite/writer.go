@@ -151,8 +151,9 @@ func (w *Writer) WriteDerived(ctx context.Context, rows []projection.Rows) error
 }
 
 // WriteRows upserts the rows derived from the given instances: one INSERT
-// per table (activities, pending_work, executions, instances, and the two
-// report fact tables), each row carrying row_version = Rows.Version so that
+// per table (activities, pending_work, executions, instances, the two
+// report fact tables and the activity stats facts, whose cells it then
+// marks touched: stats.go), each row carrying row_version = Rows.Version so that
 // ReplacingMergeTree keeps the derivation from the most events, whatever
 // order the writes land in. It returns the report cells whose facts it
 // changed — on error too, the cells it may have changed — which are stale
@@ -170,6 +171,8 @@ func (w *Writer) WriteRows(ctx context.Context, rows []projection.Rows) (recount
 		return recount.Cells{}, nil
 	}
 	rb := reportFacts(rows)
+	sf := statsFacts(rows, &rb.cells)
+	statsCells := rb.cells.Stats()
 	// The detail and fact tables are independent of each other: insert them
 	// concurrently (each INSERT is one connection of the pool and one server
 	// thread), so the server's parsing, sorting and compressing of one
@@ -181,6 +184,7 @@ func (w *Writer) WriteRows(ctx context.Context, rows []projection.Rows) (recount
 		func() error { return w.writeExecutions(ctx, rows) },
 		func() error { return w.writeInstanceFacts(ctx, &rb.inst) },
 		func() error { return w.writeActivityFacts(ctx, &rb.act) },
+		func() error { return w.writeStatsFacts(ctx, sf, statsCells) },
 	}
 	var (
 		wg   sync.WaitGroup

@@ -1,26 +1,40 @@
-{{/* Activity statistics (scanData and the filters of activityStatsData).
-Each shard aggregates its key range, exact quantiles as -State; the outer
-query merges them (-Merge of an exact quantile is exact). */}}
-SELECT name, sum(c), sum(done), sum(failed), sum(cancelled), sum(total), sum(timedN),
-		quantilesExactIfMerge({{template "quantile_levels"}})(qs)
+{{/* Activity statistics (stats.go, ActivityStats) from the activity stats
+pre-aggregate (migration 0004): the value -> count pairs of every recounted
+cell not in _dirty, plus the facts (newest version, live) of the cells in
+_dirty and of the hour holding @since when .Edge (then only those scheduled
+at or after @since). Cells from @whole_from on when .Since. Percentiles:
+the value at index ⌊q·n⌋ of the sorted durations, found on the cumulative
+counts of the sorted (duration, count) pairs. */}}
+SELECT name, sched, done, failed, cancelled, total, tns,
+    [tupleElement(arrayFirst((p, c) -> c > intDiv(tns * 50, 100), ps, cs), 1),
+     tupleElement(arrayFirst((p, c) -> c > intDiv(tns * 95, 100), ps, cs), 1),
+     tupleElement(arrayFirst((p, c) -> c > intDiv(tns * 99, 100), ps, cs), 1)]
 FROM (
-{{- range $i, $s := .Shards}}
-{{- if $i}}
-UNION ALL{{end}}
-SELECT activity_name AS name, count() AS c,
-		countIf(outcome = 'Completed') AS done, countIf(outcome = 'Failed') AS failed, countIf(outcome = 'Cancelled') AS cancelled,
-		sumIf(d, timed) AS total, countIf(timed) AS timedN,
-		quantilesExactIfState({{template "quantile_levels"}})(d, timed) AS qs
-	FROM (
-		SELECT activity_name, orchestration_name, outcome, ifNull(duration_ms, 0) AS d,
-			outcome IN ('Completed', 'Failed') AND isNotNull(duration_ms) AS timed,
-			is_system, scheduled_at_ms, deleted
-		FROM {{$.DB}}.activities FINAL {{template "shard_where" $s}})
-	WHERE deleted = 0
-		{{- if $.Orchestration}} AND orchestration_name = @orchestration{{end}}
-		{{- if $.Since}} AND scheduled_at_ms >= @since{{end}}
-		{{- if not $.IncludeSystem}} AND is_system = 0{{end}}
-	GROUP BY name
-{{- end}})
-GROUP BY name
+SELECT name, sum(sched) AS sched, sum(done) AS done, sum(failed) AS failed, sum(cancelled) AS cancelled,
+    sum(d * toInt64(tn)) AS total, sum(tn) AS tns, arraySort(groupArrayIf(tuple(d, tn), tn > 0)) AS ps,
+    arrayCumSum(arrayMap(p -> tupleElement(p, 2), ps)) AS cs
+FROM (
+    SELECT name, d, sum(c) AS sched, sumIf(c, outc = 'Completed') AS done, sumIf(c, outc = 'Failed') AS failed,
+        sumIf(c, outc = 'Cancelled') AS cancelled, sumIf(c, tm = 1) AS tn
+    FROM (
+        SELECT name, orch, sys, outc, tm, d, c
+        FROM (
+            SELECT hour_ms, activity_name AS name, orchestration_name AS a_orch, is_system AS a_sys, outcome AS a_outc,
+                timed AS a_tm, duration_ms AS a_d, n AS a_c
+            FROM {{.DB}}.activity_stats_cells FINAL
+            WHERE 1{{if .Since}} AND hour_ms >= @whole_from{{end}}{{if .Dirty}} AND (hour_ms, activity_name) NOT IN _dirty{{end}})
+        ARRAY JOIN a_orch AS orch, a_sys AS sys, a_outc AS outc, a_tm AS tm, a_d AS d, a_c AS c
+        {{- if or .Dirty .Edge}}
+        UNION ALL
+        SELECT name, orch, sys, outc, tm, d, toUInt64(1) AS c
+        FROM (
+            SELECT activity_name AS name, orchestration_name AS orch, is_system AS sys, outcome AS outc, timed AS tm,
+                duration_ms AS d, scheduled_at_ms, deleted
+            FROM {{.DB}}.activity_stats_facts FINAL
+            WHERE {{if .Dirty}}(hour_ms, activity_name) IN _dirty{{if .Edge}} OR {{end}}{{end}}{{if .Edge}}hour_ms = @edge{{end}})
+        WHERE deleted = 0{{if .Since}} AND scheduled_at_ms >= @since{{end}}
+        {{- end}})
+    WHERE 1{{if .Orchestration}} AND orch = @orchestration{{end}}{{if not .IncludeSystem}} AND sys = 0{{end}}
+    GROUP BY name, d)
+GROUP BY name)
 ORDER BY name
