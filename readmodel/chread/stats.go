@@ -57,7 +57,7 @@ func (r *Reader) OrchestrationStats(ctx context.Context, orchestration string) (
 // holds it.
 func (r *Reader) ActivityStats(ctx context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
 	data := struct {
-		DB                                                string
+		DB                                               string
 		Orchestration, Since, Edge, Dirty, IncludeSystem bool
 	}{DB: r.db, Orchestration: f.Orchestration != "", Since: f.Since != nil, IncludeSystem: f.IncludeSystem}
 	args := []any{clickhouse.Named("orchestration", f.Orchestration)}
