@@ -3,19 +3,17 @@ pre-aggregate (migration 0004): the value -> count pairs of every recounted
 cell not in _dirty, plus the facts (newest version, live) of the cells in
 _dirty and of the hour holding @since when .Edge (then only those scheduled
 at or after @since). Cells from @whole_from on when .Since. Percentiles:
-the value at index ⌊q·n⌋ of the sorted durations, found on the cumulative
-counts of the sorted (duration, count) pairs. */}}
+the value at index ⌊q·n⌋ of the sorted durations: the first of the
+(duration, count) pairs, sorted, whose cumulative count exceeds ⌊q·n⌋
+(intDiv in integers, no float rounding). */}}
 SELECT name, sched, done, failed, cancelled, total, tns,
     [tupleElement(arrayFirst((p, c) -> c > intDiv(tns * 50, 100), ps, cs), 1),
      tupleElement(arrayFirst((p, c) -> c > intDiv(tns * 95, 100), ps, cs), 1),
      tupleElement(arrayFirst((p, c) -> c > intDiv(tns * 99, 100), ps, cs), 1)]
 FROM (
-SELECT name, sum(sched) AS sched, sum(done) AS done, sum(failed) AS failed, sum(cancelled) AS cancelled,
-    sum(d * toInt64(tn)) AS total, sum(tn) AS tns, arraySort(groupArrayIf(tuple(d, tn), tn > 0)) AS ps,
-    arrayCumSum(arrayMap(p -> tupleElement(p, 2), ps)) AS cs
-FROM (
-    SELECT name, d, sum(c) AS sched, sumIf(c, outc = 'Completed') AS done, sumIf(c, outc = 'Failed') AS failed,
-        sumIf(c, outc = 'Cancelled') AS cancelled, sumIf(c, tm = 1) AS tn
+    SELECT name, sum(c) AS sched, sumIf(c, outc = 'Completed') AS done, sumIf(c, outc = 'Failed') AS failed,
+        sumIf(c, outc = 'Cancelled') AS cancelled, sumIf(d * toInt64(c), tm = 1) AS total, sumIf(c, tm = 1) AS tns,
+        arraySort(groupArrayIf(tuple(d, c), tm = 1)) AS ps, arrayCumSum(arrayMap(p -> tupleElement(p, 2), ps)) AS cs
     FROM (
         SELECT name, orch, sys, outc, tm, d, c
         FROM (
@@ -35,6 +33,5 @@ FROM (
         WHERE deleted = 0{{if .Since}} AND scheduled_at_ms >= @since{{end}}
         {{- end}})
     WHERE 1{{if .Orchestration}} AND orch = @orchestration{{end}}{{if not .IncludeSystem}} AND sys = 0{{end}}
-    GROUP BY name, d)
-GROUP BY name)
+    GROUP BY name)
 ORDER BY name
