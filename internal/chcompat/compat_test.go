@@ -113,7 +113,7 @@ func TestCompatibility(t *testing.T) {
 		// Keep every written version in its own part: readers must
 		// deduplicate, as before a background merge.
 		for _, tbl := range []string{"history_v3", "instances", "executions", "activities", "pending_work",
-			"queue_snapshots", "report_instance_facts_v3", "report_activity_facts_v3"} {
+			"queue_snapshots", "report_instance_facts_v3", "report_activity_facts_v3", "activity_stats_facts", "activity_stats_cells"} {
 			if err := s.conn.Exec(ctx, "SYSTEM STOP MERGES "+db.Name+"."+tbl); err != nil {
 				t.Fatalf("%s: stop merges: %v", s.name, err)
 			}
@@ -333,6 +333,8 @@ var tableQueries = map[string]string{
 	"report_activity_facts_v3": `SELECT * FROM {db}.report_activity_facts_v3 FINAL ORDER BY hour_ms, activity_name, orchestration_name, instance_id, execution_id, event_id, scheduled_at_ms`,
 	"report_instance_cells":    `SELECT * FROM {db}.report_instance_cells FINAL ORDER BY grain_ms, bucket_ms, orchestration_name, orchestration_version`,
 	"report_activity_cells":    `SELECT * FROM {db}.report_activity_cells FINAL ORDER BY grain_ms, bucket_ms, activity_name, orchestration_name`,
+	"activity_stats_facts":     `SELECT * FROM {db}.activity_stats_facts FINAL ORDER BY hour_ms, activity_name, instance_id, execution_id, event_id, scheduled_at_ms`,
+	"activity_stats_cells":     `SELECT * FROM {db}.activity_stats_cells FINAL ORDER BY hour_ms, activity_name`,
 }
 
 // compareTables compares the given tables' rows on both sides as text, one
@@ -367,7 +369,12 @@ func compareTables(t *testing.T, ctx context.Context, dbName string, sides [2]*s
 // The version-3 facts are the writer's own (0002's backfill reads the
 // version-1 history, which 0003 replaced); the upgrade from a version-2
 // store is chwrite's TestReportBackfillEqualsLive.
-var reportTables = []string{"report_activity_cells", "report_instance_cells"}
+//
+// The activity stats tables are rebuilt too, by 0004's step from the
+// activities table: the workload deletes nothing, so the writer's facts
+// are exactly the live activities (no tombstones) and the backfill must
+// give them and their cells back.
+var reportTables = []string{"report_activity_cells", "report_instance_cells", "activity_stats_facts", "activity_stats_cells"}
 
 // checkBackfill runs migration 0002's backfill (its Go step,
 // chwrite.BackfillReports) over the workload: the report tables are emptied,
@@ -580,7 +587,7 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 			return s.r.ActivityStats(ctx, query.ActivityFilter{Orchestration: o})
 		})
 	}
-	for _, f := range []query.ActivityFilter{{}, {IncludeSystem: true}, {Since: &mid}} {
+	for _, f := range []query.ActivityFilter{{}, {IncludeSystem: true}, {Since: &mid}, {Orchestration: w.orchestrations[0], Since: &mid}} {
 		same(fmt.Sprintf("ActivityStats(%+v)", f), func(s *side) (any, error) { return s.r.ActivityStats(ctx, f) })
 	}
 	now := time.UnixMilli(w.lastMs + 60000)
