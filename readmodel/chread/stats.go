@@ -50,11 +50,11 @@ func (r *Reader) OrchestrationStats(ctx context.Context, orchestration string) (
 // avg = ⌊sum/n⌋ in integers.
 //
 // It reads the activity stats pre-aggregate (migration 0004,
-// readmodel/chwrite/stats.go): first the cells that a write touched since their last
-// recount, then the value -> count pairs of every other cell and the facts
-// of those, so the answer is exact while recounts lag. With Since, the
-// cells of the whole hours from Since on and the facts of the hour that
-// holds it.
+// docs/activity-stats.md): first the stale cells (touched by writes their
+// newest recount did not cover), then the value -> count pairs of every
+// other cell and the facts of the stale ones, so the answer is exact while
+// recounts lag. With Since, the cells of the whole hours from Since on and
+// the facts of the hour that holds it.
 func (r *Reader) ActivityStats(ctx context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
 	data := struct {
 		DB                                               string
@@ -105,8 +105,8 @@ func (r *Reader) ActivityStats(ctx context.Context, f query.ActivityFilter) (api
 	return out, nil
 }
 
-// dirtyStatsCells returns the activity stats cells touched by a write at
-// or after their last recount, as the external table _dirty (hour_ms,
+// dirtyStatsCells returns the stale activity stats cells (from the hour
+// holding since when since), as the external table _dirty (hour_ms,
 // activity_name), or nil when there are none.
 func (r *Reader) dirtyStatsCells(ctx context.Context, since bool, args []any) (*ext.Table, error) {
 	var t *ext.Table

@@ -52,8 +52,8 @@ import (
 // synchronous), and a recount must start after the facts it is for were
 // written (WriteRows returned): that is what makes the last recount of a
 // cell see all of it. Instances, activities and activity stats are
-// independent chains and run concurrently. Recounting a cell again, or concurrently with another
-// writer, is harmless: a cell's snapshot is versioned by its facts (see
+// independent chains and run concurrently. Recounting a cell again, or
+// concurrently with another writer, is harmless: a cell's snapshot is versioned by its facts (see
 // the top of this file).
 func (w *Writer) Recount(ctx context.Context, cells recount.Cells) error {
 	chains := [2][]recountStep{

@@ -153,8 +153,8 @@ func (w *Writer) WriteDerived(ctx context.Context, rows []projection.Rows) error
 // WriteRows upserts the rows derived from the given instances: one INSERT
 // per table (activities, pending_work, executions, instances, the two
 // report fact tables and the activity stats facts, whose cells it then
-// marks touched: stats.go), each row carrying row_version = Rows.Version so that
-// ReplacingMergeTree keeps the derivation from the most events, whatever
+// counts as touched: stats.go), each row carrying row_version =
+// Rows.Version so that ReplacingMergeTree keeps the derivation from the most events, whatever
 // order the writes land in. It returns the report cells whose facts it
 // changed — on error too, the cells it may have changed — which are stale
 // until recounted (Recount). The projector recounts
