@@ -89,6 +89,8 @@ func (b *bench) endpoints(ids []string, deepToken string) []endpoint {
 		{name: "bulk status (100 ids)", req: bulk},
 		{name: "stats/orchestrations", stats: "orchestrations", req: get("/v1/stats/orchestrations")},
 		{name: "stats/activities", stats: "activities", req: get("/v1/stats/activities")},
+		{name: "stats/activities by orchestration", req: get("/v1/stats/activities?orchestration=ProcessOrder")},
+		{name: "stats/activities since (inside an hour)", req: get(fmt.Sprintf("/v1/stats/activities?since=%d", b.nowMs-6*3600_000+1_234_567))},
 		{name: "stats/performance", stats: "performance", req: get("/v1/stats/performance?orchestration=ProcessOrder")},
 		{name: "health", stats: "health", req: get("/v1/health")},
 		{name: "problems", stats: "problems", req: get("/v1/problems")},
