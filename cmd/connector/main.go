@@ -9,16 +9,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -87,23 +84,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 	return s, nil
 }
 
-func main() {
-	s, err := parse(os.Args[1:], config.OSEnv)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "connector:", err)
-		os.Exit(2)
-	}
-	log := s.Logger("connector")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, s, log); err != nil {
-		log.Error().Err(err).Msg("connector failed")
-		os.Exit(1)
-	}
-}
+func main() { config.Main("connector", parse, run) }
 
 // openSource opens the store; for Postgres it also returns the mode chosen.
 func openSource(ctx context.Context, s *settings, log zerolog.Logger) (connector.Source, string, error) {

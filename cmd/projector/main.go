@@ -6,17 +6,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -87,27 +84,16 @@ func parse(args []string, env config.Env) (*settings, error) {
 const minHeadroomMiB = 192
 
 func main() {
-	s, err := parse(os.Args[1:], config.OSEnv)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "projector:", err)
-		os.Exit(2)
-	}
-	log := s.Logger("projector")
-	// A soft limit keeps the heap (and RSS) near the limit instead of Go's
-	// default of twice the live heap: measured on a 2.5M-event drain, 445
-	// MiB instead of 725 MiB for 6% less throughput (BENCHMARKS.md).
-	if os.Getenv("GOMEMLIMIT") == "" && s.MemoryLimitMiB > 0 {
-		debug.SetMemoryLimit(int64(s.MemoryLimitMiB) << 20)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, s, log); err != nil {
-		log.Error().Err(err).Msg("projector failed")
-		os.Exit(1)
-	}
+	config.Main("projector", parse, func(ctx context.Context, s *settings, log zerolog.Logger) error {
+		// A soft limit keeps the heap (and RSS) near the limit instead of
+		// Go's default of twice the live heap: measured on a 2.5M-event
+		// drain, 445 MiB instead of 725 MiB for 6% less throughput
+		// (BENCHMARKS.md).
+		if os.Getenv("GOMEMLIMIT") == "" && s.MemoryLimitMiB > 0 {
+			debug.SetMemoryLimit(int64(s.MemoryLimitMiB) << 20)
+		}
+		return run(ctx, s, log)
+	})
 }
 
 func run(ctx context.Context, s *settings, log zerolog.Logger) error {

@@ -6,15 +6,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	stdlog "log"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -75,21 +70,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 }
 
 func main() {
-	s, err := parse(os.Args[1:], config.OSEnv)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "query:", err)
-		os.Exit(2)
-	}
-	log := s.Logger("query")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, s, log, nil); err != nil {
-		log.Error().Err(err).Msg("query service failed")
-		os.Exit(1)
-	}
+	config.Main("query", parse, func(ctx context.Context, s *settings, log zerolog.Logger) error { return run(ctx, s, log, nil) })
 }
 
 // run serves until ctx ends, then shuts down gracefully. onListen (may be
