@@ -82,24 +82,8 @@ func TestDiffNoticesServiceEqualsOracle(t *testing.T) {
 		len(msgs), len(pub), nDel, nPrune, time.Since(start).Round(time.Millisecond))
 	r := newDiffReport(t)
 	defer r.summary()
-	steps := []struct {
-		name string
-		f    func(*testing.T, *diffEnv, *diffReport)
-	}{
-		{"instances", diffInstanceEndpoints},
-		{"deleted", func(t *testing.T, env *diffEnv, r *diffReport) { diffDeleted(t, env, r, deleted) }},
-		{"bulk", diffBulkStatus},
-		{"list", diffList},
-		{"stats", diffStats},
-		{"health", diffHealthProblems},
-		{"queues", diffQueues},
-		{"merged", diffAfterMerges},
-	}
-	for _, s := range steps {
-		st := time.Now()
-		s.f(t, env, r)
-		t.Logf("%-10s %v", s.name, time.Since(st).Round(time.Millisecond))
-	}
+	runDiffSteps(t, env, r, diffStep{"instances", diffInstanceEndpoints},
+		diffStep{"deleted", func(t *testing.T, env *diffEnv, r *diffReport) { diffDeleted(t, env, r, deleted) }})
 }
 
 // diffDeleted: every deleted id is either gone (404 everywhere, NotFound in
