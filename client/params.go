@@ -34,6 +34,8 @@ type ListParams struct {
 	ErrorCategory string
 	// RootOnly hides sub-orchestrations.
 	RootOnly bool
+	// ActivityTag keeps instances that scheduled an activity with this tag.
+	ActivityTag string
 	// Limit is the page size (1..1000); 0 = the service default.
 	Limit int
 	// Offset skips rows (0..100000); the service rejects it together with
@@ -61,6 +63,7 @@ func (p ListParams) values() url.Values {
 	if p.RootOnly {
 		q.Set("root_only", "true")
 	}
+	setString(q, "activity_tag", p.ActivityTag)
 	setInt(q, "limit", p.Limit)
 	setInt(q, "offset", p.Offset)
 	setString(q, "page_token", p.PageToken)

@@ -114,4 +114,5 @@ func (f *listFilters) registerFilters(fs *flag.FlagSet, now func() time.Time) {
 	fs.StringVar(&f.p.ErrorKind, "error-kind", "", "only instances whose error has this kind (e.g. ActivityFailed)")
 	fs.StringVar(&f.p.ErrorCategory, "error-category", "", "only instances whose error has this category (e.g. application)")
 	fs.BoolVar(&f.p.RootOnly, "root-only", false, "hide sub-orchestrations")
+	fs.StringVar(&f.p.ActivityTag, "activity-tag", "", "only instances that scheduled an activity with this tag")
 }

@@ -331,8 +331,8 @@ func TestSubcommands(t *testing.T) {
 		{
 			name: "instances list further filters",
 			args: []string{"instances", "list", "--json", "--version", "2.0", "--custom-status", "phase:", "--error-kind", "ActivityFailed",
-				"--error-category", "application", "--root-only", "--updated-after", "2026-11-25"},
-			routes: map[string]reply{"GET /v1/instances?custom_status_prefix=phase%3A&error_category=application&error_kind=ActivityFailed" +
+				"--error-category", "application", "--root-only", "--updated-after", "2026-11-25", "--activity-tag", "gpu"},
+			routes: map[string]reply{"GET /v1/instances?activity_tag=gpu&custom_status_prefix=phase%3A&error_category=application&error_kind=ActivityFailed" +
 				"&root_only=true&updated_after=2026-11-25T00%3A00%3A00.000Z&version=2.0": {body: page("", sumApproval)}},
 			contains: []string{`"instance_id": "approval-42"`},
 		},

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,53 @@ const (
 	// HTML: the page must show them as text. The "/.." checks the path
 	// encoding too.
 	dashboardXSSID = `xss <img src=x onerror="window.__pwned=1">/..`
+	// dashboardHugeID is an instance with a huge history (hugeEvents
+	// events): the page must open it by pages without payloads.
+	dashboardHugeID = "huge-history"
 )
+
+// hugeEvents is the size of dashboardHugeID's history: 4,001 in CI,
+// DUROSCOPE_DASHBOARD_HUGE_EVENTS to measure a bigger one (BENCHMARKS.md).
+func hugeEvents(t *testing.T) int {
+	t.Helper()
+	n := 4001
+	if s := os.Getenv("DUROSCOPE_DASHBOARD_HUGE_EVENTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 3 {
+			t.Fatalf("DUROSCOPE_DASHBOARD_HUGE_EVENTS=%q: want a number of events >= 3", s)
+		}
+		n = v
+	}
+	return n
+}
+
+// hugeHistory is one running instance with n events: its start, then
+// activities scheduled and completed in turn, each with a 200-byte payload.
+func hugeHistory(t *testing.T, n int) []events.Event {
+	t.Helper()
+	payload := strings.Repeat("p", 200)
+	ts := int64(dashboardStart + 900_000)
+	line := fmt.Sprintf(`{"event_id":1,"source_event_id":null,"instance_id":%q,"execution_id":1,"timestamp_ms":%d,"type":"OrchestrationStarted","name":"Huge","version":"1.0.0","input":%q,"parent_instance":null,"parent_id":null}`,
+		dashboardHugeID, ts, payload)
+	out := make([]events.Event, 0, n)
+	for id := 1; id <= n; id++ {
+		switch {
+		case id == 1:
+		case id%2 == 0:
+			line = fmt.Sprintf(`{"event_id":%d,"source_event_id":null,"instance_id":%q,"execution_id":1,"timestamp_ms":%d,"type":"ActivityScheduled","name":"Step","input":%q}`,
+				id, dashboardHugeID, ts+int64(id), payload)
+		default:
+			line = fmt.Sprintf(`{"event_id":%d,"source_event_id":%d,"instance_id":%q,"execution_id":1,"timestamp_ms":%d,"type":"ActivityCompleted","result":%q}`,
+				id, id-1, dashboardHugeID, ts+int64(id), payload)
+		}
+		e, err := events.Decode([]byte(line))
+		if err != nil {
+			t.Fatalf("huge history event %d: %v", id, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
 
 // browserTools returns node's path, or skips the test when node, Chromium
 // or playwright-core are missing, unless DUROSCOPE_REQUIRE_BROWSER is set
@@ -88,7 +135,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	shots, _ = filepath.Abs(shots)
 	script, _ := filepath.Abs(filepath.Join(dashboardE2E, "dashboard.mjs"))
-	cfg, _ := json.Marshal(map[string]string{"token": token, "xss_id": dashboardXSSID, "prefix": "e2e/"})
+	cfg, _ := json.Marshal(map[string]string{"token": token, "xss_id": dashboardXSSID, "prefix": "e2e/",
+		"huge_id": dashboardHugeID, "huge_events": strconv.Itoa(hugeEvents(t))})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -129,6 +177,7 @@ func dashboardWorkload(t *testing.T) []events.Event {
 		evs = append(evs, h...)
 	}
 	evs = append(evs, fixtureEvents(t)...)
+	evs = append(evs, hugeHistory(t, hugeEvents(t))...)
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	id := q(dashboardXSSID)
 	ts := int64(dashboardStart + 600_000)

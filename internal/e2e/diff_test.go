@@ -453,7 +453,10 @@ func diffListCases(env *diffEnv) []listCase {
 	}
 	// The further filters: roots only, versions, error kinds and
 	// categories, custom status prefixes, updated ranges.
-	cases = append(cases, listCase{name: "root_only", params: client.ListParams{RootOnly: true}, filter: oracle.ListFilter{RootOnly: true}})
+	cases = append(cases, listCase{name: "root_only", params: client.ListParams{RootOnly: true}, filter: oracle.ListFilter{RootOnly: true}},
+		listCase{name: "activity_tag=gpu", params: client.ListParams{ActivityTag: "gpu"}, filter: oracle.ListFilter{ActivityTag: "gpu"}},
+		listCase{name: "activity_tag=gpu+Failed", params: client.ListParams{ActivityTag: "gpu", Statuses: []string{api.StatusFailed}},
+			filter: oracle.ListFilter{ActivityTag: "gpu", Statuses: []string{api.StatusFailed}}})
 	seen := map[string]bool{}
 	for _, s := range all {
 		for _, c := range []listCase{

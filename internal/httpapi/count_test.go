@@ -71,7 +71,7 @@ func TestCountInstances(t *testing.T) {
 func TestListFurtherFilters(t *testing.T) {
 	m := newMem()
 	h := testHandler(m, nil)
-	q := "version=2.0&updated_after=2026-11-25T00:00:00Z&updated_before=1796000000000&custom_status_prefix=phase%3A&error_kind=ActivityFailed&error_category=application&root_only=true"
+	q := "version=2.0&updated_after=2026-11-25T00:00:00Z&updated_before=1796000000000&custom_status_prefix=phase%3A&error_kind=ActivityFailed&error_category=application&root_only=true&activity_tag=gpu"
 	for _, path := range []string{"/v1/instances?", "/v1/instances/count?", "/v1/instances?format=ndjson&"} {
 		m.lastList = nil
 		rec := do(h, "GET", path+q, nil)
@@ -84,7 +84,7 @@ func TestListFurtherFilters(t *testing.T) {
 		}
 		want := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC).UnixMilli()
 		if f == nil || f.Version != "2.0" || f.UpdatedAfter == nil || *f.UpdatedAfter != want || f.UpdatedBefore == nil || *f.UpdatedBefore != 1796000000000 ||
-			f.CustomStatusPrefix != "phase:" || f.ErrorKind != "ActivityFailed" || f.ErrorCategory != "application" || !f.RootOnly {
+			f.CustomStatusPrefix != "phase:" || f.ErrorKind != "ActivityFailed" || f.ErrorCategory != "application" || !f.RootOnly || f.ActivityTag != "gpu" {
 			t.Errorf("%s: filter %+v", path, f)
 		}
 	}
@@ -94,6 +94,7 @@ func TestListFurtherFilters(t *testing.T) {
 		{"updated_after=2026-11-26T00:00:00Z&updated_before=2026-11-25T00:00:00Z", "updated_after"},
 		{"updated_before=yesterday", "updated_before"},
 		{"error_kind=", "error_kind"},
+		{"activity_tag=", "activity_tag"},
 	} {
 		rec := do(h, "GET", "/v1/instances?"+c.query, nil)
 		if rec.Code != 400 || !strings.Contains(errorOf(t, rec).Message, c.param) {

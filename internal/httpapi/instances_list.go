@@ -56,7 +56,7 @@ func parseListParams(raw string) (query.ListFilter, *apiError) {
 // paging), shared with the count.
 func listFilterParams() []string {
 	return []string{"status", "orchestration", "created_after", "created_before", "parent_instance", "instance_prefix",
-		"version", "updated_after", "updated_before", "custom_status_prefix", "error_kind", "error_category", "root_only"}
+		"version", "updated_after", "updated_before", "custom_status_prefix", "error_kind", "error_category", "root_only", "activity_tag"}
 }
 
 // parseListFilters reads the list's filters from p.
@@ -102,7 +102,7 @@ func parseListFilters(p params) (query.ListFilter, *apiError) {
 	for _, t := range []struct {
 		name string
 		dst  *string
-	}{{"version", &f.Version}, {"custom_status_prefix", &f.CustomStatusPrefix}, {"error_kind", &f.ErrorKind}, {"error_category", &f.ErrorCategory}} {
+	}{{"version", &f.Version}, {"custom_status_prefix", &f.CustomStatusPrefix}, {"error_kind", &f.ErrorKind}, {"error_category", &f.ErrorCategory}, {"activity_tag", &f.ActivityTag}} {
 		if *t.dst, _, e = p.text(t.name); e != nil {
 			return f, e
 		}

@@ -141,6 +141,25 @@ type ListFilter struct {
 	ErrorKind          string
 	ErrorCategory      string
 	RootOnly           bool
+	// ActivityTag: instances that scheduled an activity with this tag in
+	// any of their executions, pruned ones included ("" = any).
+	ActivityTag string
+}
+
+// tagged reports whether in scheduled an activity tagged f.ActivityTag
+// (true when the filter is off).
+func (f ListFilter) tagged(in *instance) bool {
+	if f.ActivityTag == "" {
+		return true
+	}
+	for _, x := range in.executions {
+		for _, e := range x.events {
+			if e.Type == events.TypeActivityScheduled && e.Tag.Valid && e.Tag.Value == f.ActivityTag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (f ListFilter) matches(s *api.InstanceSummary) bool {
@@ -200,9 +219,9 @@ func (f ListFilter) matches(s *api.InstanceSummary) bool {
 func (o *Oracle) ListInstances(f ListFilter) []api.InstanceSummary {
 	out := []api.InstanceSummary{}
 	for _, id := range o.ids {
-		s := o.instances[id].summary
-		if f.matches(&s) {
-			out = append(out, s)
+		in := o.instances[id]
+		if s := in.summary; f.matches(&s) && f.tagged(in) {
+			out = append(out, in.summary)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {

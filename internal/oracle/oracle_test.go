@@ -99,7 +99,7 @@ func fleet() []events.Event {
 		ev("a-5", 1, 2, T+300, tActSched, name("Pack")),
 		ev("b-1", 1, 1, T+50, tStarted, name("Bill"), parent("a-1", 5)),
 		ev("b-1", 1, 2, T+60, events.TypeTimerCreated, fire(T+5000)),
-		ev("b-2", 2, 2, T+510, tActSched, name("Charge")),
+		ev("b-2", 2, 2, T+510, tActSched, name("Charge"), tag("gpu")),
 		ev("b-2", 2, 1, T+500, tStarted, name("Bill"), parent("dropped", 1)), // parent comes from execution 1 only
 		ev("c-1", 1, 3, T+700, tActSched, name("Orphan")),
 	}
@@ -129,6 +129,9 @@ func TestListInstances(t *testing.T) {
 		{"parent", ListFilter{ParentInstance: ptr("a-1")}, []string{"b-1"}},
 		{"prefix and status", ListFilter{InstancePrefix: ptr("a-"), Statuses: []string{api.StatusRunning}}, []string{"a-3", "a-5"}},
 		{"nothing", ListFilter{InstancePrefix: ptr("zz")}, []string{}},
+		{"activity tag", ListFilter{ActivityTag: "gpu"}, []string{"b-2"}},
+		{"activity tag and status", ListFilter{ActivityTag: "gpu", Statuses: []string{api.StatusCompleted}}, []string{}},
+		{"activity tag unknown", ListFilter{ActivityTag: "Charge"}, []string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := o.ListInstances(tc.f)

@@ -101,6 +101,7 @@ func listFilter(f query.ListFilter) ListFilter {
 		ErrorKind:          f.ErrorKind,
 		ErrorCategory:      f.ErrorCategory,
 		RootOnly:           f.RootOnly,
+		ActivityTag:        f.ActivityTag,
 	}
 }
 

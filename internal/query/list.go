@@ -29,6 +29,10 @@ type ListFilter struct {
 	ErrorKind, ErrorCategory string
 	// RootOnly keeps instances without a parent (no sub-orchestrations).
 	RootOnly bool
+	// ActivityTag keeps instances that scheduled an activity with this tag
+	// in any execution of their live incarnation, pruned executions
+	// included ("" = any; an untagged activity never matches).
+	ActivityTag string
 	Limit    int // 1..1000
 	Offset   int // 0..100000; not together with After
 	// After continues after this position (a decoded page_token).

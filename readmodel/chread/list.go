@@ -51,6 +51,9 @@ type listData struct {
 
 	// The further filters (list_outer_more), also after deduplication.
 	Version, UpdatedAfter, UpdatedBefore, CustomStatus, ErrorKind, ErrorCategory, RootOnly bool
+	// ActivityTag is a key condition (list_inner): the ids of the instances
+	// whose activity work items carry the tag.
+	ActivityTag bool
 	// Shards are the key ranges of a split FINAL scan (list_scan.sql).
 	Shards []shard
 }
@@ -74,6 +77,7 @@ func (r *Reader) listOf(f query.ListFilter) (listData, []any) {
 		ErrorKind:     f.ErrorKind != "",
 		ErrorCategory: f.ErrorCategory != "",
 		RootOnly:      f.RootOnly,
+		ActivityTag:   f.ActivityTag != "",
 	}
 	var args []any
 	if d.Prefix {
@@ -112,6 +116,7 @@ func (r *Reader) listOf(f query.ListFilter) (listData, []any) {
 		{d.CustomStatus, "custom_status_prefix", f.CustomStatusPrefix},
 		{d.ErrorKind, "error_kind", f.ErrorKind},
 		{d.ErrorCategory, "error_category", f.ErrorCategory},
+		{d.ActivityTag, "activity_tag", f.ActivityTag},
 	} {
 		if a.on {
 			if p, ok := a.value.(*int64); ok {

@@ -392,6 +392,9 @@ func Questions(w Workload) []Question {
 		filters["parent"] = query.ListFilter{ParentInstance: p[0]}
 	}
 	filters["roots"] = query.ListFilter{RootOnly: true}
+	filters["activity tag gpu"] = query.ListFilter{ActivityTag: "gpu"}
+	filters["activity tag gpu running"] = query.ListFilter{ActivityTag: "gpu", Statuses: []string{api.StatusRunning}}
+	filters["activity tag none"] = query.ListFilter{ActivityTag: "no-such-tag"}
 	filters["updated window"] = query.ListFilter{UpdatedAfter: &lo, UpdatedBefore: &mid}
 	filters["roots updated after mid"] = query.ListFilter{RootOnly: true, UpdatedAfter: &mid}
 	for i, v := range sortedKeys(versions) {

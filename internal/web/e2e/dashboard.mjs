@@ -185,6 +185,20 @@ try {
     check(await text('#updated') === paused, 'no refresh while paused');
     await page.click('#refresh-toggle');
     check(await page.getAttribute('#refresh-toggle', 'aria-pressed') === 'false', 'resumed');
+    // The interval is the user's: 2 s refreshes twice in 5 s, and the
+    // choice survives a reload.
+    await page.selectOption('#refresh-interval', '2000');
+    const seen = new Set();
+    const t0 = Date.now();
+    while (seen.size < 3 && Date.now() - t0 < 5500) {
+      seen.add(await text('#updated'));
+      await page.waitForTimeout(200);
+    }
+    check(seen.size >= 3, `every 2 s: ${seen.size} distinct refresh times in ${Date.now() - t0} ms`);
+    await page.reload();
+    await page.waitForSelector('#refresh-interval option', { state: 'attached' });
+    check(await page.inputValue('#refresh-interval') === '2000', 'the interval survives a reload');
+    await page.selectOption('#refresh-interval', '5000');
   });
 
   await step('instances list, filters, paging', async () => {
@@ -224,6 +238,15 @@ try {
       await waitCount('table.instances tbody tr', byKind.instances.length, `rows for error_kind=${kind} (from the URL)`);
       check(await page.inputValue('#instance-filters input[name=error_kind]') === kind, 'the URL fills the form');
     }
+    // The activity tag filter, typed in the form.
+    await go('#/instances');
+    await page.fill('#instance-filters input[name=activity_tag]', 'gpu');
+    await page.click('#instance-filters button[type=submit]');
+    const tagged = await apiGet('instances?activity_tag=gpu&limit=50');
+    await waitCount('table.instances tbody tr', tagged.instances.length, 'rows for activity_tag=gpu');
+    check(/activity_tag=gpu/.test(await page.evaluate(() => location.hash)), 'activity_tag kept in the URL');
+    const [nTagged, nAll] = [(await apiGet('instances/count?activity_tag=gpu')).count, (await apiGet('instances/count')).count];
+    check(nTagged > 0 && nTagged < nAll, `the activity tag narrows the list (${nTagged} of ${nAll})`);
 
     // Prefix.
     await go('#/instances');
@@ -284,6 +307,33 @@ try {
     check((await text('#summary')).includes('waiting for approval'), 'custom status shown');
     await page.screenshot({ path: path.join(shots, 'instance.png'), fullPage: true });
   });
+
+  if (cfg.huge_id) {
+    await step('instance page: a huge history opens by pages', async () => {
+      const n = Number(cfg.huge_events);
+      const t0 = Date.now();
+      await go('#/instances/' + cfg.huge_id);
+      await waitCount('#history table.history tbody tr', 500, 'the first page of the history');
+      const openMs = Date.now() - t0;
+      console.log(`FIGURE huge history of ${n} events: first page shown ${openMs} ms after navigation`);
+      check((await text('#history .panel-head')).includes('500 of ' + n.toLocaleString('en-US')), 'the history says how much is loaded');
+      const payloadless = await apiGet('instances/' + cfg.huge_id + '/history?limit=1&after_event=1:1&include_payloads=false');
+      check(payloadless.events[0].omitted_bytes > 0 && payloadless.events[0].input === undefined, 'pages are read without payloads');
+      await page.click('#history-more');
+      await waitCount('#history table.history tbody tr', 1000, 'a second page after "Load more"');
+      const first = page.locator('#history table.history tbody tr').nth(1).locator('details');
+      await first.locator('summary').click();
+      await page.waitForFunction(() => {
+        const pre = document.querySelectorAll('#history table.history tbody tr')[1].querySelector('pre');
+        return pre && pre.textContent.includes('"input"');
+      });
+      check(true, 'opening a row reads its payload');
+      check(await count('#history details.exec-history[open]') === 1, 'the execution section is open');
+      await page.click('#history details.exec-history > summary');
+      check(await count('#history details.exec-history[open]') === 0, 'and collapses');
+      await page.screenshot({ path: path.join(shots, 'instance-huge-history.png'), fullPage: false });
+    });
+  }
 
   await step('instance page: sub-orchestration link, failures', async () => {
     await go('#/instances/parent-7');

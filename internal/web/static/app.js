@@ -12,12 +12,18 @@
 'use strict';
 
 (() => {
+  // The auto-refresh intervals the user may choose (ms); the choice is kept
+  // in localStorage (REFRESH_KEY), the default is REFRESH_MS.
   const REFRESH_MS = 5000;
+  const REFRESH_CHOICES = [2000, 5000, 10000, 30000, 60000];
+  const REFRESH_KEY = 'duroscope.refresh_ms';
   const TOKEN_KEY = 'duroscope.token';
   const PAUSED_KEY = 'duroscope.paused';
   const STATUSES = ['Running', 'Completed', 'Failed'];
   const MAX_GANTT_ROWS = 400;
-  const MAX_HISTORY_ROWS = 2000;
+  // The history is read HISTORY_PAGE events at a time, without payloads
+  // (include_payloads=false), so a history of any size opens at once.
+  const HISTORY_PAGE = 500;
   const PROBLEM_LIMIT = 10;
 
   // ---------------------------------------------------------------- DOM --
@@ -308,7 +314,12 @@
 
   // ------------------------------------------------------------- router --
 
-  const app = { view: null, paused: sessionStorage.getItem(PAUSED_KEY) === '1' };
+  const app = { view: null, paused: sessionStorage.getItem(PAUSED_KEY) === '1', refreshMs: storedRefreshMs(), timer: null };
+
+  function storedRefreshMs() {
+    const ms = Number(localStorage.getItem(REFRESH_KEY));
+    return REFRESH_CHOICES.includes(ms) ? ms : REFRESH_MS;
+  }
 
   function parseHash() {
     const raw = location.hash.replace(/^#/, '') || '/';
@@ -373,7 +384,19 @@
     const b = document.getElementById('refresh-toggle');
     b.textContent = p ? 'Resume' : 'Pause';
     b.setAttribute('aria-pressed', p ? 'true' : 'false');
-    b.title = p ? 'Auto-refresh is paused' : 'Auto-refresh every ' + REFRESH_MS / 1000 + ' s';
+    b.title = p ? 'Auto-refresh is paused' : 'Auto-refresh every ' + app.refreshMs / 1000 + ' s';
+  }
+
+  // setRefreshMs (re)starts the auto-refresh timer at ms, one of
+  // REFRESH_CHOICES, and remembers the choice.
+  function setRefreshMs(ms) {
+    app.refreshMs = REFRESH_CHOICES.includes(ms) ? ms : REFRESH_MS;
+    localStorage.setItem(REFRESH_KEY, String(app.refreshMs));
+    if (app.timer !== null) clearInterval(app.timer);
+    app.timer = setInterval(tick, app.refreshMs);
+    const sel = document.getElementById('refresh-interval');
+    sel.replaceChildren(...REFRESH_CHOICES.map((v) => h('option', { value: String(v), selected: v === app.refreshMs }, 'every ' + v / 1000 + ' s')));
+    setPaused(app.paused);
   }
 
   // -------------------------------------------------------- time series --
@@ -757,12 +780,13 @@
       error_kind: params.get('error_kind') || '',
       error_category: params.get('error_category') || '',
       root_only: params.get('root_only') === 'true' ? 'true' : '',
+      activity_tag: params.get('activity_tag') || '',
       limit: params.get('limit') || '50',
       page_token: params.get('page_token') || '',
     };
     // Every filter (FILTER_KEYS) is kept in the URL, so a view can be shared.
     const FILTER_KEYS = ['orchestration', 'created_after', 'created_before', 'instance_prefix', 'parent_instance', 'version',
-      'updated_after', 'updated_before', 'custom_status_prefix', 'error_kind', 'error_category', 'root_only'];
+      'updated_after', 'updated_before', 'custom_status_prefix', 'error_kind', 'error_category', 'root_only', 'activity_tag'];
     const filterKey = JSON.stringify([f.status, FILTER_KEYS.map((k) => f[k]), f.limit]);
     if (pageStacks.key !== filterKey) { pageStacks.key = filterKey; pageStacks.tokens = []; }
     if (!f.page_token) pageStacks.tokens = [];
@@ -786,6 +810,7 @@
         error_kind: fd.get('error_kind').trim(),
         error_category: fd.get('error_category').trim(),
         root_only: fd.get('root_only') ? 'true' : '',
+        activity_tag: fd.get('activity_tag').trim(),
         limit: fd.get('limit') === '50' ? '' : fd.get('limit'),
       });
     } },
@@ -802,6 +827,7 @@
     input('custom_status_prefix', 'Custom status starts with', 'e.g. {"phase"', f.custom_status_prefix),
     input('error_kind', 'Error kind', 'e.g. ActivityFailed', f.error_kind),
     input('error_category', 'Error category', 'e.g. application', f.error_category),
+    input('activity_tag', 'Activity tag', 'e.g. gpu', f.activity_tag),
     h('label', null, h('input', { type: 'checkbox', name: 'root_only', value: 'true', checked: f.root_only === 'true' }), 'Roots only (hide sub-orchestrations)'),
     h('label', null, 'Per page', h('select', { name: 'limit' },
       ['25', '50', '100', '250', '1000'].map((n) => h('option', { value: n, selected: n === f.limit }, n)))),
@@ -874,6 +900,13 @@
     let signature = null, lastStatus = null, ticks = 0;
     let execFilter = 'all';
     let rendered = null;
+    // history holds the pages read so far of the history shown (all
+    // executions, or execFilter's): {events, next} (next_page_token).
+    const historyPath = 'instances/' + escapeInstanceID(id) + '/history';
+    const readHistory = (token) => api(historyPath, {
+      limit: String(HISTORY_PAGE), include_payloads: 'false', page_token: token || '',
+      execution_id: execFilter === 'all' ? '' : execFilter,
+    });
 
     view.autoRefresh = true;
     view.refresh = async () => {
@@ -885,7 +918,7 @@
       try {
         [details, history, tree] = await Promise.all([
           api('instances/' + escapeInstanceID(id) + '/details'),
-          api('instances/' + escapeInstanceID(id) + '/history'),
+          readHistory(''),
           api('instances/' + escapeInstanceID(id) + '/tree'),
         ]);
       } catch (e) {
@@ -900,19 +933,51 @@
       const s = details.summary;
       // Re-render only when something changed, so open <details> and the
       // scroll position survive the auto-refresh.
-      const sig = [s.status, s.updated_at, history.events.length, details.executions.length,
+      const sig = [s.status, s.updated_at, details.executions.map((e) => e.execution_id + ':' + e.event_count).join(','),
         tree.instances.map((t) => t.instance_id + ':' + t.status).join(',')].join('|');
       if (sig === signature) return;
       signature = sig;
       lastStatus = s.status;
       document.getElementById('instance-status').replaceChildren(badge(s.status));
-      const events = history.events;
-      rendered = { details, events, tree };
+      rendered = { details, history: { events: history.events, next: history.next_page_token || null }, tree };
       renderInstance();
     };
 
+    // showExecution reads the first page of one execution's history (or of
+    // all) and draws it.
+    async function showExecution(x) {
+      execFilter = x;
+      let first;
+      try { first = await readHistory(''); } catch (e) { if (view.alive) body.prepend(errorBanner(e)); return; }
+      if (!view.alive || execFilter !== x) return;
+      rendered.history = { events: first.events, next: first.next_page_token || null };
+      renderInstance();
+    }
+
+    // loadMore appends the next page of the history shown.
+    async function loadMore(button) {
+      const h0 = rendered.history;
+      if (!h0.next) return;
+      button.disabled = true;
+      let more;
+      try { more = await readHistory(h0.next); } catch (e) { button.disabled = false; button.after(errorBanner(e)); return; }
+      if (!view.alive || rendered.history !== h0) return;
+      rendered.history = { events: h0.events.concat(more.events), next: more.next_page_token || null };
+      renderInstance();
+    }
+
+    // payloadOf reads one event with its payloads (the page of one event
+    // after its predecessor's key).
+    async function payloadOf(e) {
+      const got = await api(historyPath, { after_event: e.execution_id + ':' + (e.event_id - 1), limit: '1' });
+      const full = got.events[0];
+      if (!full || full.execution_id !== e.execution_id || full.event_id !== e.event_id) throw new ApiError(404, 'not_found', 'the event is no longer stored');
+      return full;
+    }
+
     function renderInstance() {
-      const { details, events, tree } = rendered;
+      const { details, history, tree } = rendered;
+      const events = history.events;
       const s = details.summary;
       const execs = details.executions;
       const summary = panel('Summary', { id: 'summary' });
@@ -920,11 +985,13 @@
       const pending = panel('Pending work', { id: 'pending', note: details.current_execution ? 'execution ' + details.current_execution.execution_id : '' });
       pending.body.appendChild(pendingWork(details.current_execution, s));
 
-      const select = h('select', { id: 'exec-filter', 'aria-label': 'execution', onchange: () => { execFilter = select.value; renderInstance(); } },
+      const select = h('select', { id: 'exec-filter', 'aria-label': 'execution', onchange: () => showExecution(select.value) },
         h('option', { value: 'all', selected: execFilter === 'all' }, 'all executions'),
         execs.map((e) => h('option', { value: String(e.execution_id), selected: execFilter === String(e.execution_id) }, 'execution ' + e.execution_id + ' (' + e.status + ')')));
-      const shown = execFilter === 'all' ? events : events.filter((e) => String(e.execution_id) === execFilter);
-      const timeline = panel('Execution timeline', { id: 'timeline', tools: select, note: 'from the stored history; hover a bar for details' });
+      const shown = events;
+      const stored = execs.filter((e) => execFilter === 'all' || String(e.execution_id) === execFilter).reduce((n, e) => n + e.event_count, 0);
+      const partial = history.next ? ' (of the ' + fmtNum(shown.length) + ' events loaded)' : '';
+      const timeline = panel('Execution timeline', { id: 'timeline', tools: select, note: 'from the stored history' + partial + '; hover a bar for details' });
       const tl = buildTimeline(shown);
       timeline.body.appendChild(h('div', { class: 'chart', id: 'gantt' }, tl.rows.length ? gantt(tl, chartWidth(body) - 34) : h('div', { class: 'empty' }, 'No events.')));
       if (tl.truncated) timeline.body.appendChild(h('div', { class: 'note' }, 'Showing the first ' + MAX_GANTT_ROWS + ' of ' + tl.total + ' rows.'));
@@ -945,8 +1012,14 @@
         } },
       ], execs));
 
-      const hist = panel('History', { id: 'history', note: shown.length + ' event' + (shown.length === 1 ? '' : 's') + (execFilter === 'all' ? '' : ' of execution ' + execFilter) });
-      hist.body.appendChild(historyTable(shown));
+      const hist = panel('History', { id: 'history', note: fmtNum(shown.length) + (history.next ? ' of ' + fmtNum(stored) : '') + ' event' + (shown.length === 1 ? '' : 's') +
+        (execFilter === 'all' ? '' : ' of execution ' + execFilter) + ' · payloads are read when a row is opened' });
+      const latest = execs.length ? execs[execs.length - 1].execution_id : null;
+      hist.body.appendChild(historySections(shown, latest, payloadOf));
+      if (history.next) {
+        const more = h('button', { type: 'button', id: 'history-more', onclick: () => loadMore(more) }, 'Load ' + HISTORY_PAGE + ' more events');
+        hist.body.appendChild(h('div', { class: 'pager' }, more, h('span', { class: 'note' }, fmtNum(shown.length) + ' of ' + fmtNum(stored) + ' events loaded')));
+      }
 
       const family = panel('Tree', { id: 'tree', note: tree.instances.length + ' instance' + (tree.instances.length === 1 ? '' : 's') + ' from root ' + tree.root_id });
       family.body.appendChild(treeTable(tree, id));
@@ -1073,20 +1146,50 @@
     return cat + (kind ? '/' + kind : v.operation ? '/' + v.operation : '') + (v.message ? ': ' + v.message : '');
   }
 
-  function historyTable(events) {
+  // historySections shows the history one collapsible section per
+  // execution, the latest open; each row's payloads are read (payloadOf)
+  // when the row is opened.
+  function historySections(events, latest, payloadOf) {
     if (events.length === 0) return h('div', { class: 'empty' }, 'No events.');
     const t0 = events.reduce((m, e) => Math.min(m, e.timestamp_ms), Infinity); // no spread: histories can be huge
-    const rows = events.slice(0, MAX_HISTORY_ROWS);
-    const tbl = table([
+    const byExec = new Map();
+    for (const e of events) {
+      if (!byExec.has(e.execution_id)) byExec.set(e.execution_id, []);
+      byExec.get(e.execution_id).push(e);
+    }
+    return h('div', null, [...byExec].map(([x, evs]) => h('details', { class: 'exec-history', open: x === latest || byExec.size === 1, dataset: { execution: String(x) } },
+      h('summary', null, 'Execution ' + x + ' · ' + fmtNum(evs.length) + ' event' + (evs.length === 1 ? '' : 's')),
+      historyTable(evs, t0, payloadOf))));
+  }
+
+  // payloadCell is a row's payload: its gist, and the whole event once
+  // opened (read again with its payloads when they were left out).
+  function payloadCell(e, payloadOf) {
+    const pre = h('pre', null, JSON.stringify(e, null, 2));
+    let read = false;
+    return h('details', { ontoggle: async (ev) => {
+      if (!ev.target.open || read || e.omitted_bytes === undefined) return;
+      read = true;
+      pre.textContent = 'reading ' + fmtNum(e.omitted_bytes) + ' bytes of payload…';
+      try {
+        pre.textContent = JSON.stringify(await payloadOf(e), null, 2);
+      } catch (err) {
+        read = false;
+        pre.textContent = 'could not read the payload: ' + errorText(err);
+      }
+    } }, h('summary', null, eventGist(e) || 'JSON'), pre);
+  }
+
+  function historyTable(events, t0, payloadOf) {
+    return table([
       { label: 'Exec.', num: true, cell: (e) => String(e.execution_id) },
       { label: 'Event', num: true, cell: (e) => String(e.event_id) },
       { label: 'Source', num: true, cell: (e) => e.source_event_id === null || e.source_event_id === undefined ? '' : String(e.source_event_id) },
       { label: 'Time (UTC)', cls: 'time', cell: (e) => fmtTime(e.timestamp_ms) },
       { label: '+', num: true, cell: (e) => '+' + fmtMs(e.timestamp_ms - t0) },
       { label: 'Type', cell: (e) => h('span', { class: 'type' }, e.type) },
-      { label: 'Payload', cls: 'payload', cell: (e) => h('details', null, h('summary', null, eventGist(e) || 'JSON'), h('pre', null, JSON.stringify(e, null, 2))) },
-    ], rows, { cls: 'history' });
-    return h('div', null, tbl, events.length > rows.length ? h('div', { class: 'note' }, 'Showing the first ' + rows.length + ' of ' + events.length + ' events.') : null);
+      { label: 'Payload', cls: 'payload', cell: (e) => payloadCell(e, payloadOf) },
+    ], events, { cls: 'history' });
   }
 
   // ------------------------------------------------------------- gantt --
@@ -1442,10 +1545,13 @@
       updateTokenButton();
       route();
     });
-    setPaused(app.paused);
+    document.getElementById('refresh-interval').addEventListener('change', (ev) => {
+      setRefreshMs(Number(ev.target.value));
+      tick();
+    });
+    setRefreshMs(app.refreshMs);
     updateTokenButton();
     window.addEventListener('hashchange', route);
-    setInterval(tick, REFRESH_MS);
     route();
   }
 

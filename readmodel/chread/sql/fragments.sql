@@ -18,7 +18,18 @@ name the parameters of its bounds, "" = unbounded. */}}
 and conditions on every other column, applied after FINAL's deduplication
 (tombstones, deleted = 1, are never listed: docs/deletions.md). Each starts
 with " AND ". */}}
-{{define "list_inner"}}{{if .Prefix}} AND instance_id >= @prefix AND startsWith(instance_id, @prefix){{if .PrefixBound}} AND instance_id < @prefix_bound{{end}}{{end}}{{end}}
+{{define "list_inner"}}{{if .Prefix}} AND instance_id >= @prefix AND startsWith(instance_id, @prefix){{if .PrefixBound}} AND instance_id < @prefix_bound{{end}}{{end}}{{template "activity_tag_cond" .}}{{end}}
+{{/* The activity tag filter: instances with an activity work item (one per
+ActivityScheduled of any execution, pruned ones included) whose newest
+version carries the tag and is not a tombstone of a deleted incarnation
+(docs/deletions.md). Only the instances having some row with the tag are
+grouped, so the cost follows the tagged rows, not the table. */}}
+{{define "activity_tag_cond"}}{{if .ActivityTag}} AND instance_id IN (SELECT instance_id FROM (
+		SELECT instance_id, argMax(tuple(tag, deleted), row_version) AS t
+		FROM {{.DB}}.pending_work
+		WHERE kind = 'activity' AND instance_id IN (SELECT instance_id FROM {{.DB}}.pending_work WHERE kind = 'activity' AND tag = @activity_tag)
+		GROUP BY instance_id, execution_id, correlation_id)
+	WHERE t.1 = @activity_tag AND t.2 = 0){{end}}{{end}}
 {{define "list_outer"}} AND deleted = 0{{if .Statuses}} AND status IN @statuses{{end}}{{if .Orchestration}} AND orchestration_name = @orchestration{{end}}{{if .CreatedAfter}} AND created_at_ms >= @created_after{{end}}{{if .CreatedBefore}} AND created_at_ms < @created_before{{end}}{{if .Parent}} AND parent_instance = @parent{{end}}{{if .After}} AND (created_at_ms < @after_created OR (created_at_ms = @after_created AND instance_id > @after_id)){{end}}{{template "list_outer_more" .}}{{end}}
 {{/* The list's further filters (issue 14): version, updated range, custom
 status prefix, error kind and category (from the error column's JSON), roots
