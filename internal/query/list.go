@@ -33,8 +33,8 @@ type ListFilter struct {
 	// in any execution of their live incarnation, pruned executions
 	// included ("" = any; an untagged activity never matches).
 	ActivityTag string
-	Limit    int // 1..1000
-	Offset   int // 0..100000; not together with After
+	Limit       int // 1..1000
+	Offset      int // 0..100000; not together with After
 	// After continues after this position (a decoded page_token).
 	After *PageCursor
 }
