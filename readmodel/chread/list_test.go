@@ -12,6 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/query"
 	"github.com/duroscope/duroscope/projection"
 )
@@ -417,9 +418,11 @@ func TestPointLookupsForcePrimaryKey(t *testing.T) {
 // instances whose unmerged older versions have other created_at values
 // (earlier and later than the newest: created_at is the earliest event seen
 // until execution 1's start arrives), other statuses and other
-// orchestrations, so the top of the raw table (topPicks) holds stale rows and
-// misses instances. Every page must still equal the reference, and both the
-// top and its fallback to the FINAL scan must have been used.
+// orchestrations, and Nullable columns (parent, custom status, error) NULL
+// in one version and set in another, so the top of the raw table (topPicks)
+// holds stale rows and misses instances. Every page must still equal the
+// reference, and both the top and its fallback to the FINAL scan must have
+// been used.
 func TestListTopOfVersionsIsExact(t *testing.T) {
 	d := qTestDB(t, nil)
 	d.stopMerges(t)
@@ -427,9 +430,28 @@ func TestListTopOfVersionsIsExact(t *testing.T) {
 	rng := rand.New(rand.NewSource(9))
 	statuses := []string{"Running", "Completed", "Failed"}
 	orchs := []string{"A", "B", ""}
-	inst := func(id string, v uint64, status, orch string, created int64) projection.Rows {
+	// nullables sets the Nullable columns at random, NULL half the time.
+	type nullables struct {
+		parent, custom events.OptString
+		err            *events.ErrorDetails
+	}
+	randNullables := func() nullables {
+		var n nullables
+		if rng.Intn(2) == 0 {
+			n.parent = events.OptString{Value: "p", Valid: true}
+		}
+		if rng.Intn(2) == 0 {
+			n.custom = events.OptString{Value: []string{"phase:a", "phase:b", "other"}[rng.Intn(3)], Valid: true}
+		}
+		if rng.Intn(2) == 0 {
+			n.err = &events.ErrorDetails{Category: "application", Kind: []string{"K1", "K2"}[rng.Intn(2)], Message: "m"}
+		}
+		return n
+	}
+	inst := func(id string, v uint64, status, orch string, created int64, n nullables) projection.Rows {
 		r := qInst(id, v, status, created, created+5)
 		r.Instance.OrchestrationName = orch
+		r.Instance.ParentInstance, r.Instance.CustomStatus, r.Instance.Error = n.parent, n.custom, n.err
 		return r
 	}
 	var final, stale []projection.Rows
@@ -440,10 +462,21 @@ func TestListTopOfVersionsIsExact(t *testing.T) {
 		status, orch := statuses[rng.Intn(3)], orchs[rng.Intn(2)]
 		versions := uint64(1 + rng.Intn(4))
 		for v := uint64(1); v < versions; v++ {
-			stale = append(stale, inst(id, v, statuses[rng.Intn(3)], orchs[rng.Intn(3)], int64(rng.Intn(40000))))
+			stale = append(stale, inst(id, v, statuses[rng.Intn(3)], orchs[rng.Intn(3)], int64(rng.Intn(40000)), randNullables()))
 		}
-		final = append(final, inst(id, versions, status, orch, created))
-		all = append(all, api.InstanceSummary{InstanceID: id, CreatedAt: api.Time(created), Status: status, OrchestrationName: orch})
+		n := randNullables()
+		final = append(final, inst(id, versions, status, orch, created, n))
+		s := api.InstanceSummary{InstanceID: id, CreatedAt: api.Time(created), Status: status, OrchestrationName: orch}
+		if n.parent.Valid {
+			s.ParentInstance = &n.parent.Value
+		}
+		if n.custom.Valid {
+			s.CustomStatus = &n.custom.Value
+		}
+		if n.err != nil {
+			s.Error = &api.Error{Category: n.err.Category, Kind: n.err.Kind, Message: n.err.Message}
+		}
+		all = append(all, s)
 	}
 	// Stale versions both before and after the newest, as re-delivery and
 	// pipelining write them.
@@ -466,6 +499,17 @@ func TestListTopOfVersionsIsExact(t *testing.T) {
 			func(s api.InstanceSummary) bool {
 				return s.Status == "Failed" && s.OrchestrationName == "A" && s.CreatedAt >= 10000
 			}},
+		{"roots only", query.ListFilter{RootOnly: true}, func(s api.InstanceSummary) bool { return s.ParentInstance == nil }},
+		{"parent p", query.ListFilter{ParentInstance: "p"}, func(s api.InstanceSummary) bool { return s.ParentInstance != nil }},
+		{"custom status phase:", query.ListFilter{CustomStatusPrefix: "phase:"},
+			func(s api.InstanceSummary) bool {
+				return s.CustomStatus != nil && strings.HasPrefix(*s.CustomStatus, "phase:")
+			}},
+		{"error kind K1, Failed", query.ListFilter{ErrorKind: "K1", Statuses: []string{"Failed"}},
+			func(s api.InstanceSummary) bool {
+				return s.Error != nil && s.Error.Kind == "K1" && s.Status == "Failed"
+			}},
+		{"error category", query.ListFilter{ErrorCategory: "application"}, func(s api.InstanceSummary) bool { return s.Error != nil }},
 	} {
 		want := qListRef(all, c.keep)
 		for _, limit := range []int{1, 7, 50, 333, 1000} {
@@ -474,6 +518,9 @@ func TestListTopOfVersionsIsExact(t *testing.T) {
 				f.Limit = limit
 				if useOffset && limit < 7 {
 					continue // hundreds of offset pages: the cursor runs cover it
+				}
+				if nullable := c.f.RootOnly || c.f.ParentInstance != "" || c.f.CustomStatusPrefix != "" || c.f.ErrorKind != "" || c.f.ErrorCategory != ""; nullable && (limit < 7 || limit > 50) {
+					continue // the Nullable filters: two page sizes show the path; more add time, not cases
 				}
 				got := d.pageAll(t, f, useOffset)
 				if !slices.Equal(got, want) {

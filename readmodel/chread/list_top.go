@@ -19,7 +19,9 @@ import (
 // (~90 ms); the top of the raw table — every stored version of every
 // instance — is a parallel partial sort of two columns (~25 ms). topPicks
 // answers from that top and falls back to the FINAL scan only when the top is
-// inconclusive.
+// inconclusive. Every filter takes it, those on Nullable columns (parent,
+// roots only, custom status, error) included: list_newest.sql reads their
+// newest value through a tuple, which argMax does not skip when NULL.
 //
 // Why it is exact: the filters (and the cursor) are conditions on a row's own
 // columns. Take the first m rows, in the list order, of all versions that
@@ -43,14 +45,10 @@ const topFactor = 4
 const topMaxNeed = 2500
 
 // topPicks returns the picks of a page (ok=false: inconclusive or not
-// taken, use the FINAL scan). Offsets deeper than topMaxNeed are not taken,
-// nor filters on Nullable columns (parent, roots only, custom status,
-// error): argMax skips NULLs, so the newest row's value could not be read
-// by it.
+// taken, use the FINAL scan). Offsets deeper than topMaxNeed are not taken.
 func (r *Reader) topPicks(ctx context.Context, f query.ListFilter) (picks []pick, ok bool, err error) {
 	need := f.Offset + f.Limit + 1
-	nullable := f.ParentInstance != "" || f.RootOnly || f.CustomStatusPrefix != "" || f.ErrorKind != "" || f.ErrorCategory != ""
-	if nullable || need > topMaxNeed {
+	if need > topMaxNeed {
 		return nil, false, nil
 	}
 	m := max(topFactor*need, 256)
@@ -113,9 +111,8 @@ func listOrder(a, b pick) int {
 
 // newestPicks reads the newest version (row_version, created_at) of each id
 // whose newest row satisfies the outer list filters of data (on status,
-// orchestration_name, orchestration_version, created_at_ms, updated_at_ms
-// and instance_id; never the Nullable columns, which topPicks does not
-// take).
+// orchestration_name, orchestration_version, created_at_ms, updated_at_ms,
+// instance_id and the Nullable parent_instance, custom_status and error).
 func (r *Reader) newestPicks(ctx context.Context, ids []string, data listData, args []any) ([]pick, error) {
 	if len(ids) == 0 {
 		return nil, nil

@@ -316,6 +316,11 @@ try {
       await waitCount('#history table.history tbody tr', 500, 'the first page of the history');
       const openMs = Date.now() - t0;
       console.log(`FIGURE huge history of ${n} events: first page shown ${openMs} ms after navigation`);
+      for (const p of ['details', 'history?limit=500&include_payloads=false', 'tree']) {
+        const t = Date.now();
+        await apiGet('instances/' + cfg.huge_id + '/' + p);
+        console.log(`FIGURE huge history of ${n} events: GET /v1/instances/{id}/${p} ${Date.now() - t} ms`);
+      }
       check((await text('#history .panel-head')).includes('500 of ' + n.toLocaleString('en-US')), 'the history says how much is loaded');
       const payloadless = await apiGet('instances/' + cfg.huge_id + '/history?limit=1&after_event=1:1&include_payloads=false');
       check(payloadless.events[0].omitted_bytes > 0 && payloadless.events[0].input === undefined, 'pages are read without payloads');
