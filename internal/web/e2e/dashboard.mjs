@@ -311,6 +311,16 @@ try {
   if (cfg.huge_id) {
     await step('instance page: a huge history opens by pages', async () => {
       const n = Number(cfg.huge_events);
+      // The same measure on a small instance, in this run, for the ratio.
+      await go('#/instances');
+      await page.waitForSelector('table.instances');
+      const small = await apiGet('instances/approval-42/history');
+      const ts = Date.now();
+      await go('#/instances/approval-42');
+      await waitCount('#history table.history tbody tr', small.events.length, 'the small history');
+      console.log(`FIGURE small history of ${small.events.length} events: shown ${Date.now() - ts} ms after navigation`);
+      await go('#/instances');
+      await page.waitForSelector('table.instances');
       const t0 = Date.now();
       await go('#/instances/' + cfg.huge_id);
       await waitCount('#history table.history tbody tr', 500, 'the first page of the history');
