@@ -124,6 +124,13 @@ func TestShardedScansEqualUnsharded(t *testing.T) {
 				RecentFailureWindow: time.Hour, Limit: 7})
 		}},
 		{"queues", func(r *Reader) (any, error) { return r.Queues(ctx) }},
+		{"count", func(r *Reader) (any, error) { return r.CountInstances(ctx, query.ListFilter{}, "") }},
+		{"count by status, filtered", func(r *Reader) (any, error) {
+			return r.CountInstances(ctx, query.ListFilter{Orchestration: "ProcessOrder", CreatedAfter: &since}, query.GroupByStatus)
+		}},
+		{"count by orchestration, activity tag", func(r *Reader) (any, error) {
+			return r.CountInstances(ctx, query.ListFilter{ActivityTag: "gpu"}, query.GroupByOrchestration)
+		}},
 		{"list first page", func(r *Reader) (any, error) { return r.ListInstances(ctx, query.ListFilter{Limit: 50}) }},
 		{"list offset", func(r *Reader) (any, error) { return r.ListInstances(ctx, query.ListFilter{Limit: 20, Offset: 700}) }},
 		{"list filtered", func(r *Reader) (any, error) {
