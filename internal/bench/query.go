@@ -82,6 +82,14 @@ func (b *bench) endpoints(ids []string, deepToken string) []endpoint {
 		{name: "list by orchestration", req: get("/v1/instances?orchestration=ProcessOrder&limit=100")},
 		{name: "list instance_prefix", req: get("/v1/instances?instance_prefix=order-1&limit=100")},
 		{name: "list deep page (token)", req: get("/v1/instances?limit=100&page_token=" + url.QueryEscape(deepToken))},
+		{name: "list roots only, Failed", req: get("/v1/instances?status=Failed&root_only=true&limit=100")},
+		{name: "list error kind", req: get("/v1/instances?error_kind=ActivityFailed&limit=100")},
+		{name: "list activity tag", req: get("/v1/instances?activity_tag=gpu&limit=100")},
+		{name: "count", req: get("/v1/instances/count")},
+		{name: "count by status, one orchestration", req: get("/v1/instances/count?orchestration=ProcessOrder&group_by=status")},
+		{name: "history page of 500, no payloads", req: func(i int) (string, string, []byte) {
+			return "GET", "/v1/instances/" + id(i) + "/history?limit=500&include_payloads=false", nil
+		}},
 		{name: "instance", req: func(i int) (string, string, []byte) { return "GET", "/v1/instances/" + id(i), nil }},
 		{name: "details", req: func(i int) (string, string, []byte) { return "GET", "/v1/instances/" + id(i) + "/details", nil }},
 		{name: "executions", req: func(i int) (string, string, []byte) { return "GET", "/v1/instances/" + id(i) + "/executions", nil }},
