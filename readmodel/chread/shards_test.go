@@ -2,6 +2,7 @@ package chread
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -186,4 +187,53 @@ func TestParseMaxThreads(t *testing.T) {
 			t.Errorf("parseMaxThreads(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
 		}
 	}
+}
+
+// TestProblemsTopIsExact picks the problem lists from the top of the raw
+// table and from the FINAL scan over instances with unmerged older
+// versions in other categories, for several cutoffs and limits: whenever
+// the top is conclusive its picks must equal the scan's.
+func TestProblemsTopIsExact(t *testing.T) {
+	d := qTestDB(t, nil)
+	d.stopMerges(t)
+	const nowMs = 1764115200000 + 3*3_600_000
+	var half, full []events.Event
+	for h := range gen.Histories(gen.Config{Seed: 21, Instances: 1500, SpreadMs: 3 * 3_600_000, NowMs: nowMs, RunningFraction: 0.4}) {
+		half = append(half, h[:(len(h)+1)/2]...)
+		full = append(full, h...)
+	}
+	d.project(t, half)
+	d.project(t, full)
+	ctx := context.Background()
+	used := map[bool]int{}
+	for _, long := range []time.Duration{30 * time.Minute, 2 * time.Hour, 5 * time.Hour} {
+		for _, stuck := range []time.Duration{time.Minute, 20 * time.Minute} {
+			for _, limit := range []int{1, 7, 100, 1000} {
+				p := query.ProblemsParams{Now: time.UnixMilli(nowMs), LongRunningAfter: long, StuckAfter: stuck,
+					RecentFailureWindow: 90 * time.Minute, Limit: limit}
+				top, ok, err := d.r.problemsTop(ctx, limit, problemCutoffs(p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				used[ok]++
+				if !ok {
+					continue
+				}
+				scan, err := d.r.problemsScan(ctx, limit, problemCutoffs(p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(scan) == 0 {
+					t.Fatalf("long %v stuck %v limit %d: no problem at all; the case shows nothing", long, stuck, limit)
+				}
+				if !reflect.DeepEqual(top, scan) {
+					t.Errorf("long %v stuck %v limit %d: top picks differ from the scan's:\n top  %v\n scan %v", long, stuck, limit, top, scan)
+				}
+			}
+		}
+	}
+	if used[true] == 0 {
+		t.Errorf("the top was never conclusive: %v", used)
+	}
+	t.Logf("problem lists from the top: %d, inconclusive: %d", used[true], used[false])
 }

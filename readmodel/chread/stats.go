@@ -206,29 +206,24 @@ func healthScore(completed, failed, total uint64) int64 {
 }
 
 // Problems answers GET /v1/problems: three lists, each newest updated_at
-// first (then instance_id), at most Limit long. One query categorizes every
-// instance (the categories exclude each other) and keeps the first Limit of
-// each (LIMIT n BY); a second reads the chosen rows in full.
+// first (then instance_id), at most Limit long. The lists are picked from
+// the top of the raw table (problemsTop) or, when that is inconclusive,
+// from a FINAL scan that categorizes every instance (the categories exclude
+// each other) and keeps the first Limit of each (LIMIT n BY); a second query
+// reads the chosen rows in full.
 func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.ProblematicInstances, error) {
 	if p.Limit <= 0 {
 		return api.ProblematicInstances{}, fmt.Errorf("problems: limit %d: must be positive", p.Limit)
 	}
-	data, args := r.scan(ctx)
-	args = append(args, clickhouse.Named("long_running_before", cutoffMs(p.Now, p.LongRunningAfter)),
-		clickhouse.Named("stuck_before", cutoffMs(p.Now, p.StuckAfter)),
-		clickhouse.Named("recent_failure_since", cutoffMs(p.Now, p.RecentFailureWindow)),
-		clickhouse.Named("limit", p.Limit))
-	var picks []pick
-	err := r.query(ctx, r.scanOpts(), "problems", "problems.sql", data, args, func(rows driver.Rows) error {
-		var x pick
-		if err := rows.Scan(&x.id, &x.version, &x.created, &x.cat); err != nil {
-			return err
-		}
-		picks = append(picks, x)
-		return nil
-	})
+	cutoffs := problemCutoffs(p)
+	picks, ok, err := r.problemsTop(ctx, p.Limit, cutoffs)
 	if err != nil {
 		return api.ProblematicInstances{}, err
+	}
+	if !ok {
+		if picks, err = r.problemsScan(ctx, p.Limit, cutoffs); err != nil {
+			return api.ProblematicInstances{}, err
+		}
 	}
 	sums, err := r.rowsAt(ctx, picks)
 	if err != nil {
@@ -258,6 +253,30 @@ func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.Prob
 		}
 	}
 	return out, nil
+}
+
+// problemCutoffs binds the category cutoffs of p (problem_cat).
+func problemCutoffs(p query.ProblemsParams) []any {
+	return []any{clickhouse.Named("long_running_before", cutoffMs(p.Now, p.LongRunningAfter)),
+		clickhouse.Named("stuck_before", cutoffMs(p.Now, p.StuckAfter)),
+		clickhouse.Named("recent_failure_since", cutoffMs(p.Now, p.RecentFailureWindow))}
+}
+
+// problemsScan picks the problem lists from a FINAL scan of every instance
+// (problems.sql): the fallback of problemsTop.
+func (r *Reader) problemsScan(ctx context.Context, limit int, cutoffs []any) ([]pick, error) {
+	data, args := r.scan(ctx)
+	args = append(append(args, cutoffs...), clickhouse.Named("limit", limit))
+	var picks []pick
+	err := r.query(ctx, r.scanOpts(), "problems", "problems.sql", data, args, func(rows driver.Rows) error {
+		var x pick
+		if err := rows.Scan(&x.id, &x.version, &x.created, &x.cat); err != nil {
+			return err
+		}
+		picks = append(picks, x)
+		return nil
+	})
+	return picks, err
 }
 
 // Queues answers GET /v1/queues: the pending counters of Running instances
