@@ -207,12 +207,16 @@ func optInt(v projection.OptInt) string {
 	return fmt.Sprint(v.Value)
 }
 
-// errorText is the error as JSON: a derived error and its stored round
-// trip (chwrite's JSON) render the same, invalid UTF-8 replaced in both.
+// errorText is the error as the read model answers it: chwrite stores it
+// as JSON, which replaces invalid UTF-8, and readers decode that; so the
+// derived error is rendered after the same round trip.
 func errorText(e *events.ErrorDetails) string {
 	if e == nil {
 		return "null"
 	}
 	b, _ := json.Marshal(e) // four plain fields: cannot fail
+	var back events.ErrorDetails
+	_ = json.Unmarshal(b, &back) // Marshal's own output: cannot fail
+	b, _ = json.Marshal(back)
 	return string(b)
 }
