@@ -295,18 +295,19 @@ func (c *driftChecker) repair(ctx context.Context, rewrite, conflicts []string, 
 		}
 	}
 	for _, r := range rows {
-		c.repaired(r.Instance.InstanceID, r.Version)
+		c.repaired(r.Instance.InstanceID)
+		c.p.log.Info().Str("instance", r.Instance.InstanceID).Uint64("version", r.Version).Msg("drift repaired: rows rewritten from the stored history")
 	}
 	for _, id := range deletedOnly {
-		c.repaired(id, 0)
+		c.repaired(id)
+		c.p.log.Info().Str("instance", id).Msg("drift repaired: rows without history deleted")
 	}
 	return nil
 }
 
 // repaired records a finished repair.
-func (c *driftChecker) repaired(id string, version uint64) {
+func (c *driftChecker) repaired(id string) {
 	delete(c.unwritten, id)
 	c.recheck = append(c.recheck, id)
 	c.p.stats.DriftRepaired.Add(1)
-	c.p.log.Info().Str("instance", id).Uint64("version", version).Msg("drift repaired: rows rewritten from the stored history")
 }
