@@ -15,6 +15,7 @@ import (
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/client"
+	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/oracle"
 	"github.com/duroscope/duroscope/internal/projector"
 	"github.com/duroscope/duroscope/internal/projtest"
@@ -23,7 +24,8 @@ import (
 )
 
 // The drift self-check (internal/projector/drift.go) against the real
-// pipeline: a workload projected by the real projector with the check on;
+// pipeline: a workload with deletions, reused ids and prunes, shuffled and
+// duplicated, projected by the real projector with the check on;
 // no drift may be reported on the clean model; then rows are written wrong
 // behind the projector's back, and each is found, logged with its instance
 // id, repaired, and the query service answers as the oracle again.
@@ -52,16 +54,27 @@ const instanceCols = `instance_id, orchestration_name, orchestration_version, st
 	pending_activities, pending_timers, pending_events, pending_sub_orchestrations, event_count, row_version, deleted`
 
 func TestDriftFoundAndRepaired(t *testing.T) {
-	evs := workload(31, 150)
+	msgs := shuffleDupMessages(noticeWorkload(31, 150), 31, 200, 0.1)
+	var (
+		evs     []events.Event
+		notices []events.Notice
+	)
+	for _, m := range msgs {
+		if m.Notice != nil {
+			notices = append(notices, *m.Notice)
+		} else {
+			evs = append(evs, *m.Event)
+		}
+	}
 	n := testenv.StartNATS(t)
 	db := testenv.NewDatabase(t, "drift")
 	logs := &syncBuffer{}
 	const grace = 3 * time.Second
 	p, stop := startDriftProjector(t, n, db, logs, grace)
-	publish(t, n.JS, evs)
+	publishMessages(t, n.JS, msgs)
 	projtest.WaitCaughtUp(t, n.JS, 2*time.Minute)
 
-	or := oracle.New(evs)
+	or := oracle.New(evs, notices...)
 	all := or.ListInstances(oracle.ListFilter{})
 	st := p.Stats()
 	// Two whole rounds after the catch-up: a clean model has no drift.
