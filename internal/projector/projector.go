@@ -10,8 +10,10 @@
 // finisher inserts the derived rows, records the report cells they touched,
 // and only then acks the batch (finish.go). So batch N+2 is decoded while
 // batch N+1's history is written and batch N's rows are. Beside them, a
-// recounter brings the report cells up to date (recount.go) and, with core
-// NATS, queue-depth snapshots are stored (queues.go).
+// recounter brings the report cells up to date (recount.go), with core
+// NATS queue-depth snapshots are stored (queues.go), and with DriftInterval
+// the drift self-check compares sampled instances with their stored history
+// and repairs their rows (drift.go).
 //
 // Exactly-once effect: nothing is acked before it is in ClickHouse, and every
 // derived row is a function of the instance's complete event set, versioned
