@@ -45,6 +45,11 @@ type settings struct {
 	MemoryLimitMiB int
 	// StreamReplicas: see projector.Config.Replicas.
 	StreamReplicas int
+	// DriftInterval, DriftSample, DriftGrace: see projector.Config (0 =
+	// no drift self-check).
+	DriftInterval time.Duration
+	DriftSample   int
+	DriftGrace    time.Duration
 }
 
 func parse(args []string, env config.Env) (*settings, error) {
@@ -62,6 +67,11 @@ func parse(args []string, env config.Env) (*settings, error) {
 	f.Int(&cacheMiB, "cache-mib", "DUROSCOPE_CACHE_MIB", 128, 1, 1<<20, "instance cache size in MiB")
 	f.Int(&s.MemoryLimitMiB, "memory-limit-mib", "DUROSCOPE_MEMORY_LIMIT_MIB", 420, 0, 1<<30,
 		"soft memory limit of the Go runtime in MiB, 0 = none; GOMEMLIMIT, when set, takes precedence")
+	f.Duration(&s.DriftInterval, "drift-interval", "DUROSCOPE_DRIFT_INTERVAL", 10*time.Second, 0,
+		"how often the drift self-check compares a sample of instances with their stored history and repairs them; 0 = off")
+	f.Int(&s.DriftSample, "drift-sample", "DUROSCOPE_DRIFT_SAMPLE", 100, 1, 100_000, "most instances one drift check samples")
+	f.Duration(&s.DriftGrace, "drift-grace", "DUROSCOPE_DRIFT_GRACE", 2*time.Minute, time.Second,
+		"how long an instance's rows may stay behind its unchanged history before that is drift")
 	config.StreamReplicas(f, &s.StreamReplicas)
 	if err := f.Parse(args); err != nil {
 		return nil, err
@@ -154,6 +164,10 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		AckWait:         s.AckWait,
 		CacheBytes:      s.CacheBytes,
 		RecountInterval: s.RecountInterval,
+		DriftInterval:   s.DriftInterval,
+		DriftSample:     s.DriftSample,
+		DriftGrace:      s.DriftGrace,
+		Drift:           writer,
 		Logger:          log,
 	})
 	if err != nil {

@@ -10,8 +10,10 @@
 // finisher inserts the derived rows, records the report cells they touched,
 // and only then acks the batch (finish.go). So batch N+2 is decoded while
 // batch N+1's history is written and batch N's rows are. Beside them, a
-// recounter brings the report cells up to date (recount.go) and, with core
-// NATS, queue-depth snapshots are stored (queues.go).
+// recounter brings the report cells up to date (recount.go), with core
+// NATS queue-depth snapshots are stored (queues.go), and with DriftInterval
+// the drift self-check compares sampled instances with their stored history
+// and repairs their rows (drift.go).
 //
 // Exactly-once effect: nothing is acked before it is in ClickHouse, and every
 // derived row is a function of the instance's complete event set, versioned
@@ -70,7 +72,21 @@ type Config struct {
 	// StallTimeout is how long the pipeline may go without acking a batch
 	// while messages wait before Health reports it stalled (default 2m).
 	StallTimeout time.Duration
-	Logger       zerolog.Logger
+	// DriftInterval is how often the drift self-check (drift.go) compares
+	// a sample of instances with their stored history and repairs what
+	// drifted; 0 turns it off. It needs Drift.
+	DriftInterval time.Duration
+	// DriftSample is the most instances one drift check samples (default
+	// 100; the suspects and the instances repaired last are checked too).
+	DriftSample int
+	// DriftGrace is how long an instance's rows may stay behind its
+	// unchanged history before that is drift (default 2m: the projector
+	// writes a batch's rows right after its history, but a batch in flight
+	// when a process died waits AckWait to be re-delivered).
+	DriftGrace time.Duration
+	// Drift is the read model's side of the drift self-check.
+	Drift  DriftStore
+	Logger zerolog.Logger
 }
 
 // Stats are the projector's running counters.
@@ -91,6 +107,10 @@ type Stats struct {
 	QueueSnaps   atomic.Uint64
 	Recounts     atomic.Uint64 // recounts of report cells (each for one or more batches)
 	RecountCells atomic.Uint64 // hour cells recounted
+	// The drift self-check (drift.go).
+	DriftChecked  atomic.Uint64 // instances compared with their history
+	DriftFound    atomic.Uint64 // instances found drifted
+	DriftRepaired atomic.Uint64 // drifted instances rewritten from their history
 }
 
 // Projector is one projector process's pipeline.
@@ -148,6 +168,15 @@ func New(cfg Config) (*Projector, error) {
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 2 * time.Minute
+	}
+	if cfg.DriftInterval > 0 && cfg.Drift == nil {
+		return nil, errors.New("projector: DriftInterval is set but Drift (the read model's drift port) is not")
+	}
+	if cfg.DriftSample <= 0 {
+		cfg.DriftSample = 100
+	}
+	if cfg.DriftGrace <= 0 {
+		cfg.DriftGrace = 2 * time.Minute
 	}
 	return &Projector{
 		cfg:   cfg,

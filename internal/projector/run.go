@@ -17,6 +17,7 @@ import (
 //
 //	collect ──batches──▶ write (prepare) ──prepared──▶ finish ──▶ recount
 //	queue snapshots (with core NATS)
+//	drift self-check (with DriftInterval, drift.go)
 //
 // Each channel is unbuffered and closed by its sender when it ends, so each
 // stage ends after the one before it. The first stage error stops every
@@ -150,6 +151,9 @@ func (p *Projector) run(ctx context.Context, pl *pipeline) error {
 	writingStage("recount", func() error { return pl.rc.run(wctx, finisherGone) })
 	if pl.queues != nil {
 		stage("queue snapshots", func() error { return pl.queues.run(gctx) })
+	}
+	if p.cfg.DriftInterval > 0 {
+		stage("drift check", func() error { return newDriftChecker(p).run(gctx) })
 	}
 	g.Go(func() error {
 		p.drain(ctx, gctx, written, stopWriting)
