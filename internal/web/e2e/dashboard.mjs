@@ -321,21 +321,22 @@ try {
       console.log(`FIGURE small history of ${small.events.length} events: shown ${Date.now() - ts} ms after navigation`);
       await go('#/instances');
       await page.waitForSelector('table.instances');
+      const pageSize = await page.evaluate(() => window.duroscope.HISTORY_PAGE);
       const t0 = Date.now();
       await go('#/instances/' + cfg.huge_id);
-      await waitCount('#history table.history tbody tr', 500, 'the first page of the history');
+      await waitCount('#history table.history tbody tr', pageSize, 'the first page of the history');
       const openMs = Date.now() - t0;
       console.log(`FIGURE huge history of ${n} events: first page shown ${openMs} ms after navigation`);
-      for (const p of ['details', 'history?limit=500&include_payloads=false', 'tree']) {
+      for (const p of ['details', 'history?limit=' + pageSize + '&include_payloads=false', 'tree']) {
         const t = Date.now();
         await apiGet('instances/' + cfg.huge_id + '/' + p);
         console.log(`FIGURE huge history of ${n} events: GET /v1/instances/{id}/${p} ${Date.now() - t} ms`);
       }
-      check((await text('#history .panel-head')).includes('500 of ' + n.toLocaleString('en-US')), 'the history says how much is loaded');
+      check((await text('#history .panel-head')).includes(pageSize + ' of ' + n.toLocaleString('en-US')), 'the history says how much is loaded');
       const payloadless = await apiGet('instances/' + cfg.huge_id + '/history?limit=1&after_event=1:1&include_payloads=false');
       check(payloadless.events[0].omitted_bytes > 0 && payloadless.events[0].input === undefined, 'pages are read without payloads');
       await page.click('#history-more');
-      await waitCount('#history table.history tbody tr', 1000, 'a second page after "Load more"');
+      await waitCount('#history table.history tbody tr', 2 * pageSize, 'a second page after "Load more"');
       const first = page.locator('#history table.history tbody tr').nth(1).locator('details');
       await first.locator('summary').click();
       await page.waitForFunction(() => {

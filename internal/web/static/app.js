@@ -23,7 +23,7 @@
   const MAX_GANTT_ROWS = 400;
   // The history is read HISTORY_PAGE events at a time, without payloads
   // (include_payloads=false), so a history of any size opens at once.
-  const HISTORY_PAGE = 500;
+  const HISTORY_PAGE = 200;
   const PROBLEM_LIMIT = 10;
 
   // ---------------------------------------------------------------- DOM --
@@ -1163,21 +1163,26 @@
   }
 
   // payloadCell is a row's payload: its gist, and the whole event once
-  // opened (read again with its payloads when they were left out).
+  // opened (built then, so a page of hundreds of rows stays light; read
+  // again with its payloads when they were left out).
   function payloadCell(e, payloadOf) {
-    const pre = h('pre', null, JSON.stringify(e, null, 2));
-    let read = false;
+    let pre = null, done = false;
     return h('details', { ontoggle: async (ev) => {
-      if (!ev.target.open || read || e.omitted_bytes === undefined) return;
-      read = true;
+      if (!ev.target.open || done) return;
+      done = true;
+      if (!pre) {
+        pre = h('pre', null, JSON.stringify(e, null, 2));
+        ev.target.appendChild(pre);
+      }
+      if (e.omitted_bytes === undefined) return;
       pre.textContent = 'reading ' + fmtNum(e.omitted_bytes) + ' bytes of payload…';
       try {
         pre.textContent = JSON.stringify(await payloadOf(e), null, 2);
       } catch (err) {
-        read = false;
+        done = false; // read again when opened again
         pre.textContent = 'could not read the payload: ' + errorText(err);
       }
-    } }, h('summary', null, eventGist(e) || 'JSON'), pre);
+    } }, h('summary', null, eventGist(e) || 'JSON'));
   }
 
   function historyTable(events, t0, payloadOf) {
@@ -1556,7 +1561,7 @@
   }
 
   // Exposed for the browser test: the encoder must match the Go client's.
-  window.duroscope = Object.freeze({ escapeInstanceID, decodeSegment, buildTimeline });
+  window.duroscope = Object.freeze({ escapeInstanceID, decodeSegment, buildTimeline, HISTORY_PAGE });
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
   else start();
