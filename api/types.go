@@ -16,6 +16,9 @@ const (
 	StatusFailed         = "Failed"
 	StatusContinuedAsNew = "ContinuedAsNew"
 	StatusNotFound       = "NotFound"
+	// StatusDeleted is the status of a change event (InstanceChange) for an
+	// instance Duroxide deleted (an InstanceDeleted notice).
+	StatusDeleted = "Deleted"
 )
 
 // Error is the projected ErrorDetails.
@@ -226,3 +229,21 @@ const (
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
 )
+
+// InstanceChange is one event of GET /v1/instances/changes (API.md
+// "Additions"): the instance's answer changed, and the change is queryable.
+// Seq is the stream sequence of the instance's latest change covered (also
+// the event's SSE id, for Last-Event-ID).
+type InstanceChange struct {
+	InstanceID string `json:"instance_id"`
+	Status     string `json:"status"`
+	UpdatedAt  Time   `json:"updated_at"`
+	Seq        uint64 `json:"seq"`
+}
+
+// ChangesReset is the data of the `reset` event of GET
+// /v1/instances/changes: changes were missed (the Last-Event-ID is older
+// than the service remembers, or from another stream); reload the list.
+type ChangesReset struct {
+	Reason string `json:"reason"`
+}

@@ -174,6 +174,24 @@ func (m *memBackend) BulkStatus(ctx context.Context, ids []string) (api.BulkStat
 	return out, nil
 }
 
+func (m *memBackend) Instances(ctx context.Context, ids []string) ([]api.InstanceSummary, error) {
+	if err := m.enter(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []api.InstanceSummary{}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if s, ok := m.instances[id]; ok && !seen[id] {
+			seen[id] = true
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].InstanceID < out[j].InstanceID })
+	return out, nil
+}
+
 func (m *memBackend) OrchestrationStats(ctx context.Context, o string) (api.OrchestrationStats, error) {
 	if err := m.enter(); err != nil {
 		return api.OrchestrationStats{}, err

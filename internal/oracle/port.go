@@ -85,6 +85,22 @@ func (m *ReadModel) BulkStatus(_ context.Context, ids []string) (api.BulkStatusR
 	return m.o.BulkStatus(ids), nil
 }
 
+// Instances: each live id's summary, ordered by id, each once.
+func (m *ReadModel) Instances(_ context.Context, ids []string) ([]api.InstanceSummary, error) {
+	sorted := append([]string(nil), ids...)
+	sort.Strings(sorted)
+	out := []api.InstanceSummary{}
+	for i, id := range sorted {
+		if i > 0 && sorted[i-1] == id {
+			continue
+		}
+		if s, ok := m.o.Instance(id); ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
 // listFilter is the oracle's filter for the port's ("" = any).
 func listFilter(f query.ListFilter) ListFilter {
 	return ListFilter{

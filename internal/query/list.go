@@ -4,7 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"slices"
+	"strings"
 	"unicode/utf8"
+
+	"github.com/duroscope/duroscope/api"
 )
 
 // ListFilter selects and pages GET /v1/instances. Zero values mean "no
@@ -81,4 +85,48 @@ func DecodePageToken(s string) (PageCursor, error) {
 		return PageCursor{}, ErrBadPageToken
 	}
 	return PageCursor{CreatedAtMs: int64(binary.BigEndian.Uint64(b[1:9])), InstanceID: string(id)}, nil
+}
+
+// Matches reports whether the instance s passes f's filters (Limit, Offset
+// and After are ignored): the list's semantics (API.md), evaluated in Go for
+// the live change feed (GET /v1/instances/changes), which cannot ask the
+// store once per subscriber. TestMatchesAgreesWithTheOracle holds it to the
+// oracle's list filtering.
+func (f *ListFilter) Matches(s *api.InstanceSummary) bool {
+	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, s.Status) {
+		return false
+	}
+	if f.Orchestration != "" && s.OrchestrationName != f.Orchestration {
+		return false
+	}
+	if f.Version != "" && s.Version != f.Version {
+		return false
+	}
+	if !inRange(int64(s.CreatedAt), f.CreatedAfter, f.CreatedBefore) || !inRange(int64(s.UpdatedAt), f.UpdatedAfter, f.UpdatedBefore) {
+		return false
+	}
+	if f.ParentInstance != "" && (s.ParentInstance == nil || *s.ParentInstance != f.ParentInstance) {
+		return false
+	}
+	if f.RootOnly && s.ParentInstance != nil {
+		return false
+	}
+	if !strings.HasPrefix(s.InstanceID, f.InstancePrefix) {
+		return false
+	}
+	if f.CustomStatusPrefix != "" && (s.CustomStatus == nil || !strings.HasPrefix(*s.CustomStatus, f.CustomStatusPrefix)) {
+		return false
+	}
+	if f.ErrorKind != "" && (s.Error == nil || s.Error.Kind != f.ErrorKind) {
+		return false
+	}
+	if f.ErrorCategory != "" && (s.Error == nil || s.Error.Category != f.ErrorCategory) {
+		return false
+	}
+	return true
+}
+
+// inRange is after <= v < before, each bound optional.
+func inRange(v int64, after, before *int64) bool {
+	return (after == nil || v >= *after) && (before == nil || v < *before)
 }

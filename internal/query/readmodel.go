@@ -37,6 +37,11 @@ type InstanceReader interface {
 	// BulkStatus answers POST /v1/bulk/status: one entry per id, in order,
 	// duplicates included; unknown ids are NotFound.
 	BulkStatus(ctx context.Context, ids []string) (api.BulkStatusResponse, error)
+	// Instances answers many GET /v1/instances/{id} at once: the summaries
+	// of the live instances among ids, ordered by instance_id, each once;
+	// unknown and deleted ids are left out. The live change feed resolves a
+	// batch of changed instances with one call.
+	Instances(ctx context.Context, ids []string) ([]api.InstanceSummary, error)
 }
 
 // TreeReader answers an instance's family.

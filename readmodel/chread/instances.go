@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
@@ -407,6 +408,44 @@ func (r *Reader) notices(ctx context.Context, id string) (deletedThrough uint64,
 		}
 	}
 	return deletedThrough, pruned, nil
+}
+
+// Instances answers many instance lookups at once (the live change feed's
+// batches): the live summaries among ids, ordered by instance_id. The ids
+// travel as an external table, as for BulkStatus.
+func (r *Reader) Instances(ctx context.Context, ids []string) ([]api.InstanceSummary, error) {
+	uniq := slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := []api.InstanceSummary{}
+	if len(uniq) == 0 {
+		return out, nil
+	}
+	t, err := idTable(uniq)
+	if err != nil {
+		return nil, err
+	}
+	err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{t}, maxRows: uint64(len(uniq))},
+		fmt.Sprintf("instances by id (%d ids)", len(uniq)), "instances_by_id.sql", dbData{r.db}, nil, func(rows driver.Rows) error {
+			var (
+				row     instanceRow
+				deleted uint8
+			)
+			if err := rows.Scan(append(row.dest(), &deleted)...); err != nil {
+				return err
+			}
+			if deleted != 0 {
+				return nil
+			}
+			s, err := row.summary()
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // BulkStatus answers POST /v1/bulk/status: one status per requested id, in

@@ -374,6 +374,8 @@ func Questions(w Workload) []Question {
 	}
 	bulk := append(append([]string{"no-such-instance"}, idList...), idList[0])
 	add("bulk status", func(ctx context.Context, rm query.ReadModel) (any, error) { return rm.BulkStatus(ctx, bulk) })
+	add("instances by id", func(ctx context.Context, rm query.ReadModel) (any, error) { return rm.Instances(ctx, bulk) })
+	add("instances by id (none)", func(ctx context.Context, rm query.ReadModel) (any, error) { return rm.Instances(ctx, nil) })
 
 	// Lists: each filter, paged by offset and by cursor, and exported.
 	mid := lo + (hi-lo)/2
