@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	stdlog "log"
 	"net"
@@ -15,7 +16,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/duroscope/duroscope/internal/changes"
 	"github.com/duroscope/duroscope/internal/config"
 	"github.com/duroscope/duroscope/internal/httpapi"
 	"github.com/duroscope/duroscope/internal/watermark"
@@ -106,7 +109,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		return err
 	}
 
-	// NATS: only for the watermark. RetryOnFailedConnect returns a
+	// NATS: the watermark and the live change feed. RetryOnFailedConnect returns a
 	// connection that keeps trying, so the service starts without NATS.
 	nc, err := nats.Connect(s.NATSURL, append(s.NATSOptions(),
 		nats.Name("duroscope-query"),
@@ -132,8 +135,15 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		return err
 	}
 
+	// One change feed for every GET /v1/instances/changes subscriber.
+	feed, err := changes.New(changes.Config{JetStream: js, Stream: s.Stream, Watermark: wm, Lookup: reader,
+		Logger: log.With().Str("component", "changes").Logger()})
+	if err != nil {
+		return err
+	}
+
 	handler := httpapi.New(httpapi.Config{
-		ReadModel: reader, Watermark: wm,
+		ReadModel: reader, Watermark: wm, Changes: feed,
 		Now: time.Now, Logger: log, APIToken: s.APIToken, Dashboard: web.Handler(),
 		Limits: httpapi.Limits{MaxInFlight: s.MaxInFlight, MaxScans: s.MaxScans, QueueWait: s.QueueWait,
 			MinSeqTimeout: s.QueryTimeout},
@@ -156,18 +166,35 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		onListen(ln.Addr())
 	}
 	log.Info().Str("addr", ln.Addr().String()).Msg("serving")
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info().Msg("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownWait)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
-	}
-	return nil
+	// The change feed and the HTTP server run under one group: the feed's
+	// failure (a defect reading the read model) stops the service (exit 1).
+	// On shutdown the feed stops first, which ends the change streams, so
+	// the graceful shutdown does not wait for them.
+	g, gctx := errgroup.WithContext(ctx)
+	feedCtx, stopFeed := context.WithCancel(gctx)
+	defer stopFeed()
+	g.Go(func() error {
+		if err := feed.Run(feedCtx); err != nil {
+			return fmt.Errorf("change feed: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info().Msg("shutting down")
+		stopFeed()
+		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownWait)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("graceful shutdown: %w", err)
+		}
+		return nil
+	})
+	return g.Wait()
 }

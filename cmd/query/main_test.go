@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/duroscope/duroscope/events"
 	"github.com/duroscope/duroscope/internal/natsembed"
 	"github.com/duroscope/duroscope/readmodel/chconn"
 	"github.com/duroscope/duroscope/readmodel/chwrite"
@@ -166,6 +169,7 @@ func TestRunWithoutBackends(t *testing.T) {
 	}{
 		{"/healthz", "", 200}, {"/readyz", "", 503}, {"/v1/instances", "tok-secret-1", 503},
 		{"/v1/instances/a%2F..", "tok-secret-1", 503}, {"/v1/watermark", "tok-secret-1", 503}, {"/v1/queues", "", 401},
+		{"/v1/instances/changes", "tok-secret-1", 503}, {"/v1/instances/changes", "", 401},
 	} {
 		if code, _, body := get(t, base+c.path, c.token); code != c.status {
 			t.Errorf("GET %s: %d %s; want %d", c.path, code, body, c.status)
@@ -259,13 +263,56 @@ func TestRunServes(t *testing.T) {
 		{"/v1/instances?format=csv", "instance_id,orchestration_name"},
 		{"/metrics", `duroscope_readmodel_instances{status="Running"} 0`},
 		{"/openapi.json", `"/v1/reports/timeseries"`},
+		{"/metrics", "duroscope_query_changes_subscribers 0"},
 	} {
 		if code, _, body := get(t, base+c.path, ""); code != 200 || !strings.Contains(body, c.want) {
 			t.Errorf("%s: %d %.200s", c.path, code, body)
 		}
 	}
+
+	// The change feed follows the stream once it exists; an open change
+	// stream does not hold the graceful shutdown up.
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: events.DefaultStream, Subjects: []string{events.StreamSubjects}}); err != nil {
+		t.Fatal(err)
+	}
+	var resp *http.Response
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err = http.Get(base + "/v1/instances/changes?status=Running")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 200 || time.Now().After(deadline) {
+			break
+		}
+		resp.Body.Close()
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 64)
+	n, _ := resp.Body.Read(first)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" || !strings.Contains(string(first[:n]), "retry:") {
+		t.Fatalf("changes: %d %v %q", resp.StatusCode, resp.Header, first[:n])
+	}
+	stopped := time.Now()
 	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("run: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+		if took := time.Since(stopped); took > 5*time.Second {
+			t.Errorf("shutdown with an open change stream took %v", took)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no graceful shutdown with an open change stream")
+	}
+	rest, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(rest), "event: error") || !strings.Contains(string(rest), "the change feed stopped") {
+		t.Errorf("the change stream ended without saying why: %q", rest)
 	}
 }

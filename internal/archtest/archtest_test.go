@@ -70,7 +70,7 @@ func under(p, prefix string) bool {
 
 // adapters are the packages that talk to a store or a stream, and the
 // drivers they use.
-var adapters = []string{"readmodel", "schema", "internal/projector", "internal/watermark", "internal/testenv", "internal/natsembed"}
+var adapters = []string{"readmodel", "schema", "internal/projector", "internal/watermark", "internal/changes", "internal/testenv", "internal/natsembed"}
 
 var drivers = []string{"github.com/ClickHouse/", "github.com/nats-io/", "github.com/jackc/", "github.com/lib/pq"}
 

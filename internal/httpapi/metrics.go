@@ -102,6 +102,9 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 // routeOf is the route label of a request path: the registered path, the
 // pattern of an instance route, or "other".
 func (s *server) routeOf(path string) string {
+	if _, ok := s.routes[path]; ok {
+		return path
+	}
 	if rest, ok := strings.CutPrefix(path, "/v1/instances/"); ok {
 		id, sub, hasSub := strings.Cut(rest, "/")
 		if id == "" {
@@ -168,6 +171,9 @@ func (s *server) metricsHandler(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	st, q, at, ok := s.metrics.gauges.get(r.Context(), now, s.cfg.ReadModel, s.cfg.ReadModel)
 	writeReadModelGauges(&b, st, q, now.Sub(at), ok, s.metrics.gauges.failures.Load())
+	if s.cfg.Changes != nil {
+		writeChangeFeedMetrics(&b, s.cfg.Changes.Metrics())
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(http.StatusOK)

@@ -133,6 +133,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ErrorBody": api.ErrorBody{}, "ErrorInfo": api.ErrorInfo{}, "ReportRow": api.ReportRow{}, "Timeseries": api.Timeseries{},
 		"ErrorCount": api.ErrorCount{}, "ErrorGroup": api.ErrorGroup{}, "ErrorsReport": api.ErrorsReport{},
 		"InstanceCount": api.InstanceCount{}, "CountGroup": api.CountGroup{},
+		"InstanceChange": api.InstanceChange{}, "ChangesReset": api.ChangesReset{},
 	}
 	for name, v := range types {
 		sc, ok := d.Components.Schemas[name]

@@ -33,6 +33,9 @@ import (
 type Config struct {
 	ReadModel query.ReadModel
 	Watermark watermarkSource
+	// Changes serves GET /v1/instances/changes (nil: that route answers
+	// 503).
+	Changes query.ChangeFeed
 
 	// Now is the clock for /v1/health and /v1/problems (default time.Now).
 	Now func() time.Time
@@ -70,6 +73,12 @@ type Limits struct {
 	// projection to reach it before a 503 (default 10s, the query timeout's
 	// default; cmd/query sets DUROSCOPE_QUERY_TIMEOUT).
 	MinSeqTimeout time.Duration
+	// Heartbeat is the longest a change stream stays silent: a comment is
+	// sent then (default 15s).
+	Heartbeat time.Duration
+	// SSEWriteWait is the longest one write to a change stream may take;
+	// a client that reads nothing for that long is dropped (default 10s).
+	SSEWriteWait time.Duration
 }
 
 // watermarkSource gives the projection watermark (cached by the source).
@@ -121,6 +130,12 @@ func New(cfg Config) http.Handler {
 	if l.MinSeqTimeout <= 0 {
 		l.MinSeqTimeout = 10 * time.Second
 	}
+	if l.Heartbeat <= 0 {
+		l.Heartbeat = 15 * time.Second
+	}
+	if l.SSEWriteWait <= 0 {
+		l.SSEWriteWait = 10 * time.Second
+	}
 	s := &server{
 		cfg:        cfg,
 		mux:        http.NewServeMux(),
@@ -135,6 +150,7 @@ func New(cfg Config) http.Handler {
 	s.handle("GET", "/readyz", s.readyz)
 	s.handle("GET", "/v1/instances", s.scan(s.listInstances))
 	s.handle("GET", "/v1/instances/count", s.scan(s.countInstances))
+	s.handle("GET", "/v1/instances/changes", s.changes)
 	s.handle("POST", "/v1/bulk/status", s.limited(s.bulkStatus))
 	s.handle("GET", "/v1/stats/orchestrations", s.scan(s.orchestrationStats))
 	s.handle("GET", "/v1/stats/activities", s.scan(s.activityStats))
@@ -199,9 +215,10 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.projectionHeaders(w, r)
-		// /v1/instances/count is the count (API.md "Additions"), not the
-		// instance "count", whose other paths (.../count/details) stay.
-		if rest, ok := strings.CutPrefix(path, "/v1/instances/"); ok && rest != "count" {
+		// /v1/instances/count and /v1/instances/changes are the count and
+		// the change stream (API.md "Additions"), not the instances "count"
+		// and "changes", whose other paths (.../count/details) stay.
+		if rest, ok := strings.CutPrefix(path, "/v1/instances/"); ok && rest != "count" && rest != "changes" {
 			s.instanceRoute(w, r, rest)
 			return
 		}
