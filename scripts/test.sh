@@ -71,10 +71,10 @@ fi
 "$staticcheck" "${pkgs[@]}"
 # The race detector on the packages whose code runs concurrently: the
 # projector's pipeline and instance cache, the query service's admission
-# (httpapi), the watermark cache. A separate step: -race slows everything
+# (httpapi), the watermark cache, the change feed. A separate step: -race slows everything
 # else for nothing.
 if [ "${pkgs[*]}" = ./... ]; then
-  go test -race -count=1 -timeout 30m ./internal/projector/... ./internal/httpapi/... ./internal/watermark/...
+  go test -race -count=1 -timeout 30m ./internal/projector/... ./internal/httpapi/... ./internal/watermark/... ./internal/changes/...
 fi
 go test -count=1 -timeout 45m "$@"
 # Every statement of the read model on a current ClickHouse (26.5, in
