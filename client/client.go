@@ -264,6 +264,10 @@ type request struct {
 	query  url.Values
 	body   []byte // JSON; nil = no body
 	accept string
+	header http.Header // extra request headers
+	// untimed: the call is a long-lived stream; WithTimeout bounds only
+	// its connection (the http.Client's own settings), not its reading.
+	untimed bool
 }
 
 // send performs the call with retries and returns a 2xx response. The
@@ -271,7 +275,7 @@ type request struct {
 // timeout).
 func (c *Client) send(ctx context.Context, r request) (resp *http.Response, done context.CancelFunc, err error) {
 	cancel := context.CancelFunc(func() {})
-	if c.timeout > 0 {
+	if c.timeout > 0 && !r.untimed {
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 	}
 	target := c.base + r.path
@@ -301,6 +305,9 @@ func (c *Client) send(ctx context.Context, r request) (resp *http.Response, done
 		}
 		if c.token != "" {
 			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		for k, v := range r.header {
+			req.Header[k] = v
 		}
 		resp, err := c.hc.Do(req)
 		if err != nil {
