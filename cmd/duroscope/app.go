@@ -157,7 +157,7 @@ func (a *app) topUsage(fs *flag.FlagSet) {
 	for _, c := range a.commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\ninstances subcommands: list, show ID, tree ID, history ID, status ID...\n")
+	fmt.Fprintf(w, "\ninstances subcommands: list, count, watch, show ID, tree ID, history ID, status ID...\n")
 	fmt.Fprintf(w, "\nglobal flags (also accepted after the command):\n")
 	fs.PrintDefaults()
 }

@@ -3,17 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/client"
 )
 
 func (a *app) cmdInstances(ctx context.Context, args []string) error {
-	const sub = "list | count | show ID | tree ID | history ID | status ID..."
+	const sub = "list | count | watch | show ID | tree ID | history ID | status ID..."
 	if len(args) == 0 {
 		return usagef("instances: missing subcommand (%s)", sub)
 	}
@@ -22,6 +24,8 @@ func (a *app) cmdInstances(ctx context.Context, args []string) error {
 		return a.cmdInstancesList(ctx, args[1:])
 	case "count":
 		return a.cmdInstancesCount(ctx, args[1:])
+	case "watch":
+		return a.cmdInstancesWatch(ctx, args[1:])
 	case "show", "get":
 		return a.cmdInstancesShow(ctx, args[1:])
 	case "tree":
@@ -409,4 +413,63 @@ func (a *app) cmdInstancesStatus(ctx context.Context, args []string) error {
 	}
 	a.noteLag(c)
 	return nil
+}
+
+func (a *app) cmdInstancesWatch(ctx context.Context, args []string) error {
+	fs := a.flagSet("instances watch", "instances watch [flags]",
+		"Prints every change of the instances matching the filters as it becomes\n"+
+			"queryable (GET /v1/instances/changes), one line each: SEQ STATUS UPDATED\n"+
+			"INSTANCE (with --json one JSON object per line). Reconnects with the last\n"+
+			"event's id when the stream breaks; a reset line means changes were missed.\n"+
+			"Runs until interrupted or --count changes were printed.")
+	var f listFilters
+	f.registerFilters(fs, a.now)
+	last := fs.Uint64("last-event-id", 0, "resume after this event id (the SEQ of a change printed before)")
+	count := fs.Int("count", 0, "exit after this many changes (0 = never)")
+	if err := noArgs("instances watch", fs, args); err != nil {
+		return err
+	}
+	if *count < 0 {
+		return usagef("instances watch: --count: want 0 or more, got %d", *count)
+	}
+	c, err := a.client(true)
+	if err != nil {
+		return err
+	}
+	errDone := errors.New("done")
+	n := 0
+	err = c.WatchChanges(ctx, client.WatchParams{Filters: f.p, LastEventID: *last,
+		OnReconnect: func(err error, wait time.Duration) {
+			fmt.Fprintf(a.stderr, "change stream interrupted (%s); reconnecting in %v\n", describe(err), wait)
+		}}, func(ev client.ChangeEvent) error {
+		if a.json {
+			b, err := json.Marshal(ev.Change)
+			if ev.Reset != nil {
+				b, err = json.Marshal(map[string]any{"reset": ev.Reset.Reason, "seq": ev.ID})
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(a.stdout, "%s\n", b); err != nil {
+				return err
+			}
+		} else if ev.Reset != nil {
+			if _, err := fmt.Fprintf(a.stdout, "%d\tRESET\t%s\n", ev.ID, ev.Reset.Reason); err != nil {
+				return err
+			}
+		} else if _, err := fmt.Fprintf(a.stdout, "%d\t%s\t%s\t%s\n", ev.ID, ev.Change.Status, fmtTime(ev.Change.UpdatedAt), ev.Change.InstanceID); err != nil {
+			return err
+		}
+		if ev.Change != nil {
+			n++
+		}
+		if *count > 0 && n >= *count {
+			return errDone
+		}
+		return nil
+	})
+	if errors.Is(err, errDone) || (err != nil && ctx.Err() != nil) {
+		return nil
+	}
+	return err
 }

@@ -182,6 +182,17 @@ func TestSubcommands(t *testing.T) {
 			errHas:   []string{"HTTP 400 invalid_argument: offset: not allowed together with page_token"},
 		},
 		{
+			name: "instances watch prints changes and stops after --count",
+			args: []string{"instances", "watch", "--status", "Failed", "--prefix", "ord", "--last-event-id", "7", "--count", "2"},
+			routes: map[string]reply{"GET /v1/instances/changes?instance_prefix=ord&status=Failed": {
+				header: map[string]string{"Content-Type": "text/event-stream"},
+				body: "retry: 2000\n\n" +
+					"event: reset\nid: 8\ndata: {\"reason\":\"reload\"}\n\n" +
+					"id: 9\ndata: {\"instance_id\":\"ord-1\",\"status\":\"Failed\",\"updated_at\":\"2025-11-25T21:20:00.415Z\",\"seq\":9}\n\n" +
+					"id: 12\ndata: {\"instance_id\":\"ord-2\",\"status\":\"Deleted\",\"updated_at\":\"2025-11-25T21:20:01.000Z\",\"seq\":12}\n\n"}},
+			wantOut: "8\tRESET\treload\n9\tFailed\t2025-11-25T21:20:00.415Z\tord-1\n12\tDeleted\t2025-11-25T21:20:01.000Z\tord-2\n",
+		},
+		{
 			name:   "instances show table",
 			args:   []string{"instances", "show", "a/.."},
 			routes: map[string]reply{"GET /v1/instances/a%2F../details": {body: details}},
