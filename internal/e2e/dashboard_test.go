@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,7 +137,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	shots, _ = filepath.Abs(shots)
 	script, _ := filepath.Abs(filepath.Join(dashboardE2E, "dashboard.mjs"))
 	cfg, _ := json.Marshal(map[string]string{"token": token, "xss_id": dashboardXSSID, "prefix": "e2e/",
-		"huge_id": dashboardHugeID, "huge_events": strconv.Itoa(hugeEvents(t))})
+		"huge_id": dashboardHugeID, "huge_events": strconv.Itoa(hugeEvents(t)),
+		"live_url": liveTrigger(t, n)})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -200,6 +202,41 @@ func dashboardWorkload(t *testing.T) []events.Event {
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].TimestampMs < evs[j].TimestampMs })
 	return evs
+}
+
+// liveTrigger serves GET ?step=<name> for the browser test's live changes
+// step: each step publishes its events to the history stream (instances
+// live-1 and live-2 started and completed now) and answers once JetStream
+// stored them.
+func liveTrigger(t *testing.T, n *testenv.NATS) string {
+	t.Helper()
+	started := func(id string, ts int64) string {
+		return fmt.Sprintf(`{"event_id":1,"source_event_id":null,"instance_id":%q,"execution_id":1,"timestamp_ms":%d,"type":"OrchestrationStarted","name":"Live","version":"1.0.0","input":"1","parent_instance":null,"parent_id":null}`, id, ts)
+	}
+	completed := func(id string, ts int64) string {
+		return fmt.Sprintf(`{"event_id":2,"source_event_id":null,"instance_id":%q,"execution_id":1,"timestamp_ms":%d,"type":"OrchestrationCompleted","output":"2"}`, id, ts)
+	}
+	steps := map[string]func(ts int64) (id, payload string){
+		"start-1":    func(ts int64) (string, string) { return "live-1", started("live-1", ts) },
+		"complete-1": func(ts int64) (string, string) { return "live-1", completed("live-1", ts) },
+		"start-2":    func(ts int64) (string, string) { return "live-2", started("live-2", ts) },
+		"complete-2": func(ts int64) (string, string) { return "live-2", completed("live-2", ts) },
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		step, ok := steps[r.URL.Query().Get("step")]
+		if !ok {
+			http.Error(w, "no such step", http.StatusNotFound)
+			return
+		}
+		id, payload := step(time.Now().UnixMilli())
+		if _, err := n.JS.Publish(r.Context(), events.Subject(id), []byte(payload)); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func randomHex(t *testing.T, n int) string {

@@ -4,7 +4,8 @@
 //   node web/e2e/dashboard.mjs <baseURL> <screenshotDir>
 //
 // Environment: DUROSCOPE_E2E_CONFIG = {"token": API token or "", "xss_id":
-// an instance made of HTML, "prefix": id prefix of the generated instances};
+// an instance made of HTML, "prefix": id prefix of the generated instances,
+// "live_url": GET ?step=<name> makes the Go test publish events (live changes)};
 // CHROMIUM_PATH (default /usr/bin/chromium).
 //
 // It loads every page in headless Chromium, checks the content against the
@@ -440,6 +441,35 @@ try {
       await page.waitForSelector('#gantt svg rect.bar');
       await page.screenshot({ path: path.join(shots, 'instance-' + id + '.png'), fullPage: true });
     }
+  });
+
+  await step('live changes: the list and instance pages update without reload', async () => {
+    // The Go test publishes events when asked (live_url?step=...); the
+    // periodic refresh is paused, so only the change stream can update.
+    const trigger = async (name) => {
+      const r = await fetch(cfg.live_url + '?step=' + name);
+      if (!r.ok) throw new Error(`live trigger ${name}: HTTP ${r.status} ${await r.text()}`);
+    };
+    await page.evaluate(() => { window.__notReloaded = 1; });
+    const wasPaused = (await page.getAttribute('#refresh-toggle', 'aria-pressed')) === 'true';
+    if (!wasPaused) await page.click('#refresh-toggle');
+    await go('#/instances?instance_prefix=live-');
+    await waitText('#live-status', '● live', 'the list follows the change stream');
+    check(await count('table.instances tbody tr') === 0, 'no live- instance yet');
+    await trigger('start-1');
+    await waitCount('table.instances tbody tr', 1, 'a started instance appears in the list');
+    await waitText('table.instances tbody tr .badge', 'Running', 'with its status');
+    await trigger('complete-1');
+    await waitText('table.instances tbody tr .badge', 'Completed', 'its row turns Completed in place');
+    await trigger('start-2');
+    await waitCount('table.instances tbody tr', 2, 'a second instance appears');
+    await go('#/instances/live-2');
+    await waitText('#instance-status .badge', 'Running', 'instance page of live-2');
+    await waitText('#live-status', '● live', 'the instance page follows the change stream');
+    await trigger('complete-2');
+    await waitText('#instance-status .badge', 'Completed', 'the instance page turns Completed');
+    check(await page.evaluate(() => window.__notReloaded === 1), 'the page was never reloaded');
+    if (!wasPaused) await page.click('#refresh-toggle');
   });
 
   check(problems.length === 0, 'no page errors, console errors or CSP violations' + (problems.length ? ':\n  ' + problems.join('\n  ') : ''));

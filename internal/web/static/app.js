@@ -350,7 +350,10 @@
     for (const a of document.querySelectorAll('.top nav a')) a.classList.toggle('active', a.dataset.nav === nav);
     main.replaceChildren();
     const view = { alive: true };
-    if (app.view) app.view.alive = false;
+    if (app.view) {
+      app.view.alive = false;
+      if (app.view.stopLive) app.view.stopLive();
+    }
     app.view = view;
     make(main, view, path, params);
     runRefresh(view);
@@ -888,6 +891,152 @@
         ], res.instances, { cls: 'instances', empty: 'No instance matches these filters.' }),
         pager);
     };
+    const liveFilters = {};
+    for (const k of FILTER_KEYS) liveFilters[k] = f[k];
+    liveList(main, view, list, liveFilters, f.status, !f.page_token);
+  }
+
+
+  // ------------------------------------------------------- live changes --
+  //
+  // GET v1/instances/changes (Server-Sent Events, one event per instance
+  // whose answer changed, once it is queryable) keeps the instance list and
+  // the instance page current without polling. It is read with fetch, not
+  // EventSource, because EventSource cannot send the Authorization header;
+  // reconnecting sends Last-Event-ID like EventSource would, so nothing is
+  // missed (or a "reset" event says to reload). Independent of Pause, which
+  // stops the periodic refresh only.
+
+  const LIVE_RELOAD_MS = 1500; // least time between two reloads a change asks for
+
+  // readSSE calls onEvent(type, id, data) for each event of a stream body.
+  async function readSSE(body, onEvent) {
+    const reader = body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += dec.decode(value, { stream: true });
+      let end;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        let type = 'message', id = '', data = [];
+        for (const line of block.split('\n')) {
+          const i = line.indexOf(':');
+          if (i === 0) continue; // a comment (keepalive)
+          const field = i < 0 ? line : line.slice(0, i);
+          const val = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+          if (field === 'event') type = val;
+          else if (field === 'id') id = val;
+          else if (field === 'data') data.push(val);
+        }
+        if (data.length) onEvent(type, id, data.join('\n'));
+      }
+    }
+  }
+
+  // watchChanges follows the change stream with params (the list's
+  // filters) while view is alive; onChange(change) per change, onReset()
+  // when changes were missed. Its state ("connecting", "live", "offline",
+  // "off") goes to the view's live indicator. view.stopLive ends it.
+  function watchChanges(view, params, onChange, onReset) {
+    const ctl = new AbortController();
+    const indicator = h('span', { id: 'live-status', class: 'live-status', title: 'live changes (GET /v1/instances/changes)' }, '');
+    const state = (st) => { indicator.textContent = st === 'live' ? '● live' : st; indicator.className = 'live-status ' + st; };
+    view.stopLive = () => ctl.abort();
+    let lastId = '';
+    (async () => {
+      let wait = 1000;
+      while (view.alive) {
+        state('connecting');
+        let final = false;
+        try {
+          const headers = { Accept: 'text/event-stream' };
+          const tok = sessionStorage.getItem(TOKEN_KEY);
+          if (tok) headers.Authorization = 'Bearer ' + tok;
+          if (lastId) headers['Last-Event-ID'] = lastId;
+          const resp = await fetch('v1/instances/changes' + queryString(params),
+            { headers, cache: 'no-store', credentials: 'same-origin', signal: ctl.signal });
+          if (resp.status === 401) { await askToken(tok); continue; }
+          if (resp.status >= 400 && resp.status < 500) { final = true; throw new Error('HTTP ' + resp.status); }
+          if (!resp.ok) throw new Error('HTTP ' + resp.status);
+          state('live');
+          wait = 1000;
+          await readSSE(resp.body, (type, id, data) => {
+            if (id) lastId = id;
+            let d = null;
+            try { d = JSON.parse(data); } catch (_) { return; }
+            if (type === 'message' && view.alive) onChange(d);
+            else if (type === 'reset' && view.alive) onReset(d.reason);
+          });
+        } catch (e) {
+          if (!view.alive || ctl.signal.aborted) return;
+          if (final) { state('off'); return; }
+        }
+        if (!view.alive) return;
+        state('offline');
+        await new Promise((r) => setTimeout(r, wait));
+        wait = Math.min(wait * 2, 30000);
+      }
+    })();
+    return indicator;
+  }
+
+  // reloader returns a function that refreshes view soon, at most once per
+  // LIVE_RELOAD_MS, and never while a refresh runs (it waits for it).
+  function reloader(view, before) {
+    let timer = null, last = 0;
+    const kick = () => {
+      timer = null;
+      if (!view.alive) return;
+      if (view.busy) { timer = setTimeout(kick, 200); return; }
+      last = Date.now();
+      if (before) before();
+      runRefresh(view);
+    };
+    return () => {
+      if (timer) return;
+      timer = setTimeout(kick, Math.max(0, last + LIVE_RELOAD_MS - Date.now()));
+    };
+  }
+
+  // liveList keeps the instance list current: a shown row gets its new
+  // status and updated time in place; an instance that enters or leaves the
+  // page (or is deleted) reloads it. The stream is asked with the list's
+  // filters but status, which is applied here so that instances leaving a
+  // status filter are seen too.
+  function liveList(main, view, list, filters, statuses, firstPage) {
+    const reload = reloader(view);
+    const cellOf = (tr, label) => {
+      const ths = [...tr.closest('table').querySelectorAll('thead th')].map((th) => th.textContent);
+      return tr.children[ths.indexOf(label)];
+    };
+    const onChange = (c) => {
+      const a = list.body.querySelector('table.instances a[href="' + CSS.escape(instanceHref(c.instance_id)) + '"]');
+      const tr = a && a.closest('tr');
+      const wanted = c.status !== 'Deleted' && (!statuses.length || statuses.includes(c.status));
+      if (tr) {
+        cellOf(tr, 'Status').replaceChildren(badge(c.status));
+        cellOf(tr, 'Updated (UTC)').textContent = fmtTime(c.updated_at);
+        tr.classList.remove('live-changed');
+        void tr.offsetWidth; // restart the highlight
+        tr.classList.add('live-changed');
+        if (!wanted) reload();
+      } else if (wanted && firstPage) {
+        reload();
+      }
+    };
+    const indicator = watchChanges(view, filters, onChange, () => reload());
+    main.querySelector('h1').append(' ', indicator);
+  }
+
+  // liveInstance reloads the instance page when that instance changes.
+  function liveInstance(main, view, id, before) {
+    const reload = reloader(view, before);
+    const indicator = watchChanges(view, { instance_prefix: id }, (c) => { if (c.instance_id === id) reload(); }, () => reload());
+    main.querySelector('h1').append(' ', indicator);
   }
 
   // ----------------------------------------------------------- instance --
@@ -909,6 +1058,7 @@
     });
 
     view.autoRefresh = true;
+    if (id !== '.' && id !== '..') liveInstance(main, view, id, () => { ticks = 0; });
     view.refresh = async () => {
       if (id === '.' || id === '..') { await dotIdNotice(view, body, id); return; }
       // A finished instance rarely changes (only late, out-of-order
