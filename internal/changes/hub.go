@@ -29,9 +29,10 @@ import (
 )
 
 // Lookup resolves a batch of changed instances (query.InstanceReader's
-// Instances).
+// Instances, and ActivityTags for subscribers filtering by activity_tag).
 type Lookup interface {
 	Instances(ctx context.Context, ids []string) ([]api.InstanceSummary, error)
+	ActivityTags(ctx context.Context, ids []string) (map[string][]string, error)
 }
 
 // Watermark gives the projection watermark (watermark.Source, cached).
@@ -297,12 +298,15 @@ func (h *Hub) publish(ctx context.Context, entries []entry) error {
 
 func (h *Hub) publishBatch(ctx context.Context, batch []entry) error {
 	h.mu.Lock()
-	anyone := len(h.subs) > 0
+	anyone, tagged := len(h.subs) > 0, false
+	for s := range h.subs {
+		tagged = tagged || s.filter.ActivityTag != ""
+	}
 	h.mu.Unlock()
 	var evs []resolved
 	if anyone {
 		var err error
-		if evs, err = h.resolve(ctx, batch); err != nil {
+		if evs, err = h.resolve(ctx, batch, tagged); err != nil {
 			return err
 		}
 	}
@@ -348,20 +352,26 @@ func collapse(batch []entry) []change {
 	return out
 }
 
-// resolve looks the batch's instances up (one call; store outages are
-// retried, anything else is a defect and returned) and makes their events,
-// in stream order. An instance that is gone is Deleted when the batch
-// deleted it, and left out otherwise (its events do not make an instance
-// yet).
-func (h *Hub) resolve(ctx context.Context, batch []entry) ([]resolved, error) {
+// resolve looks the batch's instances up (one call, and with tags one
+// more for their activity tags; store outages are retried, anything else
+// is a defect and returned) and makes their events, in stream order. An
+// instance that is gone is Deleted when the batch deleted it, and left out
+// otherwise (its events do not make an instance yet).
+func (h *Hub) resolve(ctx context.Context, batch []entry, tags bool) ([]resolved, error) {
 	chs := collapse(batch)
 	ids := make([]string, len(chs))
 	for i, c := range chs {
 		ids[i] = c.id
 	}
-	sums, err := h.lookup(ctx, ids)
+	sums, err := retry(ctx, h, ids, h.cfg.Lookup.Instances)
 	if err != nil {
 		return nil, err
+	}
+	var tagsOf map[string][]string
+	if tags {
+		if tagsOf, err = retry(ctx, h, ids, h.cfg.Lookup.ActivityTags); err != nil {
+			return nil, err
+		}
 	}
 	byID := make(map[string]*api.InstanceSummary, len(sums))
 	for i := range sums {
@@ -373,7 +383,7 @@ func (h *Hub) resolve(ctx context.Context, batch []entry) ([]resolved, error) {
 		switch s := byID[c.id]; {
 		case s != nil:
 			ev.Change.Status, ev.Change.UpdatedAt = s.Status, s.UpdatedAt
-			ev.summary = s
+			ev.summary, ev.tags = s, tagsOf[c.id]
 		case c.deletedAt != nil:
 			ev.Change.Status, ev.Change.UpdatedAt = api.StatusDeleted, api.Time(*c.deletedAt)
 		default:
@@ -385,10 +395,12 @@ func (h *Hub) resolve(ctx context.Context, batch []entry) ([]resolved, error) {
 }
 
 // resolved is a change event with the answer it was made from (nil for a
-// deletion), for the subscribers' filters.
+// deletion) and the instance's activity tags (when a subscriber filters by
+// one), for the subscribers' filters.
 type resolved struct {
 	query.ChangeEvent
 	summary *api.InstanceSummary
+	tags    []string
 }
 
 // matches applies f: a deleted instance's answer is gone, so only its id
@@ -397,29 +409,29 @@ func (r *resolved) matches(f *query.ListFilter) bool {
 	if r.summary == nil {
 		return strings.HasPrefix(r.Change.InstanceID, f.InstancePrefix)
 	}
-	return f.Matches(r.summary)
+	return f.Matches(r.summary) && (f.ActivityTag == "" || slices.Contains(r.tags, f.ActivityTag))
 }
 
-// lookup calls Lookup, waiting out store outages (query.ErrUnavailable)
-// with a bounded backoff; any other error is a defect, returned.
-func (h *Hub) lookup(ctx context.Context, ids []string) ([]api.InstanceSummary, error) {
+// retry calls look, waiting out store outages (query.ErrUnavailable) with
+// a bounded backoff; any other error is a defect, returned.
+func retry[T any](ctx context.Context, h *Hub, ids []string, look func(context.Context, []string) (T, error)) (T, error) {
 	backoff := 100 * time.Millisecond
 	for {
 		h.lookups.Add(1)
-		sums, err := h.cfg.Lookup.Instances(ctx, ids)
+		v, err := look(ctx, ids)
 		if err == nil {
-			return sums, nil
+			return v, nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return v, ctx.Err()
 		}
 		if !errors.Is(err, query.ErrUnavailable) {
-			return nil, fmt.Errorf("change feed: looking up %d changed instances: %w", len(ids), err)
+			return v, fmt.Errorf("change feed: looking up %d changed instances: %w", len(ids), err)
 		}
 		h.cfg.Logger.Warn().Err(err).Dur("retry_in", backoff).Msg("change feed: read model unavailable; retrying")
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return v, ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)

@@ -95,7 +95,7 @@ func (s *subscription) replay(ctx context.Context, replay []entry) error {
 	defer func() { <-h.replays }()
 	var out []query.ChangeEvent
 	for b := range slices.Chunk(replay, h.cfg.BatchSize) {
-		evs, err := h.resolve(ctx, b)
+		evs, err := h.resolve(ctx, b, s.filter.ActivityTag != "")
 		if err != nil {
 			return err
 		}

@@ -192,6 +192,13 @@ func (m *memBackend) Instances(ctx context.Context, ids []string) ([]api.Instanc
 	return out, nil
 }
 
+func (m *memBackend) ActivityTags(ctx context.Context, ids []string) (map[string][]string, error) {
+	if err := m.enter(); err != nil {
+		return nil, err
+	}
+	return map[string][]string{}, nil
+}
+
 func (m *memBackend) OrchestrationStats(ctx context.Context, o string) (api.OrchestrationStats, error) {
 	if err := m.enter(); err != nil {
 		return api.OrchestrationStats{}, err

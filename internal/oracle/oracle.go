@@ -162,6 +162,27 @@ func (f ListFilter) tagged(in *instance) bool {
 	return false
 }
 
+// ActivityTags are the distinct tags (sorted) of the activities instance id
+// scheduled, in the executions tagged looks at; nil without any.
+func (o *Oracle) ActivityTags(id string) []string {
+	in, ok := o.instances[id]
+	if !ok {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range in.executions {
+		for _, e := range x.events {
+			if e.Type == events.TypeActivityScheduled && e.Tag.Valid && !seen[e.Tag.Value] {
+				seen[e.Tag.Value] = true
+				out = append(out, e.Tag.Value)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (f ListFilter) matches(s *api.InstanceSummary) bool {
 	if f.Version != "" && s.Version != f.Version {
 		return false

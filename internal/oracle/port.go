@@ -101,6 +101,17 @@ func (m *ReadModel) Instances(_ context.Context, ids []string) ([]api.InstanceSu
 	return out, nil
 }
 
+// ActivityTags: each id's tags, for the ids that have some.
+func (m *ReadModel) ActivityTags(_ context.Context, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, id := range ids {
+		if tags := m.o.ActivityTags(id); len(tags) > 0 {
+			out[id] = tags
+		}
+	}
+	return out, nil
+}
+
 // listFilter is the oracle's filter for the port's ("" = any).
 func listFilter(f query.ListFilter) ListFilter {
 	return ListFilter{

@@ -88,10 +88,11 @@ func DecodePageToken(s string) (PageCursor, error) {
 }
 
 // Matches reports whether the instance s passes f's filters (Limit, Offset
-// and After are ignored): the list's semantics (API.md), evaluated in Go for
-// the live change feed (GET /v1/instances/changes), which cannot ask the
-// store once per subscriber. TestMatchesAgreesWithTheOracle holds it to the
-// oracle's list filtering.
+// and After are ignored; ActivityTag is not in a summary: the caller checks
+// it against InstanceReader.ActivityTags): the list's semantics (API.md),
+// evaluated in Go for the live change feed (GET /v1/instances/changes),
+// which cannot ask the store once per subscriber.
+// TestMatchesAgreesWithTheOracle holds it to the oracle's list filtering.
 func (f *ListFilter) Matches(s *api.InstanceSummary) bool {
 	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, s.Status) {
 		return false

@@ -42,6 +42,11 @@ type InstanceReader interface {
 	// unknown and deleted ids are left out. The live change feed resolves a
 	// batch of changed instances with one call.
 	Instances(ctx context.Context, ids []string) ([]api.InstanceSummary, error)
+	// ActivityTags answers, for the change feed's activity_tag filter, the
+	// distinct tags (sorted) of the activities each of ids scheduled, as
+	// ListFilter.ActivityTag counts them (any execution, pruned ones
+	// included; a deleted incarnation's not); ids without any are absent.
+	ActivityTags(ctx context.Context, ids []string) (map[string][]string, error)
 }
 
 // TreeReader answers an instance's family.

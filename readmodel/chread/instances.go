@@ -448,6 +448,37 @@ func (r *Reader) Instances(ctx context.Context, ids []string) ([]api.InstanceSum
 	return out, nil
 }
 
+// ActivityTags answers, for the live change feed's activity_tag filter,
+// the distinct activity tags of each of ids that has any (sorted); the ids
+// travel as an external table.
+func (r *Reader) ActivityTags(ctx context.Context, ids []string) (map[string][]string, error) {
+	uniq := slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := map[string][]string{}
+	if len(uniq) == 0 {
+		return out, nil
+	}
+	t, err := idTable(uniq)
+	if err != nil {
+		return nil, err
+	}
+	err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{t}, maxRows: uint64(len(uniq))},
+		fmt.Sprintf("activity tags by id (%d ids)", len(uniq)), "activity_tags_by_id.sql", dbData{r.db}, nil, func(rows driver.Rows) error {
+			var (
+				id   string
+				tags []string
+			)
+			if err := rows.Scan(&id, &tags); err != nil {
+				return err
+			}
+			out[id] = tags
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BulkStatus answers POST /v1/bulk/status: one status per requested id, in
 // request order, duplicates included; NotFound for unknown ids. The ids
 // travel as an external table (10,000 ids of up to 1 KiB would not fit in a

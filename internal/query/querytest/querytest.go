@@ -376,6 +376,7 @@ func Questions(w Workload) []Question {
 	add("bulk status", func(ctx context.Context, rm query.ReadModel) (any, error) { return rm.BulkStatus(ctx, bulk) })
 	add("instances by id", func(ctx context.Context, rm query.ReadModel) (any, error) { return rm.Instances(ctx, bulk) })
 	add("instances by id (none)", func(ctx context.Context, rm query.ReadModel) (any, error) { return rm.Instances(ctx, nil) })
+	add("activity tags by id", func(ctx context.Context, rm query.ReadModel) (any, error) { return rm.ActivityTags(ctx, bulk) })
 
 	// Lists: each filter, paged by offset and by cursor, and exported.
 	mid := lo + (hi-lo)/2
