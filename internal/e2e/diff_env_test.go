@@ -14,6 +14,7 @@ import (
 
 	"github.com/duroscope/duroscope/client"
 	"github.com/duroscope/duroscope/events"
+	"github.com/duroscope/duroscope/internal/changes"
 	"github.com/duroscope/duroscope/internal/gen"
 	"github.com/duroscope/duroscope/internal/httpapi"
 	"github.com/duroscope/duroscope/internal/oracle"
@@ -115,8 +116,23 @@ func newQueryHandler(t *testing.T, n *testenv.NATS, db *testenv.Database, now fu
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The live change feed, wired as cmd/query wires it.
+	feed, err := changes.New(changes.Config{JetStream: n.JS, Stream: events.DefaultStream, Watermark: wm, Lookup: reader,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, stopFeed := context.WithCancel(context.Background())
+	fed := make(chan error, 1)
+	go func() { fed <- feed.Run(fctx) }()
+	t.Cleanup(func() {
+		stopFeed()
+		if err := <-fed; err != nil {
+			t.Errorf("change feed: %v", err)
+		}
+	})
 	h := httpapi.New(httpapi.Config{
-		ReadModel: reader, Watermark: wm,
+		ReadModel: reader, Watermark: wm, Changes: feed,
 		Now:    now,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		// Generous limits: the tests call concurrently and must never see
