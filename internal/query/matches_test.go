@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -113,4 +114,20 @@ func oracleFilter(f query.ListFilter) oracle.ListFilter {
 		CreatedBefore: f.CreatedBefore, ParentInstance: opt(f.ParentInstance), InstancePrefix: opt(f.InstancePrefix),
 		Version: f.Version, UpdatedAfter: f.UpdatedAfter, UpdatedBefore: f.UpdatedBefore,
 		CustomStatusPrefix: f.CustomStatusPrefix, ErrorKind: f.ErrorKind, ErrorCategory: f.ErrorCategory, RootOnly: f.RootOnly}
+}
+
+// TestMatchesKnowsEveryFilter fails when ListFilter gains a field that
+// Matches (or, for ActivityTag, the change feed) does not apply: a new list
+// filter must be added to the live change feed too.
+func TestMatchesKnowsEveryFilter(t *testing.T) {
+	known := []string{"Statuses", "Orchestration", "CreatedAfter", "CreatedBefore", "ParentInstance", "InstancePrefix",
+		"Version", "UpdatedAfter", "UpdatedBefore", "CustomStatusPrefix", "ErrorKind", "ErrorCategory", "RootOnly",
+		"ActivityTag", // applied by the change feed with InstanceReader.ActivityTags
+		"Limit", "Offset", "After"} // paging: not a filter
+	rt := reflect.TypeOf(query.ListFilter{})
+	for i := range rt.NumField() {
+		if name := rt.Field(i).Name; !slices.Contains(known, name) {
+			t.Errorf("ListFilter.%s: not applied by ListFilter.Matches (GET /v1/instances/changes); add it there and here", name)
+		}
+	}
 }
