@@ -94,8 +94,12 @@ func (s *subscription) replay(ctx context.Context, replay []entry) error {
 	}
 	defer func() { <-h.replays }()
 	var out []query.ChangeEvent
-	for b := range slices.Chunk(replay, h.cfg.BatchSize) {
-		evs, err := h.resolve(ctx, b, s.filter.ActivityTag != "")
+	for b := range slices.Chunk(chs, h.cfg.BatchSize) {
+		batch := make([]entry, len(b))
+		for i, c := range b {
+			batch[i] = entry{seq: c.seq, id: c.id, deletedAt: c.deletedAt}
+		}
+		evs, err := h.resolve(ctx, batch, s.filter.ActivityTag != "")
 		if err != nil {
 			return err
 		}
