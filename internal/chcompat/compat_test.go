@@ -562,6 +562,9 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 	}
 	same("BulkStatus", func(s *side) (any, error) { return s.r.BulkStatus(ctx, sample) })
 	same("BulkStatus(all)", func(s *side) (any, error) { return s.r.BulkStatus(ctx, w.ids) })
+	// The change feed's batched lookups (GET /v1/instances/changes).
+	same("Instances(all)", func(s *side) (any, error) { return s.r.Instances(ctx, w.ids) })
+	same("ActivityTags(all)", func(s *side) (any, error) { return s.r.ActivityTags(ctx, w.ids) })
 
 	// The projector's reads of stored history.
 	same("LoadHistories", func(s *side) (any, error) { return s.w.LoadHistories(ctx, sample) })
