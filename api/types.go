@@ -192,6 +192,9 @@ type ProblematicInstances struct {
 	LongRunning      []InstanceSummary `json:"long_running"`
 	PotentiallyStuck []InstanceSummary `json:"potentially_stuck"`
 	RecentFailures   []InstanceSummary `json:"recent_failures"`
+	// SlowerThanUsual (an addition): Running instances older than their
+	// orchestration's p99 duration (api/drilldown.go).
+	SlowerThanUsual []InstanceSummary `json:"slower_than_usual"`
 }
 
 type QueueMetrics struct {

@@ -50,6 +50,7 @@ type execution struct {
 
 // activity is one ActivityScheduled with its outcome.
 type activity struct {
+	eventID       uint64 // the ActivityScheduled event's id
 	name          string
 	orchestration string // the name of the execution that scheduled it
 	system        bool
@@ -173,6 +174,7 @@ func (x *execution) replay() {
 			continue
 		}
 		a := activity{
+			eventID:       e.EventID,
 			name:          e.Name,
 			orchestration: x.name(),
 			system:        strings.HasPrefix(e.Name, events.SystemCallPrefix),

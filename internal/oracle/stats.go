@@ -193,9 +193,11 @@ func (o *Oracle) Problems(nowMs int64, longRunningAfter, stuckAfter, recentFailu
 			p.RecentFailures = append(p.RecentFailures, *s)
 		}
 	}
+	p.SlowerThanUsual = o.slowerThanUsual(nowMs)
 	p.LongRunning = newestFirst(p.LongRunning, limit)
 	p.PotentiallyStuck = newestFirst(p.PotentiallyStuck, limit)
 	p.RecentFailures = newestFirst(p.RecentFailures, limit)
+	p.SlowerThanUsual = newestFirst(p.SlowerThanUsual, limit)
 	return p
 }
 

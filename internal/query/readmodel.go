@@ -13,6 +13,7 @@ type ReadModel interface {
 	TreeReader
 	InstanceLister
 	StatsReader
+	DrillDownReader
 	MonitorReader
 	ReportReader
 	Pinger
@@ -96,6 +97,15 @@ type StatsReader interface {
 	ActivityStats(ctx context.Context, f ActivityFilter) (api.ActivityStatsList, error)
 	// Performance answers GET /v1/stats/performance.
 	Performance(ctx context.Context, f PerformanceFilter) (api.PerformanceMetrics, error)
+}
+
+// DrillDownReader lists what lies at or above a duration of the stats
+// (a percentile shown by Performance or ActivityStats), slowest first.
+type DrillDownReader interface {
+	// SlowInstances answers GET /v1/stats/performance/instances: one page.
+	SlowInstances(ctx context.Context, f SlowInstancesFilter) (api.SlowInstanceList, error)
+	// ActivityCalls answers GET /v1/stats/activities/calls: one page.
+	ActivityCalls(ctx context.Context, f ActivityCallsFilter) (api.ActivityCallList, error)
 }
 
 // MonitorReader answers the operational views: health, problems, queues.

@@ -32,5 +32,8 @@ type ProblemsParams struct {
 	LongRunningAfter    time.Duration // Running and created_at < now − it
 	StuckAfter          time.Duration // Running, not long-running, updated_at < now − it
 	RecentFailureWindow time.Duration // Failed and updated_at >= now − it
-	Limit               int           // per list
+	// Limit bounds each list, slower_than_usual included (Running and
+	// created_at < now − the p99 of its orchestration's durations as
+	// GET /v1/stats/performance measures them without since).
+	Limit int
 }

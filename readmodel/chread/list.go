@@ -33,7 +33,7 @@ type pick struct {
 	id      string
 	version uint64
 	created int64
-	cat     uint8 // problems: 1 long-running, 2 stuck, 3 recent failure
+	cat     uint8 // problems: 1 long-running, 2 stuck, 3 recent failure, 4 slower than usual
 }
 
 // listData is the template data of the list statements (list_scan.sql,

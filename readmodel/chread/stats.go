@@ -205,12 +205,14 @@ func healthScore(completed, failed, total uint64) int64 {
 	return int64(100 * (completed - failed) / total)
 }
 
-// Problems answers GET /v1/problems: three lists, each newest updated_at
-// first (then instance_id), at most Limit long. The lists are picked from
-// the top of the raw table (problemsTop) or, when that is inconclusive,
-// from a FINAL scan that categorizes every instance (the categories exclude
-// each other) and keeps the first Limit of each (LIMIT n BY); a second query
-// reads the chosen rows in full.
+// Problems answers GET /v1/problems: four lists, each newest updated_at
+// first (then instance_id), at most Limit long. The first three are picked
+// from the top of the raw table (problemsTop) or, when that is
+// inconclusive, from a FINAL scan that categorizes every instance (the
+// categories exclude each other) and keeps the first Limit of each (LIMIT n
+// BY); slower_than_usual, a different population (per-orchestration p99),
+// is picked by its own query (drilldown.go) and may overlap them; a last
+// query reads the chosen rows in full.
 func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.ProblematicInstances, error) {
 	if p.Limit <= 0 {
 		return api.ProblematicInstances{}, fmt.Errorf("problems: limit %d: must be positive", p.Limit)
@@ -225,6 +227,11 @@ func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.Prob
 			return api.ProblematicInstances{}, err
 		}
 	}
+	slower, err := r.slowerPicks(ctx, p)
+	if err != nil {
+		return api.ProblematicInstances{}, err
+	}
+	picks = append(picks, slower...)
 	sums, err := r.rowsAt(ctx, picks)
 	if err != nil {
 		return api.ProblematicInstances{}, err
@@ -237,6 +244,7 @@ func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.Prob
 		LongRunning:      []api.InstanceSummary{},
 		PotentiallyStuck: []api.InstanceSummary{},
 		RecentFailures:   []api.InstanceSummary{},
+		SlowerThanUsual:  []api.InstanceSummary{},
 	}
 	for _, x := range picks {
 		s, ok := byID[x.id]
@@ -250,6 +258,8 @@ func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.Prob
 			out.PotentiallyStuck = append(out.PotentiallyStuck, s)
 		case 3:
 			out.RecentFailures = append(out.RecentFailures, s)
+		case catSlower:
+			out.SlowerThanUsual = append(out.SlowerThanUsual, s)
 		}
 	}
 	return out, nil

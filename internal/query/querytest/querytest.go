@@ -486,6 +486,8 @@ func Questions(w Workload) []Question {
 		return rm.ActivityStats(ctx, query.ActivityFilter{Since: &mid, IncludeSystem: true})
 	})
 
+	drillDownQuestions(add, w, nameList)
+
 	// Monitor.
 	for _, d := range []time.Duration{time.Minute, time.Hour, 24 * time.Hour} {
 		add(fmt.Sprintf("health %v", d), func(ctx context.Context, rm query.ReadModel) (any, error) {

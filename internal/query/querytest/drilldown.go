@@ -1,0 +1,114 @@
+package querytest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/duroscope/duroscope/api"
+	"github.com/duroscope/duroscope/internal/query"
+)
+
+// drillDownWorkload is what the drill-down questions need of w: its
+// activity names (sorted), the orchestration that scheduled each activity
+// first, and the median start time (a since that splits the workload).
+func drillDownWorkload(w Workload) (activities []string, orchestrationOf map[string]string, median int64) {
+	names, orch := map[string]bool{}, map[string]string{}
+	orchestrationOf = map[string]string{}
+	var starts []int64
+	for _, e := range w.Events {
+		switch {
+		case e.Type == "OrchestrationStarted":
+			orch[e.InstanceID] = e.Name
+			starts = append(starts, int64(e.TimestampMs))
+		case e.Type == "ActivityScheduled" && e.Name != "":
+			names[e.Name] = true
+			if _, ok := orchestrationOf[e.Name]; !ok && orch[e.InstanceID] != "" {
+				orchestrationOf[e.Name] = orch[e.InstanceID]
+			}
+		}
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	if len(starts) > 0 {
+		median = starts[len(starts)/2]
+	}
+	return sortedKeys(names), orchestrationOf, median
+}
+
+// drillDownQuestions asks for the drill-down of every percentile the stats
+// answer (each subject's own, so a subject whose percentile differs fails
+// here too), paged by cursor to the end, for every orchestration and
+// activity (unknown ones included), with and without since.
+func drillDownQuestions(add func(string, func(context.Context, query.ReadModel) (any, error)), w Workload, orchestrations []string) {
+	activities, orchestrationOf, mid := drillDownWorkload(w)
+	for _, n := range append(orchestrations, "no-such-orchestration") {
+		for _, since := range []*int64{nil, &mid} {
+			add(fmt.Sprintf("slow-instances %s since median %v", n, since != nil), func(ctx context.Context, rm query.ReadModel) (any, error) {
+				m, err := rm.Performance(ctx, query.PerformanceFilter{Orchestration: n, Since: since})
+				if err != nil {
+					return nil, err
+				}
+				var out [][]api.SlowInstanceList
+				for _, min := range []int64{0, m.P50DurationMs, m.P95DurationMs, m.P99DurationMs, m.MaxDurationMs + 1} {
+					f := query.SlowInstancesFilter{Orchestration: n, Since: since, MinDurationMs: min, Limit: 7}
+					var pages []api.SlowInstanceList
+					for len(pages) < 1000 {
+						l, err := rm.SlowInstances(ctx, f)
+						if err != nil {
+							return nil, err
+						}
+						pages = append(pages, l)
+						if l.NextPageToken == nil {
+							break
+						}
+						c, err := query.DecodeSlowToken(*l.NextPageToken)
+						if err != nil {
+							return nil, err
+						}
+						f.After = &c
+					}
+					out = append(out, pages)
+				}
+				return out, nil
+			})
+		}
+	}
+	for _, a := range append(activities, "no-such-activity") {
+		for i, af := range []query.ActivityFilter{{}, {Since: &mid, IncludeSystem: true}, {Orchestration: orchestrationOf[a], Since: &mid}} {
+			add(fmt.Sprintf("activity-calls %s filter %d", a, i), func(ctx context.Context, rm query.ReadModel) (any, error) {
+				st, err := rm.ActivityStats(ctx, af)
+				if err != nil {
+					return nil, err
+				}
+				var s api.ActivityStats
+				for _, x := range st.Activities {
+					if x.ActivityName == a {
+						s = x
+					}
+				}
+				var out [][]api.ActivityCallList
+				for _, min := range []int64{0, s.P50DurationMs, s.P99DurationMs} {
+					f := query.ActivityCallsFilter{Activity: a, ActivityFilter: af, MinDurationMs: min, Limit: 11}
+					var pages []api.ActivityCallList
+					for len(pages) < 1000 {
+						l, err := rm.ActivityCalls(ctx, f)
+						if err != nil {
+							return nil, err
+						}
+						pages = append(pages, l)
+						if l.NextPageToken == nil {
+							break
+						}
+						c, err := query.DecodeSlowToken(*l.NextPageToken)
+						if err != nil {
+							return nil, err
+						}
+						f.After = &c
+					}
+					out = append(out, pages)
+				}
+				return out, nil
+			})
+		}
+	}
+}
