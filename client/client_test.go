@@ -55,7 +55,7 @@ const (
 		{"activity_name":"FetchRemoteFile","total_scheduled":4,"total_completed":1,"total_failed":3,"total_cancelled":0,"avg_duration_ms":51,"p50_duration_ms":51,"p95_duration_ms":52,"p99_duration_ms":52,"failure_rate":0.75}]}`
 	perfBody     = `{"count":3,"avg_duration_ms":120,"min_duration_ms":-2,"max_duration_ms":300,"p50_duration_ms":62,"p95_duration_ms":300,"p99_duration_ms":300}`
 	healthBody   = `{"total_instances":9,"running_instances":3,"completed_instances":3,"failed_instances":3,"long_running_instances":1,"recent_failures":2,"health_score":0}`
-	problemsBody = `{"long_running":[` + summaryRunning + `],"potentially_stuck":[],"recent_failures":[` + summaryFailed + `]}`
+	problemsBody = `{"long_running":[` + summaryRunning + `],"potentially_stuck":[],"recent_failures":[` + summaryFailed + `],"slower_than_usual":[` + summaryRunning + `]}`
 	queuesBody   = `{"pending_activities":4,"pending_timers":2,"pending_events":3,"pending_sub_orchestrations":1,"orchestrator_queue_depth":17,"activity_queue_depth":5}`
 	watermarkBdy = `{"stream":"DUROXIDE_HISTORY","stream_last_seq":1234,"lag_events":7,"projected_through":"2025-11-25T21:20:05.080Z"}`
 	bulkBody     = `{"statuses":[{"instance_id":"a","status":"Running"},{"instance_id":"nope","status":"NotFound"},{"instance_id":"a","status":"Running"}]}`
@@ -317,6 +317,23 @@ func TestMethods(t *testing.T) {
 			},
 			ex: exchange{method: "GET", uri: "/v1/stats/performance?orchestration=ProcessOrder&since=2026-11-25T21%3A38%3A00.123Z",
 				reply: perfBody},
+		},
+		{
+			name: "SlowInstances",
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.SlowInstances(ctx, SlowInstancesParams{Orchestration: "ProcessOrder", Since: after, MinDurationMs: 950, Limit: 20, PageToken: "tok"})
+			},
+			ex: exchange{method: "GET",
+				uri:   "/v1/stats/performance/instances?limit=20&min_duration_ms=950&orchestration=ProcessOrder&page_token=tok&since=2026-11-25T21%3A38%3A00.123Z",
+				reply: `{"instances":[{"instance_id":"o-1","orchestration_name":"ProcessOrder","version":"1.0.0","status":"Completed","created_at":"2026-11-25T21:38:00.123Z","updated_at":"2026-11-25T21:38:01.123Z","execution_count":1,"current_execution_id":1,"parent_instance":null,"parent_id":null,"output":null,"error":null,"custom_status":null,"duration_ms":1000}],"next_page_token":"n"}`},
+		},
+		{
+			name: "ActivityCalls",
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.ActivityCalls(ctx, ActivityCallsParams{Activity: "ChargeCard", ActivityStatsParams: ActivityStatsParams{Orchestration: "ProcessOrder"}, MinDurationMs: 700})
+			},
+			ex: exchange{method: "GET", uri: "/v1/stats/activities/calls?activity=ChargeCard&min_duration_ms=700&orchestration=ProcessOrder",
+				reply: `{"calls":[{"instance_id":"o-1","execution_id":1,"correlation_id":8,"activity_name":"ChargeCard","orchestration_name":"ProcessOrder","scheduled_at":"2026-11-25T21:38:00.123Z","outcome":"Failed","duration_ms":706}],"next_page_token":null}`},
 		},
 		{
 			name: "Health defaults",

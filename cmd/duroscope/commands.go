@@ -170,6 +170,7 @@ func (a *app) cmdProblems(ctx context.Context, args []string) error {
 		{"LONG-RUNNING", pr.LongRunning},
 		{"POTENTIALLY STUCK", pr.PotentiallyStuck},
 		{"RECENT FAILURES", pr.RecentFailures},
+		{"SLOWER THAN USUAL (running longer than their orchestration's p99)", pr.SlowerThanUsual},
 	}
 	for i, l := range lists {
 		if i > 0 {

@@ -49,7 +49,7 @@ const (
 		{"activity_name":"FetchRemoteFile","total_scheduled":4,"total_completed":1,"total_failed":3,"total_cancelled":0,"avg_duration_ms":51,"p50_duration_ms":51,"p95_duration_ms":52,"p99_duration_ms":52,"failure_rate":0.75}]}`
 	perf      = `{"count":3,"avg_duration_ms":120,"min_duration_ms":-2,"max_duration_ms":300,"p50_duration_ms":62,"p95_duration_ms":300,"p99_duration_ms":301}`
 	health    = `{"total_instances":9,"running_instances":3,"completed_instances":3,"failed_instances":3,"long_running_instances":1,"recent_failures":2,"health_score":0}`
-	problems  = `{"long_running":[` + sumApproval + `],"potentially_stuck":[],"recent_failures":[` + sumFailed + `]}`
+	problems  = `{"long_running":[` + sumApproval + `],"potentially_stuck":[],"recent_failures":[` + sumFailed + `],"slower_than_usual":[` + sumApproval + `]}`
 	queues    = `{"pending_activities":4,"pending_timers":2,"pending_events":3,"pending_sub_orchestrations":1,"orchestrator_queue_depth":17,"activity_queue_depth":5}`
 	watermark = `{"stream":"DUROXIDE_HISTORY","stream_last_seq":1234,"lag_events":7,"projected_through":"2025-11-25T21:20:05.080Z"}`
 	report    = `{"bucket":"1h","buckets":[
@@ -319,7 +319,36 @@ func TestSubcommands(t *testing.T) {
 				"approval-42  ApprovalWorkflow  Running",
 				"POTENTIALLY STUCK (0)\n\nRECENT FAILURES (1)\n",
 				"cancel-me  ProcessOrder   Failed  2025-11-25T21:20:00.005Z  2025-11-25T21:20:00.415Z  application/Cancelled: canceled: user requested\n",
+				"SLOWER THAN USUAL (running longer than their orchestration's p99) (1)\nINSTANCE     ORCHESTRATION     STATUS",
 			},
+		},
+		{
+			name: "slow instances above p99",
+			args: []string{"slow", "--orchestration", "Welcome", "--since", "30m", "--limit", "2"},
+			routes: map[string]reply{
+				"GET /v1/stats/performance?orchestration=Welcome&since=2026-11-25T21%3A30%3A00.000Z": {body: perf},
+				"GET /v1/stats/performance/instances?limit=2&min_duration_ms=301&orchestration=Welcome&since=2026-11-25T21%3A30%3A00.000Z": {
+					body: `{"instances":[` + strings.TrimSuffix(sumFailed, "}") + `,"duration_ms":410}],"next_page_token":"tok"}`},
+			},
+			contains: []string{"Welcome INSTANCES AT OR ABOVE 301ms (1 shown)\nINSTANCE   DURATION  STATUS",
+				"cancel-me  410ms     Failed", "more: --page-token tok\n"},
+		},
+		{
+			name: "slow activity calls above a set duration json",
+			args: []string{"slow", "--activity", "Echo", "--orchestration", "Counter", "--above", "15", "--json"},
+			routes: map[string]reply{
+				"GET /v1/stats/activities/calls?activity=Echo&min_duration_ms=15&orchestration=Counter": {body: `{"calls":[],"next_page_token":null}`},
+			},
+			wantJSON: `{"threshold_ms":15,"calls":{"calls":[],"next_page_token":null}}`,
+		},
+		{
+			name: "slow activity calls above p95",
+			args: []string{"slow", "--activity", "FetchRemoteFile", "--above", "P95"},
+			routes: map[string]reply{
+				"GET /v1/stats/activities": {body: actStats},
+				"GET /v1/stats/activities/calls?activity=FetchRemoteFile&min_duration_ms=52": {body: `{"calls":[{"instance_id":"i-1","execution_id":2,"correlation_id":5,"activity_name":"FetchRemoteFile","orchestration_name":"ImportBatch","scheduled_at":"2025-11-25T21:20:00.005Z","outcome":"Failed","duration_ms":52}],"next_page_token":null}`},
+			},
+			contains: []string{"FetchRemoteFile CALLS AT OR ABOVE 52ms (1 shown)\n", "i-1       2          5            52ms      Failed   ImportBatch"},
 		},
 		{
 			name:     "problems json",
@@ -586,6 +615,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--timeout", "soon", "queues"}, 2, "non-negative Go duration"},
 		{[]string{"--url", "localhost:8080", "queues"}, 2, "--url"},
 		{[]string{"queues", "now"}, 2, `unexpected argument "now"`},
+		{[]string{"slow"}, 2, "give --orchestration or --activity"},
+		{[]string{"slow", "--orchestration", "X", "--above", "p90"}, 2, "want p50, p95, p99"},
+		{[]string{"slow", "--orchestration", "X", "--include-system"}, 2, "--activity only"},
 		{[]string{"-h"}, 0, "commands:"},
 		{[]string{"help"}, 0, ""},
 		{[]string{"stats", "-h"}, 0, "usage: duroscope stats"},

@@ -39,6 +39,8 @@ type memBackend struct {
 	lastGroup *query.CountGroupBy
 	lastAct   *query.ActivityFilter
 	lastPerf  *query.PerformanceFilter
+	lastSlow  *query.SlowInstancesFilter
+	lastCalls *query.ActivityCallsFilter
 	lastHP    *query.HealthParams
 	lastPP    *query.ProblemsParams
 	lastOrch  *string
@@ -227,6 +229,26 @@ func (m *memBackend) Performance(ctx context.Context, f query.PerformanceFilter)
 	m.lastPerf = &f
 	m.mu.Unlock()
 	return api.PerformanceMetrics{}, nil
+}
+
+func (m *memBackend) SlowInstances(ctx context.Context, f query.SlowInstancesFilter) (api.SlowInstanceList, error) {
+	if err := m.enter(); err != nil {
+		return api.SlowInstanceList{}, err
+	}
+	m.mu.Lock()
+	m.lastSlow = &f
+	m.mu.Unlock()
+	return api.SlowInstanceList{}, nil
+}
+
+func (m *memBackend) ActivityCalls(ctx context.Context, f query.ActivityCallsFilter) (api.ActivityCallList, error) {
+	if err := m.enter(); err != nil {
+		return api.ActivityCallList{}, err
+	}
+	m.mu.Lock()
+	m.lastCalls = &f
+	m.mu.Unlock()
+	return api.ActivityCallList{}, nil
 }
 
 func (m *memBackend) Health(ctx context.Context, p query.HealthParams) (api.SystemHealth, error) {

@@ -134,6 +134,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ErrorCount": api.ErrorCount{}, "ErrorGroup": api.ErrorGroup{}, "ErrorsReport": api.ErrorsReport{},
 		"InstanceCount": api.InstanceCount{}, "CountGroup": api.CountGroup{},
 		"InstanceChange": api.InstanceChange{}, "ChangesReset": api.ChangesReset{},
+		"SlowInstance": api.SlowInstance{}, "SlowInstanceList": api.SlowInstanceList{},
+		"ActivityCall": api.ActivityCall{}, "ActivityCallList": api.ActivityCallList{},
 	}
 	for name, v := range types {
 		sc, ok := d.Components.Schemas[name]
@@ -144,8 +146,11 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		// Every field is a property; those without omitempty are required.
 		var fields, required []string
 		rt := reflect.TypeOf(v)
-		for i := range rt.NumField() {
-			tag, opts, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		for _, f := range reflect.VisibleFields(rt) {
+			if f.Anonymous {
+				continue // its fields are promoted: JSON flattens them
+			}
+			tag, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 			fields = append(fields, tag)
 			if opts != "omitempty" {
 				required = append(required, tag)

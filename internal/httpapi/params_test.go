@@ -167,6 +167,31 @@ func TestParseOtherParams(t *testing.T) {
 			return res{p, e}
 		}, query.PerformanceFilter{Orchestration: "X", Since: i64(1795642680500)}, ""},
 		{"performance needs orchestration", func() res { p, e := parsePerformanceParams("since=5"); return res{p, e} }, nil, "orchestration"},
+		{"slow instances", func() res {
+			p, e := parseSlowInstancesParams("orchestration=X&since=5&min_duration_ms=1200&limit=7")
+			return res{p, e}
+		}, query.SlowInstancesFilter{Orchestration: "X", Since: i64(5), MinDurationMs: 1200, Limit: 7}, ""},
+		{"slow instances defaults", func() res { p, e := parseSlowInstancesParams("orchestration=X"); return res{p, e} },
+			query.SlowInstancesFilter{Orchestration: "X", Limit: 100}, ""},
+		{"slow instances token", func() res {
+			p, e := parseSlowInstancesParams("orchestration=X&page_token=" + query.EncodeSlowToken(query.SlowCursor{DurationMs: 9, InstanceID: "a"}))
+			return res{p, e}
+		}, query.SlowInstancesFilter{Orchestration: "X", Limit: 100, After: &query.SlowCursor{DurationMs: 9, InstanceID: "a"}}, ""},
+		{"slow instances list token", func() res {
+			p, e := parseSlowInstancesParams("orchestration=X&page_token=" + query.EncodePageToken(query.PageCursor{InstanceID: "a"}))
+			return res{p, e}
+		}, nil, "page_token"},
+		{"slow instances needs orchestration", func() res { p, e := parseSlowInstancesParams("min_duration_ms=5"); return res{p, e} }, nil, "orchestration"},
+		{"slow instances min negative", func() res { p, e := parseSlowInstancesParams("orchestration=X&min_duration_ms=-1"); return res{p, e} }, nil, "min_duration_ms"},
+		{"slow instances limit 0", func() res { p, e := parseSlowInstancesParams("orchestration=X&limit=0"); return res{p, e} }, nil, "limit"},
+		{"activity calls", func() res {
+			p, e := parseActivityCallsParams("activity=A&orchestration=X&since=5&include_system=true&min_duration_ms=30&limit=1000")
+			return res{p, e}
+		}, query.ActivityCallsFilter{Activity: "A", ActivityFilter: query.ActivityFilter{Orchestration: "X", Since: i64(5), IncludeSystem: true},
+			MinDurationMs: 30, Limit: 1000}, ""},
+		{"activity calls needs activity", func() res { p, e := parseActivityCallsParams("orchestration=X"); return res{p, e} }, nil, "activity"},
+		{"activity calls limit big", func() res { p, e := parseActivityCallsParams("activity=A&limit=1001"); return res{p, e} }, nil, "limit"},
+		{"activity calls bad token", func() res { p, e := parseActivityCallsParams("activity=A&page_token=abc"); return res{p, e} }, nil, "page_token"},
 		{"health defaults", func() res { p, e := parseHealthParams("", testNow); return res{p, e} },
 			query.HealthParams{Now: testNow, LongRunningAfter: 24 * time.Hour, RecentFailureWindow: time.Hour}, ""},
 		{"health set", func() res {

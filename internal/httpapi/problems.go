@@ -39,7 +39,7 @@ func (s *server) problems(w http.ResponseWriter, r *http.Request) {
 		s.backendError(w, r, "problems", err)
 		return
 	}
-	for _, l := range []*[]api.InstanceSummary{&res.LongRunning, &res.PotentiallyStuck, &res.RecentFailures} {
+	for _, l := range []*[]api.InstanceSummary{&res.LongRunning, &res.PotentiallyStuck, &res.RecentFailures, &res.SlowerThanUsual} {
 		if *l == nil {
 			*l = []api.InstanceSummary{}
 		}

@@ -155,6 +155,8 @@ func New(cfg Config) http.Handler {
 	s.handle("GET", "/v1/stats/orchestrations", s.scan(s.orchestrationStats))
 	s.handle("GET", "/v1/stats/activities", s.scan(s.activityStats))
 	s.handle("GET", "/v1/stats/performance", s.scan(s.performance))
+	s.handle("GET", "/v1/stats/performance/instances", s.scan(s.slowInstances))
+	s.handle("GET", "/v1/stats/activities/calls", s.scan(s.activityCalls))
 	s.handle("GET", "/v1/health", s.scan(s.health))
 	s.handle("GET", "/v1/problems", s.scan(s.problems))
 	s.handle("GET", "/v1/queues", s.scan(s.queues))

@@ -131,6 +131,10 @@ func TestRouting(t *testing.T) {
 		{"GET", "/v1/stats/activities", 200, ""},
 		{"GET", "/v1/stats/performance", 400, "invalid_argument"},
 		{"GET", "/v1/stats/performance?orchestration=X", 200, ""},
+		{"GET", "/v1/stats/performance/instances", 400, "invalid_argument"},
+		{"GET", "/v1/stats/performance/instances?orchestration=X&min_duration_ms=10", 200, ""},
+		{"GET", "/v1/stats/activities/calls?orchestration=X", 400, "invalid_argument"},
+		{"GET", "/v1/stats/activities/calls?activity=A", 200, ""},
 		{"GET", "/v1/watermark", 503, "unavailable"}, // no source configured
 		{"GET", "/v1", 404, "not_found"},
 		{"GET", "/v1/", 404, "not_found"},
@@ -309,7 +313,8 @@ func TestBackendErrorClasses(t *testing.T) {
 	})
 	for _, target := range []string{"/v1/instances/a", "/v1/instances/a/details", "/v1/instances/a/executions",
 		"/v1/instances/a/history", "/v1/instances", "/v1/stats/orchestrations", "/v1/stats/activities",
-		"/v1/stats/performance?orchestration=x", "/v1/health", "/v1/problems", "/v1/queues"} {
+		"/v1/stats/performance?orchestration=x", "/v1/stats/performance/instances?orchestration=x",
+		"/v1/stats/activities/calls?activity=a", "/v1/health", "/v1/problems", "/v1/queues"} {
 		rec := do(h, "GET", target, nil)
 		if rec.Code != 503 || rec.Header().Get("Retry-After") != "3" {
 			t.Errorf("%s with ClickHouse down: %d, Retry-After %q", target, rec.Code, rec.Header().Get("Retry-After"))
@@ -603,6 +608,7 @@ func TestHostileRequestsNever500(t *testing.T) {
 		long, "-1", "99999999999999999999999", "1e308", "NaN", "%zz", "\u202e", "<script>", "%0d%0aX-Injected:%201",
 	}
 	paths := []string{"/v1/instances", "/v1/stats/orchestrations", "/v1/stats/activities", "/v1/stats/performance",
+		"/v1/stats/performance/instances", "/v1/stats/activities/calls",
 		"/v1/health", "/v1/problems", "/v1/queues", "/v1/watermark", "/v1/instances/a", "/v1/instances/a/history"}
 	params := []string{"status", "orchestration", "created_after", "created_before", "parent_instance", "instance_prefix",
 		"limit", "offset", "page_token", "since", "include_system", "long_running_after", "stuck_after",
