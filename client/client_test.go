@@ -321,7 +321,7 @@ func TestMethods(t *testing.T) {
 		{
 			name: "SlowInstances",
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.SlowInstances(ctx, SlowInstancesParams{Orchestration: "ProcessOrder", Since: after, MinDurationMs: 950, Limit: 20, PageToken: "tok"})
+				return c.SlowInstances(ctx, SlowInstancesParams{Orchestration: "ProcessOrder", Since: after, MinDurationMs: ms(950), Limit: 20, PageToken: "tok"})
 			},
 			ex: exchange{method: "GET",
 				uri:   "/v1/stats/performance/instances?limit=20&min_duration_ms=950&orchestration=ProcessOrder&page_token=tok&since=2026-11-25T21%3A38%3A00.123Z",
@@ -330,9 +330,9 @@ func TestMethods(t *testing.T) {
 		{
 			name: "ActivityCalls",
 			call: func(ctx context.Context, c *Client) (any, error) {
-				return c.ActivityCalls(ctx, ActivityCallsParams{Activity: "ChargeCard", ActivityStatsParams: ActivityStatsParams{Orchestration: "ProcessOrder"}, MinDurationMs: 700})
+				return c.ActivityCalls(ctx, ActivityCallsParams{Activity: "ChargeCard", ActivityStatsParams: ActivityStatsParams{Orchestration: "ProcessOrder"}, MinDurationMs: ms(-7)})
 			},
-			ex: exchange{method: "GET", uri: "/v1/stats/activities/calls?activity=ChargeCard&min_duration_ms=700&orchestration=ProcessOrder",
+			ex: exchange{method: "GET", uri: "/v1/stats/activities/calls?activity=ChargeCard&min_duration_ms=-7&orchestration=ProcessOrder",
 				reply: `{"calls":[{"instance_id":"o-1","execution_id":1,"correlation_id":8,"activity_name":"ChargeCard","orchestration_name":"ProcessOrder","scheduled_at":"2026-11-25T21:38:00.123Z","outcome":"Failed","duration_ms":706}],"next_page_token":null}`},
 		},
 		{
@@ -1017,3 +1017,5 @@ func TestCountInstancesRefusesPaging(t *testing.T) {
 		}
 	}
 }
+
+func ms(v int64) *int64 { return &v }

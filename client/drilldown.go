@@ -21,7 +21,8 @@ type SlowInstancesParams struct {
 	Since time.Time
 	// MinDurationMs keeps instances whose duration_ms is at least it: a
 	// percentile of Performance's answer lists exactly those at or above it.
-	MinDurationMs int64
+	// nil = no bound (durations may be negative).
+	MinDurationMs *int64
 	// Limit is the page size (1..1000); 0 = the service default (100).
 	Limit int
 	// PageToken continues after a page (its NextPageToken).
@@ -32,7 +33,7 @@ func (p SlowInstancesParams) values() url.Values {
 	q := url.Values{}
 	setString(q, "orchestration", p.Orchestration)
 	setTime(q, "since", p.Since)
-	setInt64(q, "min_duration_ms", p.MinDurationMs)
+	setOptInt64(q, "min_duration_ms", p.MinDurationMs)
 	setInt(q, "limit", p.Limit)
 	setString(q, "page_token", p.PageToken)
 	return q
@@ -55,8 +56,9 @@ type ActivityCallsParams struct {
 	// Orchestration, Since and IncludeSystem mean what they mean for
 	// ActivityStats.
 	ActivityStatsParams
-	// MinDurationMs keeps calls whose duration_ms is at least it.
-	MinDurationMs int64
+	// MinDurationMs keeps calls whose duration_ms is at least it; nil = no
+	// bound.
+	MinDurationMs *int64
 	// Limit is the page size (1..1000); 0 = the service default (100).
 	Limit int
 	// PageToken continues after a page (its NextPageToken).
@@ -66,7 +68,7 @@ type ActivityCallsParams struct {
 func (p ActivityCallsParams) values() url.Values {
 	q := p.ActivityStatsParams.values()
 	setString(q, "activity", p.Activity)
-	setInt64(q, "min_duration_ms", p.MinDurationMs)
+	setOptInt64(q, "min_duration_ms", p.MinDurationMs)
 	setInt(q, "limit", p.Limit)
 	setString(q, "page_token", p.PageToken)
 	return q
@@ -82,8 +84,8 @@ func (c *Client) ActivityCalls(ctx context.Context, p ActivityCallsParams) (api.
 	return out, err
 }
 
-func setInt64(q url.Values, key string, v int64) {
-	if v != 0 {
-		q.Set(key, strconv.FormatInt(v, 10))
+func setOptInt64(q url.Values, key string, v *int64) {
+	if v != nil {
+		q.Set(key, strconv.FormatInt(*v, 10))
 	}
 }

@@ -61,8 +61,8 @@ func (a *app) cmdSlow(ctx context.Context, args []string) error {
 	var out slowOutput
 	if pct == 0 {
 		ms, err := strconv.ParseInt(above, 10, 64)
-		if err != nil || ms < 0 {
-			return usagef("slow: --above %q: want p50, p95, p99 or a number of milliseconds >= 0", above)
+		if err != nil {
+			return usagef("slow: --above %q: want p50, p95, p99 or a number of milliseconds", above)
 		}
 		out.ThresholdMs = ms
 	}
@@ -98,7 +98,7 @@ func (a *app) slowInstances(ctx context.Context, c *client.Client, orchestration
 		}
 	}
 	l, err := c.SlowInstances(ctx, client.SlowInstancesParams{Orchestration: orchestration, Since: since,
-		MinDurationMs: out.ThresholdMs, Limit: limit, PageToken: token})
+		MinDurationMs: &out.ThresholdMs, Limit: limit, PageToken: token})
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (a *app) slowCalls(ctx context.Context, c *client.Client, p client.Activity
 		}
 		out.ThresholdMs = map[int]int64{50: s.P50DurationMs, 95: s.P95DurationMs, 99: s.P99DurationMs}[pct]
 	}
-	p.MinDurationMs, p.Limit, p.PageToken = out.ThresholdMs, limit, token
+	p.MinDurationMs, p.Limit, p.PageToken = &out.ThresholdMs, limit, token
 	l, err := c.ActivityCalls(ctx, p)
 	if err != nil {
 		return err

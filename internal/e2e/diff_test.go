@@ -121,13 +121,14 @@ type diffStep struct {
 }
 
 // runDiffSteps runs first, then the comparisons every differential test
-// makes (bulk status, lists, stats, health and problems, queues, and the
-// same after merges), logging how long each took.
+// makes (bulk status, lists, stats and their drill-downs, health and
+// problems, queues, and the same after merges), logging how long each took.
 func runDiffSteps(t *testing.T, env *diffEnv, r *diffReport, first ...diffStep) {
 	steps := append(first, []diffStep{
 		{"bulk", diffBulkStatus},
 		{"list", diffList},
 		{"stats", diffStats},
+		{"drilldown", func(_ *testing.T, env *diffEnv, r *diffReport) { diffDrillDowns(env, r) }},
 		{"health", diffHealthProblems},
 		{"queues", diffQueues},
 		{"merged", diffAfterMerges},

@@ -170,7 +170,7 @@ func TestParseOtherParams(t *testing.T) {
 		{"slow instances", func() res {
 			p, e := parseSlowInstancesParams("orchestration=X&since=5&min_duration_ms=1200&limit=7")
 			return res{p, e}
-		}, query.SlowInstancesFilter{Orchestration: "X", Since: i64(5), MinDurationMs: 1200, Limit: 7}, ""},
+		}, query.SlowInstancesFilter{Orchestration: "X", Since: i64(5), MinDurationMs: i64(1200), Limit: 7}, ""},
 		{"slow instances defaults", func() res { p, e := parseSlowInstancesParams("orchestration=X"); return res{p, e} },
 			query.SlowInstancesFilter{Orchestration: "X", Limit: 100}, ""},
 		{"slow instances token", func() res {
@@ -182,13 +182,19 @@ func TestParseOtherParams(t *testing.T) {
 			return res{p, e}
 		}, nil, "page_token"},
 		{"slow instances needs orchestration", func() res { p, e := parseSlowInstancesParams("min_duration_ms=5"); return res{p, e} }, nil, "orchestration"},
-		{"slow instances min negative", func() res { p, e := parseSlowInstancesParams("orchestration=X&min_duration_ms=-1"); return res{p, e} }, nil, "min_duration_ms"},
+		{"slow instances min leading zero", func() res { p, e := parseSlowInstancesParams("orchestration=X&min_duration_ms=01"); return res{p, e} }, nil, "min_duration_ms"},
+		{"slow instances min zero", func() res { p, e := parseSlowInstancesParams("orchestration=X&min_duration_ms=0"); return res{p, e} },
+			query.SlowInstancesFilter{Orchestration: "X", MinDurationMs: i64(0), Limit: 100}, ""},
 		{"slow instances limit 0", func() res { p, e := parseSlowInstancesParams("orchestration=X&limit=0"); return res{p, e} }, nil, "limit"},
 		{"activity calls", func() res {
 			p, e := parseActivityCallsParams("activity=A&orchestration=X&since=5&include_system=true&min_duration_ms=30&limit=1000")
 			return res{p, e}
 		}, query.ActivityCallsFilter{Activity: "A", ActivityFilter: query.ActivityFilter{Orchestration: "X", Since: i64(5), IncludeSystem: true},
-			MinDurationMs: 30, Limit: 1000}, ""},
+			MinDurationMs: i64(30), Limit: 1000}, ""},
+		{"activity calls negative min", func() res { p, e := parseActivityCallsParams("activity=A&min_duration_ms=-40"); return res{p, e} },
+			query.ActivityCallsFilter{Activity: "A", MinDurationMs: i64(-40), Limit: 100}, ""},
+		{"activity calls min plus", func() res { p, e := parseActivityCallsParams("activity=A&min_duration_ms=%2B4"); return res{p, e} }, nil, "min_duration_ms"},
+		{"activity calls min text", func() res { p, e := parseActivityCallsParams("activity=A&min_duration_ms=1e3"); return res{p, e} }, nil, "min_duration_ms"},
 		{"activity calls needs activity", func() res { p, e := parseActivityCallsParams("orchestration=X"); return res{p, e} }, nil, "activity"},
 		{"activity calls limit big", func() res { p, e := parseActivityCallsParams("activity=A&limit=1001"); return res{p, e} }, nil, "limit"},
 		{"activity calls bad token", func() res { p, e := parseActivityCallsParams("activity=A&page_token=abc"); return res{p, e} }, nil, "page_token"},

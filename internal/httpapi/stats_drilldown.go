@@ -1,8 +1,9 @@
 package httpapi
 
 import (
-	"math"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
@@ -11,24 +12,32 @@ import (
 // The percentile drill-downs (API.md "Additions"): the rows at or above a
 // duration shown by /v1/stats/performance or /v1/stats/activities.
 
-// parseDrillDownPage reads min_duration_ms, limit and page_token.
-func parseDrillDownPage(p params, endpoint string) (minMs int64, limit int, after *query.SlowCursor, e *apiError) {
-	m, e := p.intRange("min_duration_ms", 0, math.MaxInt, 0)
+// parseDrillDownPage reads min_duration_ms (a signed integer: durations
+// may be negative; absent = no bound), limit and page_token.
+func parseDrillDownPage(p params, endpoint string) (minMs *int64, limit int, after *query.SlowCursor, e *apiError) {
+	s, ok, e := p.single("min_duration_ms")
 	if e != nil {
-		return 0, 0, nil, e
+		return nil, 0, nil, e
+	}
+	if ok {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || strings.HasPrefix(s, "+") || (len(s) > 1 && (s[0] == '0' || strings.HasPrefix(s, "-0"))) {
+			return nil, 0, nil, badParam("min_duration_ms", "want an integer number of milliseconds (negative allowed), got %s", quoteVal(s))
+		}
+		minMs = &n
 	}
 	if limit, e = p.intRange("limit", 1, maxListLimit, defaultListLimit); e != nil {
-		return 0, 0, nil, e
+		return nil, 0, nil, e
 	}
 	tok, hasTok, e := p.single("page_token")
 	if e != nil || !hasTok {
-		return int64(m), limit, nil, e
+		return minMs, limit, nil, e
 	}
 	c, err := query.DecodeSlowToken(tok)
 	if err != nil {
-		return 0, 0, nil, badParam("page_token", "want a next_page_token returned by GET %s, got %s", endpoint, quoteVal(tok))
+		return nil, 0, nil, badParam("page_token", "want a next_page_token returned by GET %s, got %s", endpoint, quoteVal(tok))
 	}
-	return int64(m), limit, &c, nil
+	return minMs, limit, &c, nil
 }
 
 func parseSlowInstancesParams(raw string) (query.SlowInstancesFilter, *apiError) {

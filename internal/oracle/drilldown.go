@@ -11,12 +11,12 @@ import (
 
 // SlowInstances answers GET /v1/stats/performance/instances (unpaged): the
 // instances Performance(orchestration, sinceMs) measures whose duration is
-// at least minMs, by duration desc, then instance_id.
-func (o *Oracle) SlowInstances(orchestration string, sinceMs *int64, minMs int64) []api.SlowInstance {
+// at least minMs (nil: any), by duration desc, then instance_id.
+func (o *Oracle) SlowInstances(orchestration string, sinceMs *int64, minMs *int64) []api.SlowInstance {
 	out := []api.SlowInstance{}
 	for _, id := range o.ids {
 		in := o.instances[id]
-		if in.summary.OrchestrationName != orchestration || !in.hasDurationMs || in.durationMs < minMs {
+		if in.summary.OrchestrationName != orchestration || !in.hasDurationMs || (minMs != nil && in.durationMs < *minMs) {
 			continue
 		}
 		if sinceMs != nil && int64(in.summary.CreatedAt) < *sinceMs {
@@ -34,9 +34,10 @@ func slowKey(s api.SlowInstance) query.SlowCursor {
 
 // ActivityCalls answers GET /v1/stats/activities/calls (unpaged): the
 // Completed and Failed calls of activity that ActivityStats(orchestration,
-// sinceMs, includeSystem) measures, whose duration is at least minMs, by
+// sinceMs, includeSystem) measures, whose duration is at least minMs (nil:
+// any), by
 // duration desc, then instance_id, execution_id, correlation_id.
-func (o *Oracle) ActivityCalls(activity string, orchestration *string, sinceMs *int64, includeSystem bool, minMs int64) []api.ActivityCall {
+func (o *Oracle) ActivityCalls(activity string, orchestration *string, sinceMs *int64, includeSystem bool, minMs *int64) []api.ActivityCall {
 	out := []api.ActivityCall{}
 	for _, id := range o.ids {
 		for _, x := range o.instances[id].executions {
@@ -46,7 +47,7 @@ func (o *Oracle) ActivityCalls(activity string, orchestration *string, sinceMs *
 					orchestration != nil && a.orchestration != *orchestration,
 					sinceMs != nil && a.scheduledAt < *sinceMs,
 					a.outcome != outcomeCompleted && a.outcome != outcomeFailed,
-					a.durationMs < minMs:
+					minMs != nil && a.durationMs < *minMs:
 					continue
 				}
 				out = append(out, api.ActivityCall{InstanceID: id, ExecutionID: x.id, CorrelationID: a.eventID,

@@ -11,11 +11,12 @@ import (
 // the instances GET /v1/stats/performance measures (Completed and Failed,
 // with a duration) whose duration is at least MinDurationMs, slowest first.
 // Given a percentile p of that answer as MinDurationMs, the list holds
-// exactly the instances with duration >= p.
+// exactly the instances with duration >= p. Durations may be negative (a
+// source clock that went back), so "no bound" is nil, not 0.
 type SlowInstancesFilter struct {
 	Orchestration string // required
 	Since         *int64 // created_at >= it (epoch ms); nil = all
-	MinDurationMs int64  // duration_ms >= it
+	MinDurationMs *int64 // duration_ms >= it; nil = no bound
 	Limit         int    // 1..1000
 	// After continues after this position (a decoded page_token); its
 	// ExecutionID and EventID are 0.
@@ -29,7 +30,7 @@ type SlowInstancesFilter struct {
 type ActivityCallsFilter struct {
 	Activity string // required
 	ActivityFilter
-	MinDurationMs int64 // duration_ms >= it
+	MinDurationMs *int64 // duration_ms >= it; nil = no bound
 	Limit         int   // 1..1000
 	// After continues after this position (a decoded page_token).
 	After *SlowCursor

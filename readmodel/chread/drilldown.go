@@ -28,10 +28,12 @@ func (r *Reader) SlowInstances(ctx context.Context, f query.SlowInstancesFilter)
 	sd, args := r.scan(ctx)
 	data := struct {
 		scanData
-		Since, After bool
-	}{sd, f.Since != nil, f.After != nil}
-	args = append(args, clickhouse.Named("orchestration", f.Orchestration),
-		clickhouse.Named("min_duration", f.MinDurationMs), clickhouse.Named("limit", f.Limit+1))
+		Since, After, Min bool
+	}{sd, f.Since != nil, f.After != nil, f.MinDurationMs != nil}
+	args = append(args, clickhouse.Named("orchestration", f.Orchestration), clickhouse.Named("limit", f.Limit+1))
+	if f.MinDurationMs != nil {
+		args = append(args, clickhouse.Named("min_duration", *f.MinDurationMs))
+	}
 	if f.Since != nil {
 		args = append(args, clickhouse.Named("since", *f.Since))
 	}
@@ -87,11 +89,13 @@ func (r *Reader) ActivityCalls(ctx context.Context, f query.ActivityCallsFilter)
 		return api.ActivityCallList{}, fmt.Errorf("activity calls: limit %d: must be positive", f.Limit)
 	}
 	data := struct {
-		DB                                         string
-		Since, Orchestration, IncludeSystem, After bool
-	}{r.db, f.Since != nil, f.Orchestration != "", f.IncludeSystem, f.After != nil}
-	args := []any{clickhouse.Named("activity", f.Activity), clickhouse.Named("min_duration", f.MinDurationMs),
-		clickhouse.Named("limit", f.Limit+1)}
+		DB                                              string
+		Since, Orchestration, IncludeSystem, After, Min bool
+	}{r.db, f.Since != nil, f.Orchestration != "", f.IncludeSystem, f.After != nil, f.MinDurationMs != nil}
+	args := []any{clickhouse.Named("activity", f.Activity), clickhouse.Named("limit", f.Limit+1)}
+	if f.MinDurationMs != nil {
+		args = append(args, clickhouse.Named("min_duration", *f.MinDurationMs))
+	}
 	if f.Since != nil {
 		args = append(args, clickhouse.Named("since", *f.Since), clickhouse.Named("edge", reportcells.StatsHour(*f.Since)))
 	}

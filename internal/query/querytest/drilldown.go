@@ -49,7 +49,7 @@ func drillDownQuestions(add func(string, func(context.Context, query.ReadModel) 
 					return nil, err
 				}
 				var out [][]api.SlowInstanceList
-				for _, min := range []int64{0, m.P50DurationMs, m.P95DurationMs, m.P99DurationMs, m.MaxDurationMs + 1} {
+				for _, min := range []*int64{nil, &m.P50DurationMs, &m.P95DurationMs, &m.P99DurationMs, ptr(m.MaxDurationMs + 1), ptr(0)} {
 					f := query.SlowInstancesFilter{Orchestration: n, Since: since, MinDurationMs: min, Limit: 7}
 					var pages []api.SlowInstanceList
 					for len(pages) < 1000 {
@@ -87,7 +87,7 @@ func drillDownQuestions(add func(string, func(context.Context, query.ReadModel) 
 					}
 				}
 				var out [][]api.ActivityCallList
-				for _, min := range []int64{0, s.P50DurationMs, s.P99DurationMs} {
+				for _, min := range []*int64{nil, &s.P50DurationMs, &s.P99DurationMs} {
 					f := query.ActivityCallsFilter{Activity: a, ActivityFilter: af, MinDurationMs: min, Limit: 11}
 					var pages []api.ActivityCallList
 					for len(pages) < 1000 {
@@ -112,3 +112,5 @@ func drillDownQuestions(add func(string, func(context.Context, query.ReadModel) 
 		}
 	}
 }
+
+func ptr(v int64) *int64 { return &v }

@@ -1,7 +1,7 @@
 {{/* One page of GET /v1/stats/performance/instances (drilldown.go): the
 instances stats_performance.sql measures (Completed and Failed of
 @orchestration, with a duration; .Since: created at or after @since) whose
-duration is at least @min_duration, by duration desc, then instance_id;
+duration is at least @min_duration (.Min), by duration desc, then instance_id;
 .After: strictly after (@after_duration, @after_id). Each shard keeps its
 own first @limit; the outer query orders their union and cuts the page. */}}
 SELECT instance_id, row_version, d FROM (
@@ -12,7 +12,7 @@ SELECT instance_id, row_version, assumeNotNull(duration_ms) AS d FROM (
 	SELECT instance_id, row_version, status, orchestration_name, created_at_ms, duration_ms, deleted
 	FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
 WHERE deleted = 0 AND orchestration_name = @orchestration AND status IN ('Completed', 'Failed') AND isNotNull(duration_ms)
-	AND d >= @min_duration
+	{{- if $.Min}} AND d >= @min_duration{{end}}
 	{{- if $.Since}} AND created_at_ms >= @since{{end}}
 	{{- if $.After}} AND (d < @after_duration OR (d = @after_duration AND instance_id > @after_id)){{end}}
 ORDER BY d DESC, instance_id ASC
