@@ -597,6 +597,43 @@ func compareReaders(t *testing.T, ctx context.Context, sides [2]*side, w workloa
 		same("ActivityStats("+o+")", func(s *side) (any, error) {
 			return s.r.ActivityStats(ctx, query.ActivityFilter{Orchestration: o})
 		})
+		// The percentile drill-down: everything (two pages), and from a
+		// duration since mid.
+		for _, f := range []query.SlowInstancesFilter{{Orchestration: o, Limit: 5},
+			{Orchestration: o, Since: &mid, MinDurationMs: &mid, Limit: 1000}} {
+			same(fmt.Sprintf("SlowInstances(%s, since %v)", o, f.Since != nil), func(s *side) (any, error) {
+				first, err := s.r.SlowInstances(ctx, f)
+				if err != nil || first.NextPageToken == nil {
+					return []api.SlowInstanceList{first}, err
+				}
+				c, err := query.DecodeSlowToken(*first.NextPageToken)
+				if err != nil {
+					return nil, err
+				}
+				f.After = &c
+				next, err := s.r.SlowInstances(ctx, f)
+				return []api.SlowInstanceList{first, next}, err
+			})
+		}
+	}
+	for _, a := range w.activities[:min(3, len(w.activities))] {
+		min0 := int64(0)
+		for _, f := range []query.ActivityCallsFilter{{Activity: a, Limit: 4},
+			{Activity: a, ActivityFilter: query.ActivityFilter{Orchestration: w.orchestrations[0], Since: &mid, IncludeSystem: true}, MinDurationMs: &min0, Limit: 1000}} {
+			same(fmt.Sprintf("ActivityCalls(%s, %v)", a, f.MinDurationMs != nil), func(s *side) (any, error) {
+				first, err := s.r.ActivityCalls(ctx, f)
+				if err != nil || first.NextPageToken == nil {
+					return []api.ActivityCallList{first}, err
+				}
+				c, err := query.DecodeSlowToken(*first.NextPageToken)
+				if err != nil {
+					return nil, err
+				}
+				f.After = &c
+				next, err := s.r.ActivityCalls(ctx, f)
+				return []api.ActivityCallList{first, next}, err
+			})
+		}
 	}
 	for _, f := range []query.ActivityFilter{{}, {IncludeSystem: true}, {Since: &mid}, {Orchestration: w.orchestrations[0], Since: &mid}} {
 		same(fmt.Sprintf("ActivityStats(%+v)", f), func(s *side) (any, error) { return s.r.ActivityStats(ctx, f) })

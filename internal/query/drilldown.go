@@ -31,7 +31,7 @@ type ActivityCallsFilter struct {
 	Activity string // required
 	ActivityFilter
 	MinDurationMs *int64 // duration_ms >= it; nil = no bound
-	Limit         int   // 1..1000
+	Limit         int    // 1..1000
 	// After continues after this position (a decoded page_token).
 	After *SlowCursor
 }

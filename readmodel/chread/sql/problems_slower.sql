@@ -3,7 +3,9 @@ created before @now − the p99 of their orchestration's durations (the
 population of stats_performance.sql without since: Completed and Failed
 with a duration), the first @limit by updated_at desc, then instance_id.
 An orchestration without such durations has no row on the right, so its
-instances are never listed. Each shard reads its key range; percentiles
+instances are never listed. ALL, not ANY: the right side has one row per
+name, and on current releases (26.5) ANY INNER JOIN also keeps one row per key of
+the left side. Each shard reads its key range; percentiles
 merge exactly (quantilesExactState/-Merge). */}}
 SELECT instance_id, row_version, created_at_ms FROM (
 	SELECT instance_id, row_version, created_at_ms, updated_at_ms, orchestration_name FROM (
@@ -15,7 +17,7 @@ SELECT instance_id, row_version, created_at_ms FROM (
 		FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
 	WHERE deleted = 0 AND status = 'Running'
 	{{- end}})) AS running
-ANY INNER JOIN (
+ALL INNER JOIN (
 	SELECT orchestration_name, arrayElement(quantilesExactMerge({{template "quantile_levels"}})(qs), 3) AS p99 FROM (
 	{{- range $i, $s := .Shards}}
 	{{- if $i}}
