@@ -166,7 +166,7 @@ try {
       const sum = totals.reduce((a, b) => a + b, 0);
       check(sum === health.total_instances, `chart's buckets add up to every instance (${sum})`);
     }
-    for (const key of ['long_running', 'potentially_stuck', 'recent_failures']) {
+    for (const key of ['long_running', 'potentially_stuck', 'recent_failures', 'slower_than_usual']) {
       const want = probs[key];
       const sel = `#problems [data-key=${key}] tbody tr`;
       await waitCount(sel, want.length, `problems: ${key} rows`);
@@ -432,6 +432,45 @@ try {
     }
     await page.locator('table.activities th', { hasText: 'Activity' }).click();
     await page.screenshot({ path: path.join(shots, 'activities.png'), fullPage: true });
+  });
+
+  await step('percentile drill-downs', async () => {
+    // Performance: click an orchestration's p99, see exactly the instances
+    // at or above it (the API's own drill-down of the shown value).
+    await go('#/performance');
+    const groups = (await apiGet('instances/count?group_by=orchestration')).groups;
+    await waitCount('table.performance tbody tr', groups.length, 'performance: one row per orchestration');
+    let orch = null, perf = null;
+    for (const g of groups) {
+      const m = await apiGet('stats/performance?orchestration=' + encodeURIComponent(g.key));
+      if (m.count > 3 && (!perf || m.count > perf.count)) { orch = g.key; perf = m; }
+    }
+    check(orch !== null, `an orchestration with measured instances (${orch}, ${perf && perf.count})`);
+    // The row whose first cell is exactly name (names may contain each other).
+    const rowOf = async (sel, name) => page.locator(sel + ' tbody tr').nth(await page.evaluate(([s, n]) =>
+      [...document.querySelectorAll(s + ' tbody tr')].findIndex((tr) => tr.cells[0].textContent === n), [sel, name]));
+    await (await rowOf('table.performance', orch)).locator('a.pct[data-pct=p99]').click();
+    await page.waitForSelector('#drilldown table.drilldown tbody tr');
+    const want = await apiGet(`stats/performance/instances?orchestration=${encodeURIComponent(orch)}&min_duration_ms=${perf.p99_duration_ms}&limit=50`);
+    check(want.instances.length > 0 && want.instances.every((i) => i.duration_ms >= perf.p99_duration_ms), `the API lists ${want.instances.length} instances at or above p99 (${perf.p99_duration_ms} ms)`);
+    await waitCount('#drilldown table.drilldown tbody tr', want.instances.length, 'p99 drill-down rows');
+    const shown = await page.locator('#drilldown table.drilldown tbody tr td:first-child').allInnerTexts();
+    check(shown.join('\n') === want.instances.map((i) => i.instance_id).join('\n'), 'the same instances, slowest first');
+    check((await text('#drilldown-title')).includes('p99'), 'the title names the percentile');
+    await page.screenshot({ path: path.join(shots, 'performance-p99.png'), fullPage: true });
+    await page.locator('#drilldown table.drilldown tbody tr td:first-child a').first().click();
+    await waitText('#instance-id', want.instances[0].instance_id, 'a drilled-down instance opens');
+
+    // Activities: the p95 of the first activity lists its calls.
+    await go('#/activities');
+    const stats = (await apiGet('stats/activities')).activities.filter((a) => a.total_completed + a.total_failed > 0);
+    const act = stats[0];
+    await page.waitForSelector('table.activities tbody tr a.pct');
+    await (await rowOf('table.activities', act.activity_name)).locator('a.pct[data-pct=p95]').click();
+    await page.waitForSelector('#drilldown table.drilldown');
+    const calls = await apiGet(`stats/activities/calls?activity=${encodeURIComponent(act.activity_name)}&min_duration_ms=${act.p95_duration_ms}&limit=50`);
+    await waitCount('#drilldown table.drilldown tbody tr', calls.calls.length, `${act.activity_name} calls at or above p95`);
+    check(calls.calls.every((c) => c.duration_ms >= act.p95_duration_ms), 'every call at or above p95');
   });
 
   await step('more instance pages (screenshots only)', async () => {

@@ -346,6 +346,9 @@
     else if (path === '/instances') { make = instancesView; nav = 'instances'; }
     else if (path.startsWith('/instances/')) { make = instanceView; nav = 'instances'; }
     else if (path === '/activities') { make = activitiesView; nav = 'activities'; }
+    else if (path === '/activities/calls') { make = activityCallsView; nav = 'activities'; }
+    else if (path === '/performance') { make = performanceView; nav = 'performance'; }
+    else if (path === '/performance/instances') { make = slowInstancesView; nav = 'performance'; }
     else { make = notFoundView; nav = ''; }
     for (const a of document.querySelectorAll('.top nav a')) a.classList.toggle('active', a.dataset.nav === nav);
     main.replaceChildren();
@@ -590,7 +593,7 @@
     const queues = panel('Queues and pending work', { id: 'queues' });
     const proj = panel('Projection', { id: 'watermark', note: 'how far the read model is behind the history stream' });
     const chart = panel('Instances by status over time', { id: 'status-chart' });
-    const problems = panel('Problems', { id: 'problems', note: 'long-running: created over 24h ago · stuck: no event for 1h · failures: last 24h' });
+    const problems = panel('Problems', { id: 'problems', note: 'long-running: created over 24h ago · stuck: no event for 1h · failures: last 24h · slower than usual: running longer than their orchestration\'s p99' });
     main.append(health.el, h('div', { class: 'grid2 row-gap' }, queues.el, proj.el), chart.el, problems.el);
 
     view.autoRefresh = true;
@@ -657,7 +660,8 @@
     return h('div', null,
       block('Long-running', 'long_running', p.long_running),
       block('Potentially stuck', 'potentially_stuck', p.potentially_stuck),
-      block('Recent failures', 'recent_failures', p.recent_failures));
+      block('Recent failures', 'recent_failures', p.recent_failures),
+      block('Slower than usual (running longer than their orchestration\'s p99)', 'slower_than_usual', p.slower_than_usual || []));
   }
 
   // refreshStatusChart draws instances by status over time: from the
@@ -1584,9 +1588,9 @@
         col('Cancelled', 'total_cancelled', (a) => fmtNum(a.total_cancelled), true),
         col('Failure rate', 'failure_rate', (a) => (a.failure_rate * 100).toFixed(1) + ' %', true),
         col('Avg', 'avg_duration_ms', (a) => dur(a, a.avg_duration_ms), true),
-        col('p50', 'p50_duration_ms', (a) => dur(a, a.p50_duration_ms), true),
-        col('p95', 'p95_duration_ms', (a) => dur(a, a.p95_duration_ms), true),
-        col('p99', 'p99_duration_ms', (a) => dur(a, a.p99_duration_ms), true),
+        col('p50', 'p50_duration_ms', (a) => activityPctCell(a, 'p50', f), true),
+        col('p95', 'p95_duration_ms', (a) => activityPctCell(a, 'p95', f), true),
+        col('p99', 'p99_duration_ms', (a) => activityPctCell(a, 'p99', f), true),
       ], rows, { cls: 'activities', empty: 'No activities match.' }));
       bars.body.replaceChildren(rows.length ? latencyBars(rows.slice(0, 40), chartWidth(bars.body)) : h('div', { class: 'empty' }, 'No activities.'),
         legend([['p50', 'p50'], ['p95', 'p95'], ['p99', 'p99']]));
@@ -1682,6 +1686,152 @@
     } catch (e) {
       if (view.alive) over.body.replaceChildren(errorBanner(e));
     }
+  }
+
+  // -------------------------------------------- percentile drill-downs --
+  //
+  // Every percentile the stats show links to the rows at or above it:
+  // GET /v1/stats/performance/instances (an orchestration's instances) and
+  // GET /v1/stats/activities/calls (an activity's calls), slowest first,
+  // with the same filters as the stats, so the list holds exactly what the
+  // percentile covers.
+
+  const PERF_MAX_ORCHESTRATIONS = 100;
+  const DRILL_PAGE = 50;
+
+  // pctLink renders duration ms (percentile pct of a stats answer) as a
+  // link to its drill-down at hash path with params.
+  function pctLink(pct, ms, path, params) {
+    return h('a', { href: hashFor(path, Object.assign({}, params, { min_duration_ms: ms, pct })), class: 'pct', dataset: { pct },
+      title: 'list the rows at or above ' + pct + ' (' + fmtMs(ms) + ')' }, fmtMs(ms));
+  }
+
+  // activityPctCell is the activities table's percentile cell: a link to
+  // the activity's calls at or above it, with the view's filters.
+  function activityPctCell(a, pct, f) {
+    if (a.total_completed + a.total_failed === 0) return '—';
+    return pctLink(pct, a[pct + '_duration_ms'], '/activities/calls',
+      { activity: a.activity_name, orchestration: f.orchestration, since: f.since, include_system: f.include_system ? 'true' : '' });
+  }
+
+  // performanceView: per orchestration (or the one asked for), the
+  // durations of its completed and failed instances; each percentile links
+  // to its instances.
+  function performanceView(main, view, _path, params) {
+    const f = { orchestration: params.get('orchestration') || '', since: params.get('since') || '' };
+    const form = h('form', { class: 'filters', id: 'performance-filters', onsubmit: (ev) => {
+      ev.preventDefault();
+      const fd = new FormData(form);
+      location.hash = hashFor('/performance', { orchestration: fd.get('orchestration').trim(), since: toApiTime(fd.get('since')) });
+    } },
+    h('label', null, 'Orchestration', h('input', { type: 'text', name: 'orchestration', value: f.orchestration, placeholder: 'all' })),
+    h('label', null, 'Created at or after (UTC)', h('input', { type: 'text', name: 'since', value: f.since, placeholder: 'any time' })),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Apply'),
+      h('button', { type: 'button', onclick: () => { location.hash = '#/performance'; } }, 'Clear')));
+    const perf = panel('Instance durations', { id: 'performance', note: 'completed and failed instances, created_at to the end of the last execution; click a percentile to list the instances at or above it' });
+    main.append(h('h1', null, 'Performance'), h('section', { class: 'panel' }, form), perf.el);
+    view.autoRefresh = true;
+    view.refresh = async () => {
+      let rows;
+      try {
+        let names = [f.orchestration];
+        if (!f.orchestration) {
+          const c = await api('instances/count', { group_by: 'orchestration' });
+          names = (c.groups || []).map((g) => g.key).slice(0, PERF_MAX_ORCHESTRATIONS);
+        }
+        rows = await Promise.all(names.map(async (n) => Object.assign({ orchestration: n },
+          await api('stats/performance', { orchestration: n, since: f.since }))));
+      } catch (e) {
+        if (view.alive) perf.body.replaceChildren(errorBanner(e));
+        return;
+      }
+      if (!view.alive) return;
+      const link = (r, pct) => r.count === 0 ? '—'
+        : pctLink(pct, r[pct + '_duration_ms'], '/performance/instances', { orchestration: r.orchestration, since: f.since });
+      perf.body.replaceChildren(table([
+        { label: 'Orchestration', cell: (r) => h('span', { class: 'mono' }, r.orchestration) },
+        { label: 'Measured', num: true, cell: (r) => fmtNum(r.count) },
+        { label: 'Avg', num: true, cell: (r) => r.count ? fmtMs(r.avg_duration_ms) : '—' },
+        { label: 'Min', num: true, cell: (r) => r.count ? fmtMs(r.min_duration_ms) : '—' },
+        { label: 'p50', num: true, cell: (r) => link(r, 'p50') },
+        { label: 'p95', num: true, cell: (r) => link(r, 'p95') },
+        { label: 'p99', num: true, cell: (r) => link(r, 'p99') },
+        { label: 'Max', num: true, cell: (r) => r.count ? fmtMs(r.max_duration_ms) : '—' },
+      ], rows, { cls: 'performance', empty: 'No orchestrations.' }));
+    };
+  }
+
+  // drillDownView lists one drill-down page by page (next_page_token).
+  // spec: {title, back: [href, text], endpoint, keys (hash params passed to
+  // the API), listKey (the answer's list), columns, what}.
+  function drillDownView(main, view, path, params, spec) {
+    const q = {};
+    for (const k of spec.keys) q[k] = params.get(k) || '';
+    const pct = params.get('pct') || '';
+    const token = params.get('page_token') || '';
+    const min = q.min_duration_ms;
+    const filters = spec.keys.filter((k) => q[k] && k !== 'min_duration_ms' && k !== spec.keys[0]).map((k) => k + ' ' + q[k]);
+    main.append(h('div', null, h('a', { href: spec.back[0] }, spec.back[1])),
+      h('h1', { id: 'drilldown-title' }, spec.title(q[spec.keys[0]]), ' ',
+        h('span', { class: 'note' }, (min ? 'at or above ' + (pct ? pct + ' = ' : '') + fmtMs(Number(min)) : 'all') +
+          (filters.length ? ' · ' + filters.join(' · ') : ''))));
+    const list = panel(spec.what + ', slowest first', { id: 'drilldown' });
+    main.append(list.el);
+    view.autoRefresh = false;
+    view.refresh = async () => {
+      let res;
+      try {
+        res = await api(spec.endpoint, Object.assign({}, q, { limit: DRILL_PAGE, page_token: token }));
+      } catch (e) {
+        if (view.alive) list.body.replaceChildren(errorBanner(e));
+        return;
+      }
+      if (!view.alive) return;
+      const rows = res[spec.listKey];
+      const keep = Object.assign({}, q, { pct });
+      const pager = h('div', { class: 'pager' },
+        h('button', { type: 'button', id: 'drill-first', disabled: !token, onclick: () => { location.hash = hashFor(path, keep); } }, 'First'),
+        h('button', { type: 'button', id: 'drill-next', disabled: !res.next_page_token,
+          onclick: () => { location.hash = hashFor(path, Object.assign({}, keep, { page_token: res.next_page_token })); } }, 'Next →'),
+        h('span', { class: 'note', id: 'drill-note' }, rows.length + ' shown' + (res.next_page_token ? '' : ' · last page')));
+      list.body.replaceChildren(table(spec.columns, rows, { cls: 'drilldown', empty: 'Nothing at or above this duration.' }), pager);
+    };
+  }
+
+  function slowInstancesView(main, view, path, params) {
+    drillDownView(main, view, path, params, {
+      title: (o) => o + ' instances',
+      back: [hashFor('/performance', { orchestration: params.get('orchestration'), since: params.get('since') }), '← Performance'],
+      endpoint: 'stats/performance/instances', keys: ['orchestration', 'since', 'min_duration_ms'], listKey: 'instances',
+      what: 'Completed and failed instances',
+      columns: [
+        { label: 'Instance', cls: 'id', cell: (r) => idLink(r.instance_id) },
+        { label: 'Duration', num: true, cell: (r) => fmtMs(r.duration_ms) },
+        { label: 'Status', cell: (r) => badge(r.status) },
+        { label: 'Version', cell: (r) => r.version },
+        { label: 'Created (UTC)', cls: 'time', cell: (r) => fmtTime(r.created_at) },
+        { label: 'Updated (UTC)', cls: 'time', cell: (r) => fmtTime(r.updated_at) },
+        { label: 'Error', cls: 'clip', cell: (r) => r.error ? h('span', { title: errorText(r.error), class: 'error' }, errorText(r.error)) : '' },
+      ],
+    });
+  }
+
+  function activityCallsView(main, view, path, params) {
+    drillDownView(main, view, path, params, {
+      title: (a) => a + ' calls',
+      back: [hashFor('/activities', { orchestration: params.get('orchestration'), since: params.get('since'), include_system: params.get('include_system') }), '← Activities'],
+      endpoint: 'stats/activities/calls', keys: ['activity', 'orchestration', 'since', 'include_system', 'min_duration_ms'], listKey: 'calls',
+      what: 'Completed and failed calls',
+      columns: [
+        { label: 'Instance', cls: 'id', cell: (r) => idLink(r.instance_id) },
+        { label: 'Execution', num: true, cell: (r) => fmtNum(r.execution_id) },
+        { label: 'Event', num: true, cell: (r) => fmtNum(r.correlation_id) },
+        { label: 'Duration', num: true, cell: (r) => fmtMs(r.duration_ms) },
+        { label: 'Outcome', cell: (r) => badge(r.outcome === 'Completed' ? 'Completed' : 'Failed') },
+        { label: 'Orchestration', cell: (r) => r.orchestration_name },
+        { label: 'Scheduled (UTC)', cls: 'time', cell: (r) => fmtTime(r.scheduled_at) },
+      ],
+    });
   }
 
   function notFoundView(main) {
