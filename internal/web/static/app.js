@@ -661,7 +661,7 @@
       block('Long-running', 'long_running', p.long_running),
       block('Potentially stuck', 'potentially_stuck', p.potentially_stuck),
       block('Recent failures', 'recent_failures', p.recent_failures),
-      block('Slower than usual (running longer than their orchestration\'s p99)', 'slower_than_usual', p.slower_than_usual || []));
+      block('Slower than usual', 'slower_than_usual', p.slower_than_usual || []));
   }
 
   // refreshStatusChart draws instances by status over time: from the
