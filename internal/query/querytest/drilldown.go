@@ -3,7 +3,9 @@ package querytest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"time"
 
 	"github.com/duroscope/duroscope/api"
 	"github.com/duroscope/duroscope/internal/query"
@@ -41,6 +43,7 @@ func drillDownWorkload(w Workload) (activities []string, orchestrationOf map[str
 // activity (unknown ones included), with and without since.
 func drillDownQuestions(add func(string, func(context.Context, query.ReadModel) (any, error)), w Workload, orchestrations []string) {
 	activities, orchestrationOf, mid := drillDownWorkload(w)
+	slowerBoundaryQuestions(add, orchestrations)
 	for _, n := range append(orchestrations, "no-such-orchestration") {
 		for _, since := range []*int64{nil, &mid} {
 			add(fmt.Sprintf("slow-instances %s since median %v", n, since != nil), func(ctx context.Context, rm query.ReadModel) (any, error) {
@@ -114,3 +117,38 @@ func drillDownQuestions(add func(string, func(context.Context, query.ReadModel) 
 }
 
 func ptr(v int64) *int64 { return &v }
+
+// slowerBoundaryQuestions asks /v1/problems at the two instants around
+// the slower_than_usual boundary of the newest Running instance of each
+// orchestration: when its age equals the p99 of its orchestration it is not
+// listed (the rule is "exceeds"), a millisecond later it is.
+func slowerBoundaryQuestions(add func(string, func(context.Context, query.ReadModel) (any, error)), orchestrations []string) {
+	for _, n := range orchestrations {
+		add("slower-than-usual boundary "+n, func(ctx context.Context, rm query.ReadModel) (any, error) {
+			m, err := rm.Performance(ctx, query.PerformanceFilter{Orchestration: n})
+			if err != nil {
+				return nil, err
+			}
+			run, err := rm.ListInstances(ctx, query.ListFilter{Orchestration: n, Statuses: []string{api.StatusRunning}, Limit: 1})
+			if err != nil || m.Count == 0 || len(run.Instances) == 0 {
+				return nil, err
+			}
+			s := run.Instances[0]
+			var out []api.ProblematicInstances
+			for _, extra := range []int64{0, 1} {
+				now := time.UnixMilli(int64(s.CreatedAt) + m.P99DurationMs + extra).UTC()
+				p, err := rm.Problems(ctx, query.ProblemsParams{Now: now, LongRunningAfter: time.Hour, StuckAfter: time.Hour,
+					RecentFailureWindow: time.Hour, Limit: 1000})
+				if err != nil {
+					return nil, err
+				}
+				listed := slices.ContainsFunc(p.SlowerThanUsual, func(x api.InstanceSummary) bool { return x.InstanceID == s.InstanceID })
+				if listed != (extra > 0) {
+					return nil, fmt.Errorf("%s at age p99%+d ms: listed in slower_than_usual = %v", s.InstanceID, extra, listed)
+				}
+				out = append(out, p)
+			}
+			return out, nil
+		})
+	}
+}
