@@ -158,6 +158,28 @@ func TestReaderSeesOnlyNewestVersion(t *testing.T) {
 	}
 	qSameJSON(t, "activity stats", as.Activities, []api.ActivityStats{{ActivityName: "A", TotalScheduled: 1,
 		TotalCompleted: 1, AvgDurationMs: 100, P50DurationMs: 100, P95DurationMs: 100, P99DurationMs: 100}})
+
+	// The drill-downs and slower_than_usual: y's stale Completed version
+	// (600 ms) is neither listed nor part of the p99; x's stale Running
+	// version is not slower than usual.
+	slow, err := d.r.SlowInstances(ctx, query.SlowInstancesFilter{Orchestration: "Orch", Limit: 10})
+	if err != nil || len(slow.Instances) != 1 || slow.Instances[0].InstanceID != "x" || slow.Instances[0].DurationMs != 4000 {
+		t.Errorf("slow instances = %+v, %v; want x (4000 ms) only", slow, err)
+	}
+	calls, err := d.r.ActivityCalls(ctx, query.ActivityCallsFilter{Activity: "A", Limit: 10})
+	if err != nil || len(calls.Calls) != 1 || calls.Calls[0].DurationMs != 100 {
+		t.Errorf("activity calls = %+v, %v; want x's call (100 ms) only", calls, err)
+	}
+	for _, c := range []struct {
+		nowMs int64
+		want  int
+	}{{900 + 4000, 0}, {900 + 4001, 1}} {
+		p, err := d.r.Problems(ctx, query.ProblemsParams{Now: time.UnixMilli(c.nowMs), LongRunningAfter: time.Hour,
+			StuckAfter: time.Hour, RecentFailureWindow: time.Hour, Limit: 10})
+		if err != nil || len(p.SlowerThanUsual) != c.want || (c.want == 1 && p.SlowerThanUsual[0].InstanceID != "y") {
+			t.Errorf("slower than usual at %d (y created at 900, p99 4000) = %+v, %v; want %d (y)", c.nowMs, p.SlowerThanUsual, err, c.want)
+		}
+	}
 }
 
 // TestFinalFilterShape documents why scans filter outside FINAL: on this
