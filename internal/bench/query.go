@@ -100,6 +100,8 @@ func (b *bench) endpoints(ids []string, deepToken string) []endpoint {
 		{name: "stats/activities by orchestration", req: get("/v1/stats/activities?orchestration=ProcessOrder")},
 		{name: "stats/activities since (inside an hour)", req: get(fmt.Sprintf("/v1/stats/activities?since=%d", b.nowMs-6*3600_000+1_234_567))},
 		{name: "stats/performance", stats: "performance", req: get("/v1/stats/performance?orchestration=ProcessOrder")},
+		{name: "performance drill-down (100 slowest)", req: get("/v1/stats/performance/instances?orchestration=ProcessOrder")},
+		{name: "activity calls drill-down (100 slowest)", req: get("/v1/stats/activities/calls?activity=ChargeCard")},
 		{name: "health", stats: "health", req: get("/v1/health")},
 		{name: "problems", stats: "problems", req: get("/v1/problems")},
 		{name: "queues", stats: "queues", req: get("/v1/queues")},
