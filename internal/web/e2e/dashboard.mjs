@@ -458,6 +458,16 @@ try {
     check(shown.join('\n') === want.instances.map((i) => i.instance_id).join('\n'), 'the same instances, slowest first');
     check((await text('#drilldown-title')).includes('p99'), 'the title names the percentile');
     await page.screenshot({ path: path.join(shots, 'performance-p99.png'), fullPage: true });
+    // p50 lists about half of them, slowest first.
+    await go('#/performance');
+    await page.waitForSelector('table.performance tbody tr a.pct');
+    await (await rowOf('table.performance', orch)).locator('a.pct[data-pct=p50]').click();
+    const half = await apiGet(`stats/performance/instances?orchestration=${encodeURIComponent(orch)}&min_duration_ms=${perf.p50_duration_ms}&limit=50`);
+    check(half.instances.length > 1 && half.instances.every((x, i) => i === 0 || half.instances[i - 1].duration_ms >= x.duration_ms),
+      `the API lists ${half.instances.length} instances at or above p50, slowest first`);
+    await waitCount('#drilldown table.drilldown tbody tr', half.instances.length, 'p50 drill-down rows');
+    const shownHalf = await page.locator('#drilldown table.drilldown tbody tr td:first-child').allInnerTexts();
+    check(shownHalf.join('\n') === half.instances.map((i) => i.instance_id).join('\n'), 'p50: the same instances in the same order');
     await page.locator('#drilldown table.drilldown tbody tr td:first-child a').first().click();
     await waitText('#instance-id', want.instances[0].instance_id, 'a drilled-down instance opens');
 

@@ -1697,6 +1697,7 @@
   // percentile covers.
 
   const PERF_MAX_ORCHESTRATIONS = 100;
+  const PERF_PARALLEL = 3;
   const DRILL_PAGE = 50;
 
   // pctLink renders duration ms (percentile pct of a stats answer) as a
@@ -1730,7 +1731,10 @@
       h('button', { type: 'button', onclick: () => { location.hash = '#/performance'; } }, 'Clear')));
     const perf = panel('Instance durations', { id: 'performance', note: 'completed and failed instances, created_at to the end of the last execution; click a percentile to list the instances at or above it' });
     main.append(h('h1', null, 'Performance'), h('section', { class: 'panel' }, form), perf.el);
-    view.autoRefresh = true;
+    // One scan per orchestration: read when the page opens, not on every
+    // auto-refresh tick, and PERF_PARALLEL at a time (the service admits a
+    // few scans at once and refuses the rest with 503).
+    view.autoRefresh = false;
     view.refresh = async () => {
       let rows;
       try {
@@ -1739,8 +1743,14 @@
           const c = await api('instances/count', { group_by: 'orchestration' });
           names = (c.groups || []).map((g) => g.key).slice(0, PERF_MAX_ORCHESTRATIONS);
         }
-        rows = await Promise.all(names.map(async (n) => Object.assign({ orchestration: n },
-          await api('stats/performance', { orchestration: n, since: f.since }))));
+        rows = new Array(names.length);
+        let next = 0;
+        await Promise.all(Array.from({ length: Math.min(PERF_PARALLEL, names.length) }, async () => {
+          while (next < names.length) {
+            const i = next++;
+            rows[i] = Object.assign({ orchestration: names[i] }, await api('stats/performance', { orchestration: names[i], since: f.since }));
+          }
+        }));
       } catch (e) {
         if (view.alive) perf.body.replaceChildren(errorBanner(e));
         return;
