@@ -122,7 +122,7 @@ func oracleFilter(f query.ListFilter) oracle.ListFilter {
 func TestMatchesKnowsEveryFilter(t *testing.T) {
 	known := []string{"Statuses", "Orchestration", "CreatedAfter", "CreatedBefore", "ParentInstance", "InstancePrefix",
 		"Version", "UpdatedAfter", "UpdatedBefore", "CustomStatusPrefix", "ErrorKind", "ErrorCategory", "RootOnly",
-		"ActivityTag", // applied by the change feed with InstanceReader.ActivityTags
+		"ActivityTag",              // applied by the change feed with InstanceReader.ActivityTags
 		"Limit", "Offset", "After"} // paging: not a filter
 	rt := reflect.TypeOf(query.ListFilter{})
 	for i := range rt.NumField() {
