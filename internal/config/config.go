@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -96,6 +97,14 @@ const MaxStreamReplicas = 5
 func StreamReplicas(f *Flags, p *int) {
 	f.Int(p, "stream-replicas", "DUROSCOPE_STREAM_REPLICAS", 1, 1, MaxStreamReplicas,
 		"replicas of the streams and KV buckets this process creates when missing (more than 1 needs a JetStream cluster; an existing stream keeps its own)")
+}
+
+// ManagementRetention registers DUROSCOPE_RETENTION for the binaries that
+// apply it (the query service filters by it, the projector drops by it):
+// instances whose last update is older leave the management answers.
+func ManagementRetention(f *Flags, p *time.Duration) {
+	f.Retention(p, "retention", "DUROSCOPE_RETENTION",
+		"instances not updated for this long leave the management answers and their rows are dropped (90d, 12h; empty = keep all)")
 }
 
 // Finish completes values that need the parsed flags and validates them.

@@ -428,3 +428,39 @@ func ParseURL(s string, schemes []string) error {
 	}
 	return nil
 }
+
+// Retention registers a retention setting: how long something is kept, as
+// days (90d), a Go duration (12h, 1h30m) or empty / 0 for "keep
+// everything" (the zero value).
+func (f *Flags) Retention(p *time.Duration, name, envVar, usage string) {
+	*p = 0
+	f.addText(name, envVar, "", usage, func(s string) error {
+		d, err := ParseRetention(s)
+		if err != nil {
+			return err
+		}
+		*p = d
+		return nil
+	})
+}
+
+// ParseRetention reads a retention: whole days ("90d"), a positive Go
+// duration ("12h", "1h30m"), or "" / "0" for none (0).
+func ParseRetention(s string) (time.Duration, error) {
+	const form = "a retention such as 90d, 12h or 1h30m (empty or 0 = keep everything)"
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n <= 0 || n > 100*365 {
+			return 0, wrong(form, s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, wrong(form, s)
+	}
+	return d, nil
+}

@@ -20,6 +20,12 @@ import (
 type ReadModel struct {
 	o         *Oracle
 	snapshots []events.QueueSnapshot
+	// reports answers the reports: o, or under a retention the replay of
+	// every instance (the reports are never cut).
+	reports *Oracle
+	// retainFrom is the retention's first kept time (epoch ms), nil =
+	// none: the activity stats' since is at least it.
+	retainFrom *int64
 }
 
 var _ query.ReadModel = (*ReadModel)(nil)
@@ -27,7 +33,33 @@ var _ query.ReadModel = (*ReadModel)(nil)
 // NewReadModel replays evts (as New) and keeps the queue snapshots for
 // Queues.
 func NewReadModel(evts []events.Event, snapshots []events.QueueSnapshot) *ReadModel {
-	return &ReadModel{o: New(evts), snapshots: append([]events.QueueSnapshot(nil), snapshots...)}
+	o := New(evts)
+	return &ReadModel{o: o, reports: o, snapshots: append([]events.QueueSnapshot(nil), snapshots...)}
+}
+
+// NewRetainedReadModel is NewReadModel under a retention (README
+// "Retention") that keeps what was updated at or after fromMs: the
+// management answers are those of a replay of only the instances whose
+// last update (updated_at) is at or after fromMs, as if the others had
+// never existed; the activity stats keep only the activities scheduled at
+// or after fromMs; the reports are the replay of everything.
+func NewRetainedReadModel(evts []events.Event, snapshots []events.QueueSnapshot, fromMs int64) *ReadModel {
+	all := New(evts)
+	keep := map[string]bool{}
+	var kept []events.Event
+	for _, e := range evts {
+		k, seen := keep[e.InstanceID]
+		if !seen {
+			s, ok := all.Instance(e.InstanceID)
+			k = ok && int64(s.UpdatedAt) >= fromMs
+			keep[e.InstanceID] = k
+		}
+		if k {
+			kept = append(kept, e)
+		}
+	}
+	return &ReadModel{o: New(kept), reports: all, retainFrom: &fromMs,
+		snapshots: append([]events.QueueSnapshot(nil), snapshots...)}
 }
 
 // Oracle is the replay behind m.
@@ -208,7 +240,11 @@ func (m *ReadModel) OrchestrationStats(_ context.Context, orchestration string) 
 }
 
 func (m *ReadModel) ActivityStats(_ context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
-	return m.o.ActivityStats(optional(f.Orchestration), f.Since, f.IncludeSystem), nil
+	since := f.Since
+	if m.retainFrom != nil && (since == nil || *since < *m.retainFrom) {
+		since = m.retainFrom
+	}
+	return m.o.ActivityStats(optional(f.Orchestration), since, f.IncludeSystem), nil
 }
 
 func (m *ReadModel) Performance(_ context.Context, f query.PerformanceFilter) (api.PerformanceMetrics, error) {
@@ -231,7 +267,7 @@ func (m *ReadModel) Queues(context.Context) (api.QueueMetrics, error) {
 }
 
 func (m *ReadModel) Timeseries(_ context.Context, q query.TimeseriesQuery, emit func(api.ReportRow) error) error {
-	ts := m.o.Timeseries(ReportQuery{Bucket: q.Bucket, FromMs: q.FromMs, ToMs: q.ToMs, GroupBy: q.GroupBy,
+	ts := m.reports.Timeseries(ReportQuery{Bucket: q.Bucket, FromMs: q.FromMs, ToMs: q.ToMs, GroupBy: q.GroupBy,
 		Orchestration: optional(q.Orchestration), Activity: optional(q.Activity), Statuses: q.Statuses,
 		IncludeSystem: q.IncludeSystem})
 	for _, row := range ts.Rows {
@@ -243,7 +279,7 @@ func (m *ReadModel) Timeseries(_ context.Context, q query.TimeseriesQuery, emit 
 }
 
 func (m *ReadModel) Errors(_ context.Context, q query.ErrorsQuery) (api.ErrorsReport, error) {
-	return m.o.ErrorsReport(ErrorsQuery{FromMs: q.FromMs, ToMs: q.ToMs, Orchestration: optional(q.Orchestration),
+	return m.reports.ErrorsReport(ErrorsQuery{FromMs: q.FromMs, ToMs: q.ToMs, Orchestration: optional(q.Orchestration),
 		Activity: optional(q.Activity), IncludeSystem: q.IncludeSystem, Limit: q.Limit}), nil
 }
 

@@ -30,7 +30,7 @@ var countColumns = map[query.CountGroupBy]string{
 // ranges of scanShards so that each core counts one.
 func (r *Reader) CountInstances(ctx context.Context, f query.ListFilter, groupBy query.CountGroupBy) (api.InstanceCount, error) {
 	f.After = nil
-	d, args := r.listOf(f)
+	d, args := r.listOf(r.retainList(f))
 	data := countData{listData: d}
 	if groupBy != "" {
 		col, ok := countColumns[groupBy]

@@ -17,7 +17,7 @@ import (
 // the number of rows. emit's error stops the stream and is returned.
 func (r *Reader) StreamInstances(ctx context.Context, f query.ListFilter, emit func(api.InstanceSummary) error) error {
 	f.After = nil
-	data, args := r.listOf(f)
+	data, args := r.listOf(r.retainList(f))
 	o := r.scanOpts()
 	o.export = true
 	var x instanceRow

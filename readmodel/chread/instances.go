@@ -79,7 +79,7 @@ func (r *Reader) Instance(ctx context.Context, id string) (api.InstanceSummary, 
 			found = true
 			return rows.Scan(append(row.dest(), &deleted)...)
 		})
-	if err != nil || !found || deleted != 0 {
+	if err != nil || !found || deleted != 0 || !r.retained(row.updated) {
 		return api.InstanceSummary{}, false, err
 	}
 	s, err := row.summary()
@@ -87,16 +87,19 @@ func (r *Reader) Instance(ctx context.Context, id string) (api.InstanceSummary, 
 }
 
 // instanceExists reports whether the instance's newest row is live (not a
-// tombstone).
+// tombstone) and retained (retention.go).
 func (r *Reader) instanceExists(ctx context.Context, id string) (bool, error) {
 	found := false
 	err := r.query(ctx, queryOpts{pointLookup: true}, fmt.Sprintf("instance %q exists", id),
 		"instance_exists.sql", dbData{r.db}, []any{clickhouse.Named("id", id)}, func(rows driver.Rows) error {
-			var deleted uint8
-			if err := rows.Scan(&deleted); err != nil {
+			var (
+				deleted uint8
+				updated int64
+			)
+			if err := rows.Scan(&deleted, &updated); err != nil {
 				return err
 			}
-			found = deleted == 0
+			found = deleted == 0 && r.retained(updated)
 			return nil
 		})
 	return found, err
@@ -171,9 +174,10 @@ func (r *Reader) Executions(ctx context.Context, id string) (api.ExecutionList, 
 	if err != nil {
 		return api.ExecutionList{}, false, err
 	}
-	if len(xs) == 0 {
+	if len(xs) == 0 || r.retention > 0 {
 		// The projector writes executions before instances, so an instance
-		// without execution rows is one that does not exist (yet).
+		// without execution rows is one that does not exist (yet); under a
+		// retention, the instance decides whether its executions show.
 		ok, err := r.instanceExists(ctx, id)
 		if err != nil || !ok {
 			return api.ExecutionList{}, false, err
@@ -293,6 +297,9 @@ func (r *Reader) pending(ctx context.Context, id string, exec uint64, ce *api.Ex
 // whether a next page follows), pruned executions excluded in the query so
 // they never use up a page.
 func (r *Reader) History(ctx context.Context, id string, hr query.HistoryRange) (api.History, bool, error) {
+	if ok, err := r.instanceRetained(ctx, id); err != nil || !ok {
+		return api.History{}, false, err
+	}
 	deletedThrough, pruned, err := r.notices(ctx, id)
 	if err != nil {
 		return api.History{}, false, err
@@ -503,11 +510,12 @@ func (r *Reader) BulkStatus(ctx context.Context, ids []string) (api.BulkStatusRe
 				var (
 					id, st  string
 					deleted uint8
+					updated int64
 				)
-				if err := rows.Scan(&id, &st, &deleted); err != nil {
+				if err := rows.Scan(&id, &st, &deleted, &updated); err != nil {
 					return err
 				}
-				if deleted == 0 {
+				if deleted == 0 && r.retained(updated) {
 					status[id] = st
 				}
 				return nil

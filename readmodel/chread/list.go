@@ -139,6 +139,7 @@ func (r *Reader) ListInstances(ctx context.Context, f query.ListFilter) (api.Ins
 	if f.Limit <= 0 {
 		return api.InstanceList{}, fmt.Errorf("list instances: limit %d: must be positive", f.Limit)
 	}
+	f = r.retainList(f)
 	var picks []pick
 	// A prefix alone is a key range, read with FINAL as fast as the top.
 	if f.InstancePrefix == "" {

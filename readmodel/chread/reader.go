@@ -44,6 +44,12 @@ type ReaderConfig struct {
 	// Features forces the server's code paths (tests); nil = detect them
 	// from the server's version at the first query (chconn.DetectFeatures).
 	Features *chconn.Features
+	// Retention leaves the instances whose last update (updated_at) is
+	// older than Now() − Retention out of every management answer
+	// (retention.go); 0 = keep all. The reports are never cut.
+	Retention time.Duration
+	// Now is the clock of the retention; nil = time.Now.
+	Now func() time.Time
 }
 
 // Defaults of ReaderConfig.
@@ -87,6 +93,9 @@ type Reader struct {
 	shardOpts shardOpts
 	// features are the server's code paths (features.go).
 	features featureCache
+	// retention and now: see ReaderConfig (retention.go).
+	retention time.Duration
+	now       func() time.Time
 }
 
 // Reader is the query side's ClickHouse adapter.
@@ -135,7 +144,15 @@ func NewReader(conn Conn, cfg ReaderConfig) (*Reader, error) {
 	case cfg.ScanShards != -1:
 		return nil, fmt.Errorf("reader: ScanShards %d: want -1, 0 or a count", cfg.ScanShards)
 	}
-	r := &Reader{conn: conn, db: cfg.Database, timeout: t, historyBytes: hb, exportTimeout: et, shardOpts: so}
+	if cfg.Retention < 0 {
+		return nil, fmt.Errorf("reader: Retention %v: must be 0 (keep all) or positive", cfg.Retention)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	r := &Reader{conn: conn, db: cfg.Database, timeout: t, historyBytes: hb, exportTimeout: et, shardOpts: so,
+		retention: cfg.Retention, now: now}
 	if cfg.Features != nil {
 		r.features.f, r.features.known = *cfg.Features, true
 	}

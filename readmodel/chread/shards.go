@@ -177,13 +177,20 @@ func shardsOf(bounds []string) ([]shard, []any) {
 type scanData struct {
 	DB     string
 	Shards []shard
+	// Retain keeps only the instances updated at or after @retain_from
+	// (the retention, retention.go).
+	Retain bool
 }
 
-// scan returns the template data of a scan now (its shards) and the
-// arguments of the shards' bounds.
+// scan returns the template data of a scan now (its shards, the
+// retention) and the arguments of the shards' bounds and the retention.
 func (r *Reader) scan(ctx context.Context) (scanData, []any) {
 	shards, args := r.scanShards(ctx)
-	return scanData{DB: r.db, Shards: shards}, args
+	from, retain := r.retainFrom()
+	if retain {
+		args = append(args, clickhouse.Named("retain_from", from))
+	}
+	return scanData{DB: r.db, Shards: shards, Retain: retain}, args
 }
 
 // scanShards returns the shards a scan is split into now, and the arguments

@@ -56,6 +56,7 @@ func (r *Reader) OrchestrationStats(ctx context.Context, orchestration string) (
 // recounts lag. With Since, the cells of the whole hours from Since on and
 // the facts of the hour that holds it.
 func (r *Reader) ActivityStats(ctx context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
+	f.Since = r.retainSince(f.Since)
 	data := struct {
 		DB                                               string
 		Orchestration, Since, Edge, Dirty, IncludeSystem bool

@@ -77,6 +77,9 @@ func (r *Reader) children(ctx context.Context, parents []string) ([]api.Instance
 			if err := rows.Scan(row.dest()...); err != nil {
 				return err
 			}
+			if !r.retained(row.updated) {
+				return nil
+			}
 			s, err := row.summary()
 			if err != nil {
 				return err

@@ -46,7 +46,8 @@ var clickhouseSubject = querytest.Subject{Name: "clickhouse", Load: func(t *test
 	if err := wr.WriteQueueSnapshots(ctx, w.Snapshots); err != nil {
 		t.Fatal(err)
 	}
-	r, err := chread.NewReader(db.Conn, chread.ReaderConfig{Database: db.Name, MaxExecutionTime: time.Minute})
+	r, err := chread.NewReader(db.Conn, chread.ReaderConfig{Database: db.Name, MaxExecutionTime: time.Minute,
+		Retention: w.Retention, Now: func() time.Time { return w.Now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +55,9 @@ var clickhouseSubject = querytest.Subject{Name: "clickhouse", Load: func(t *test
 }}
 
 var oracleSubject = querytest.Subject{Name: "oracle", Load: func(t *testing.T, w querytest.Workload) query.ReadModel {
+	if w.Retention > 0 {
+		return oracle.NewRetainedReadModel(w.Events, w.Snapshots, w.Now.Add(-w.Retention).UnixMilli())
+	}
 	return oracle.NewReadModel(w.Events, w.Snapshots)
 }}
 
@@ -68,7 +72,10 @@ func TestContract(t *testing.T) {
 		UnknownTypeFraction: 0.02}) {
 		fleet = append(fleet, h...)
 	}
-	querytest.RunContract(t, fixturesDir, []querytest.Workload{querytest.NewWorkload("generated", fleet)},
+	// The same fleet under a 36-hour retention: about half of it is older.
+	retained := querytest.NewWorkload("retained", fleet)
+	retained.Retention = 36 * time.Hour
+	querytest.RunContract(t, fixturesDir, []querytest.Workload{querytest.NewWorkload("generated", fleet), retained},
 		clickhouseSubject, oracleSubject)
 }
 

@@ -36,8 +36,13 @@ type Workload struct {
 	Name      string
 	Events    []events.Event
 	Snapshots []events.QueueSnapshot
-	// Now is the clock of the health and problems questions.
+	// Now is the clock of the health and problems questions, and of the
+	// retention.
 	Now time.Time
+	// Retention, when positive, is the read-model retention (README
+	// "Retention") every subject applies at Now: instances updated before
+	// Now − Retention leave the management answers.
+	Retention time.Duration
 }
 
 // Subject names an implementation and loads a workload into a fresh

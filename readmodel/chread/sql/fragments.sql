@@ -14,6 +14,10 @@ name the parameters of its bounds, "" = unbounded. */}}
 {{define "shard_cond"}}{{if and .Lo .Hi}}instance_id >= @{{.Lo}} AND instance_id < @{{.Hi}}{{else if .Lo}}instance_id >= @{{.Lo}}{{else if .Hi}}instance_id < @{{.Hi}}{{else}}1{{end}}{{end}}
 {{define "shard_where"}}{{if or .Lo .Hi}}WHERE {{template "shard_cond" .}}{{end}}{{end}}
 
+{{/* The retention of a scan (scanData.Retain, retention.go): instances
+updated before @retain_from leave the answer. Starts with " AND ". */}}
+{{define "retained"}}{{if .Retain}} AND updated_at_ms >= @retain_from{{end}}{{end}}
+
 {{/* The list filters (listData): conditions on the key, safe inside FINAL,
 and conditions on every other column, applied after FINAL's deduplication
 (tombstones, deleted = 1, are never listed: docs/deletions.md). Each starts

@@ -10,5 +10,5 @@ SELECT count() AS c, countIf(status = 'Running') AS run, countIf(status = 'Compl
 		countIf(status = 'Running' AND created_at_ms < @long_running_before) AS long,
 		countIf(status = 'Failed' AND updated_at_ms >= @recent_failure_since) AS recent
 	FROM (SELECT status, created_at_ms, updated_at_ms, deleted FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
-	WHERE deleted = 0
+	WHERE deleted = 0{{template "retained" $}}
 {{- end}})

@@ -11,7 +11,7 @@ SELECT instance_id, row_version, created_at_ms, updated_at_ms,
 			status = 'Running' AND updated_at_ms < @stuck_before, 2,
 			status = 'Failed' AND updated_at_ms >= @recent_failure_since, 3, 0) AS cat
 	FROM (SELECT instance_id, row_version, status, created_at_ms, updated_at_ms, deleted FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
-	WHERE cat > 0 AND deleted = 0
+	WHERE cat > 0 AND deleted = 0{{template "retained" $}}
 	ORDER BY cat, updated_at_ms DESC, instance_id ASC
 	LIMIT @limit BY cat
 {{- end}})
