@@ -65,14 +65,32 @@ func Derive(history []events.Event, notices ...events.Notice) (Rows, error) {
 	for i := range history {
 		s[i] = slot{e: &history[i], out: -1}
 	}
+	seen := lastSeen(s, notices)
 	if len(notices) > 0 {
-		return deriveWithNotices(id, s, notices), nil
+		r := deriveWithNotices(id, s, notices)
+		r.LastSeenMs = seen
+		return r, nil
 	}
 	if !strictlySorted(s) {
 		slices.SortFunc(s, compareSlots)
 		s = dedupSorted(s)
 	}
-	return derive(s), nil
+	r := derive(s)
+	r.LastSeenMs = seen
+	return r, nil
+}
+
+// lastSeen is the latest timestamp of the events of s and of ns
+// (Rows.LastSeenMs).
+func lastSeen(s []slot, ns []events.Notice) int64 {
+	var m uint64
+	for _, x := range s {
+		m = max(m, x.e.TimestampMs)
+	}
+	for _, n := range ns {
+		m = max(m, n.TimestampMs)
+	}
+	return int64(m)
 }
 
 // DeriveAll derives the rows of every instance in a mixed batch of events
@@ -136,15 +154,20 @@ func DeriveAll(evts []events.Event, notices ...events.Notice) ([]Rows, error) {
 	out := make([]Rows, 0, len(ids))
 	for _, g := range order {
 		run := s[start[g] : start[g]+count[g]]
+		seen := lastSeen(run, noticesOf[g])
 		if ns := noticesOf[g]; len(ns) > 0 {
-			out = append(out, deriveWithNotices(ids[g], run, ns))
+			r := deriveWithNotices(ids[g], run, ns)
+			r.LastSeenMs = seen
+			out = append(out, r)
 			continue
 		}
 		if !strictlySorted(run) {
 			slices.SortFunc(run, compareSlots)
 			run = dedupSorted(run)
 		}
-		out = append(out, derive(run))
+		r := derive(run)
+		r.LastSeenMs = seen
+		out = append(out, r)
 	}
 	return out, nil
 }

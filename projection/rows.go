@@ -125,7 +125,15 @@ type Rows struct {
 	// Version is the number of distinct events (by incarnation, execution
 	// and event id) plus the number of distinct notices the rows were
 	// derived from; it is the ReplacingMergeTree version of every row below.
-	Version    uint64
+	Version uint64
+	// LastSeenMs is the latest timestamp_ms of any event or notice the
+	// rows were derived from (every incarnation, pruned executions
+	// included). It only grows as more events and notices arrive, so a
+	// higher Version never has a lower LastSeenMs: the read model
+	// partitions the instance tables by it, and the retention drops whole
+	// old partitions without ever removing an instance's newest rows
+	// (migration 0005).
+	LastSeenMs int64
 	Instance   InstanceRow
 	Executions []ExecutionRow
 	Activities []ActivityRow

@@ -81,6 +81,9 @@ const (
 	// StepActivityStatsBackfill (0004_activity_stats) fills the activity
 	// stats facts from the activities table and counts every stats cell.
 	StepActivityStatsBackfill = "activity_stats_backfill"
+	// StepRetentionPartitions (0005_retention) swaps the partitioned
+	// copies of the instance tables in for the unpartitioned ones.
+	StepRetentionPartitions = "retention_partitions"
 )
 
 // Versions returns the versions of the embedded migrations in ascending

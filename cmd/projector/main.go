@@ -50,6 +50,8 @@ type settings struct {
 	DriftInterval time.Duration
 	DriftSample   int
 	DriftGrace    time.Duration
+	// Retention and ReportRetention: see projector.Retention (0 = keep).
+	Retention, ReportRetention time.Duration
 }
 
 func parse(args []string, env config.Env) (*settings, error) {
@@ -73,6 +75,9 @@ func parse(args []string, env config.Env) (*settings, error) {
 	f.Duration(&s.DriftGrace, "drift-grace", "DUROSCOPE_DRIFT_GRACE", 2*time.Minute, time.Second,
 		"how long an instance's rows may stay behind its unchanged history before that is drift")
 	config.StreamReplicas(f, &s.StreamReplicas)
+	config.ManagementRetention(f, &s.Retention)
+	f.Retention(&s.ReportRetention, "report-retention", "DUROSCOPE_REPORT_RETENTION",
+		"report facts and cells of buckets older than this are dropped (400d, 90d; empty = keep forever)")
 	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
@@ -168,7 +173,9 @@ func run(ctx context.Context, s *settings, log zerolog.Logger) error {
 		DriftSample:     s.DriftSample,
 		DriftGrace:      s.DriftGrace,
 		Drift:           writer,
-		Logger:          log,
+		Retention: projector.Retention{Expirer: clickhouseStore{writer}, Management: s.Retention,
+			Reports: s.ReportRetention},
+		Logger: log,
 	})
 	if err != nil {
 		return err

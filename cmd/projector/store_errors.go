@@ -26,6 +26,18 @@ func (s clickhouseStore) WriteRows(ctx context.Context, rows []projection.Rows) 
 	return cells, refusal(err)
 }
 
+// DropExpired marks every error but an outage (chconn.IsUnavailable) as
+// permanent: a retention that cannot drop for another reason (a table
+// missing, a statement the server refuses) is a defect to see at once, not
+// to retry every hour.
+func (s clickhouseStore) DropExpired(ctx context.Context, c chwrite.Cutoffs) ([]chwrite.DroppedPartition, error) {
+	dropped, err := s.Writer.DropExpired(ctx, c)
+	if err != nil && !chconn.IsUnavailable(err) {
+		err = fmt.Errorf("%w: %w", err, projector.ErrPermanent)
+	}
+	return dropped, err
+}
+
 // refusal marks err as a refusal of the rows written when it is one.
 func refusal(err error) error {
 	if err != nil && chconn.IsRefused(err) {

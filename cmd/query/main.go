@@ -37,6 +37,7 @@ type settings struct {
 	MaxScans     int           // of which table scans (lists, stats, reports)
 	QueueWait    time.Duration // longest wait for a slot before 503
 	ShutdownWait time.Duration // graceful shutdown bound
+	Retention    time.Duration // instances not updated for this long leave the answers (0 = keep all)
 }
 
 // parse reads flags, falling back to DUROSCOPE_* variables (flags win).
@@ -51,6 +52,7 @@ func parse(args []string, env config.Env) (*settings, error) {
 		"of those, requests that scan a table (lists, stats, health, problems, queues, reports) served at once; about twice ClickHouse's cores (at most max-in-flight)")
 	f.Duration(&s.QueueWait, "queue-wait", "DUROSCOPE_QUEUE_WAIT", 100*time.Millisecond, time.Nanosecond, "longest wait for a free slot before 503")
 	f.Duration(&s.ShutdownWait, "shutdown-wait", "DUROSCOPE_SHUTDOWN_WAIT", 10*time.Second, time.Nanosecond, "how long shutdown waits for requests in flight")
+	config.ManagementRetention(f, &s.Retention)
 	if err := f.Parse(args); err != nil {
 		return nil, err
 	}
@@ -83,7 +85,7 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		Str("clickhouse_database", s.ClickHouseDatabase).Str("clickhouse_user", s.ClickHouseUser).
 		Str("nats_url", config.Redact(s.NATSURL)).Str("stream", s.Stream).Bool("auth", s.APIToken != "").
 		Bool("nats_tls", s.NATSTLSConfig != nil).Bool("clickhouse_tls", s.ClickHouseTLS).
-		Dur("query_timeout", s.QueryTimeout).Int("max_in_flight", s.MaxInFlight).Int("max_scans", s.MaxScans).Msg("starting")
+		Dur("query_timeout", s.QueryTimeout).Int("max_in_flight", s.MaxInFlight).Int("max_scans", s.MaxScans).Dur("retention", s.Retention).Msg("starting")
 
 	// ClickHouse: connect in the background; until then every query fails
 	// fast (503) and /readyz says 503.
@@ -104,7 +106,8 @@ func run(ctx context.Context, s *settings, log zerolog.Logger, onListen func(net
 		OnConnect: func() { log.Info().Msg("connected to ClickHouse") },
 	})
 	defer ch.Close()
-	reader, err := chread.NewReader(ch, chread.ReaderConfig{Database: s.ClickHouseDatabase, MaxExecutionTime: s.QueryTimeout})
+	reader, err := chread.NewReader(ch, chread.ReaderConfig{Database: s.ClickHouseDatabase, MaxExecutionTime: s.QueryTimeout,
+		Retention: s.Retention})
 	if err != nil {
 		return err
 	}

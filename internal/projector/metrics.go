@@ -36,4 +36,5 @@ func (p *Projector) WriteMetrics(w io.Writer) {
 	gauge("duroscope_projector_last_batch_seconds", "Time to write the last batch.", float64(st.LastInsertNs.Load())/1e9)
 	gauge("duroscope_projector_cache_instances", "Instances held in the cache.", float64(p.cacheLen.Load()))
 	p.writeLagMetrics(w, time.Now())
+	p.writeRetentionMetrics(w)
 }

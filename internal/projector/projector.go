@@ -85,8 +85,11 @@ type Config struct {
 	// when a process died waits AckWait to be re-delivered).
 	DriftGrace time.Duration
 	// Drift is the read model's side of the drift self-check.
-	Drift  DriftStore
-	Logger zerolog.Logger
+	Drift DriftStore
+	// Retention drops expired months of the read model (retention.go);
+	// the zero value keeps everything.
+	Retention Retention
+	Logger    zerolog.Logger
 }
 
 // Stats are the projector's running counters.
@@ -129,6 +132,8 @@ type Projector struct {
 	lag lagCache
 	// health is the pipeline's heartbeat and first failure (health.go).
 	health health
+	// retention holds the retention stage's figures (retention.go).
+	retention retentionStats
 }
 
 // New validates cfg and fills defaults.
@@ -177,6 +182,9 @@ func New(cfg Config) (*Projector, error) {
 	}
 	if cfg.DriftGrace <= 0 {
 		cfg.DriftGrace = 2 * time.Minute
+	}
+	if err := cfg.Retention.validate(); err != nil {
+		return nil, err
 	}
 	return &Projector{
 		cfg:   cfg,

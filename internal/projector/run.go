@@ -18,6 +18,7 @@ import (
 //	collect ──batches──▶ write (prepare) ──prepared──▶ finish ──▶ recount
 //	queue snapshots (with core NATS)
 //	drift self-check (with DriftInterval, drift.go)
+//	retention (partition 0, when a retention is set: retention.go)
 //
 // Each channel is unbuffered and closed by its sender when it ends, so each
 // stage ends after the one before it. The first stage error stops every
@@ -154,6 +155,9 @@ func (p *Projector) run(ctx context.Context, pl *pipeline) error {
 	}
 	if p.cfg.DriftInterval > 0 {
 		stage("drift check", func() error { return newDriftChecker(p).run(gctx) })
+	}
+	if p.cfg.Retention.enabled(p.cfg.Partition) {
+		stage("retention", func() error { return p.runRetention(gctx) })
 	}
 	g.Go(func() error {
 		p.drain(ctx, gctx, written, stopWriting)

@@ -10,10 +10,11 @@ import (
 // SchemaSteps are the Go steps of the schema's migrations that the writer
 // supplies (schema.Config.Steps): the report backfill of migration 0002,
 // the move to the version-3 fact tables of migration 0003 and the activity
-// stats backfill of migration 0004.
+// stats backfill of migration 0004 and the swap to partitioned tables of
+// migration 0005.
 func (w *Writer) SchemaSteps() map[string]schema.Step {
 	return map[string]schema.Step{schema.StepReportsBackfill: w.BackfillReports, schema.StepReportsV3: w.MoveReportsToV3,
-		schema.StepActivityStatsBackfill: w.BackfillActivityStats}
+		schema.StepActivityStatsBackfill: w.BackfillActivityStats, schema.StepRetentionPartitions: w.PartitionTables}
 }
 
 // BackfillReports fills the version-2 report facts of a store projected

@@ -217,6 +217,7 @@ func (w *Writer) writeInstances(ctx context.Context, rows []projection.Rows) err
 		pendAct, pendTimer, pendEvt = make([]uint32, n), make([]uint32, n), make([]uint32, n)
 		pendSub                     = make([]uint32, n)
 		eventCount, rowVersion      = make([]uint64, n), make([]uint64, n)
+		lastSeen                    = make([]int64, n)
 		deleted                     = make([]uint8, n)
 	)
 	for i := range rows {
@@ -232,7 +233,7 @@ func (w *Writer) writeInstances(ctx context.Context, rows []projection.Rows) err
 		customStatus[i] = nullStr(r.CustomStatus)
 		duration[i] = nullI64(r.DurationMs)
 		pendAct[i], pendTimer[i], pendEvt[i], pendSub[i] = r.PendingActivities, r.PendingTimers, r.PendingEvents, r.PendingSubOrchestrations
-		eventCount[i], rowVersion[i] = r.EventCount, rows[i].Version
+		eventCount[i], rowVersion[i], lastSeen[i] = r.EventCount, rows[i].Version, rows[i].LastSeenMs
 	}
 	return w.insert(ctx, "instances", n, []insertColumn{
 		{"instance_id", id},
@@ -255,6 +256,7 @@ func (w *Writer) writeInstances(ctx context.Context, rows []projection.Rows) err
 		{"pending_sub_orchestrations", pendSub},
 		{"event_count", eventCount},
 		{"deleted", deleted},
+		{"last_seen_ms", lastSeen},
 		{"row_version", rowVersion},
 	})
 }
@@ -271,6 +273,7 @@ func (w *Writer) writeExecutions(ctx context.Context, rows []projection.Rows) er
 		completedAt, duration  = make([]*int64, 0, n), make([]*int64, 0, n)
 		output, errs           = make([]*string, 0, n), make([]*string, 0, n)
 		rowVersion             = make([]uint64, 0, n)
+		lastSeen               = make([]int64, 0, n)
 		deleted                = make([]uint8, 0, n)
 	)
 	for i := range rows {
@@ -289,6 +292,7 @@ func (w *Writer) writeExecutions(ctx context.Context, rows []projection.Rows) er
 			output = append(output, nullStr(r.Output))
 			errs = append(errs, errorDetailsJSON(r.Error))
 			rowVersion = append(rowVersion, rows[i].Version)
+			lastSeen = append(lastSeen, rows[i].LastSeenMs)
 		}
 	}
 	return w.insert(ctx, "executions", n, []insertColumn{
@@ -304,6 +308,7 @@ func (w *Writer) writeExecutions(ctx context.Context, rows []projection.Rows) er
 		{"output", output},
 		{"error", errs},
 		{"deleted", deleted},
+		{"last_seen_ms", lastSeen},
 		{"row_version", rowVersion},
 	})
 }
@@ -322,6 +327,7 @@ func (w *Writer) writeActivities(ctx context.Context, rows []projection.Rows) er
 		outcomeAt, duration   = make([]*int64, 0, n), make([]*int64, 0, n)
 		errs                  = make([]*string, 0, n)
 		rowVersion            = make([]uint64, 0, n)
+		lastSeen              = make([]int64, 0, n)
 		deleted               = make([]uint8, 0, n)
 	)
 	for i := range rows {
@@ -340,6 +346,7 @@ func (w *Writer) writeActivities(ctx context.Context, rows []projection.Rows) er
 			duration = append(duration, nullI64(r.DurationMs))
 			errs = append(errs, errorDetailsJSON(r.Error))
 			rowVersion = append(rowVersion, rows[i].Version)
+			lastSeen = append(lastSeen, rows[i].LastSeenMs)
 		}
 	}
 	return w.insert(ctx, "activities", n, []insertColumn{
@@ -355,6 +362,7 @@ func (w *Writer) writeActivities(ctx context.Context, rows []projection.Rows) er
 		{"duration_ms", duration},
 		{"error", errs},
 		{"deleted", deleted},
+		{"last_seen_ms", lastSeen},
 		{"row_version", rowVersion},
 	})
 }
@@ -372,6 +380,7 @@ func (w *Writer) writeWork(ctx context.Context, rows []projection.Rows) error {
 		tag                        = make([]*string, 0, n)
 		scheduledAt, fireAt, delay = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 		rowVersion                 = make([]uint64, 0, n)
+		lastSeen                   = make([]int64, 0, n)
 		deleted                    = make([]uint8, 0, n)
 	)
 	for i := range rows {
@@ -392,6 +401,7 @@ func (w *Writer) writeWork(ctx context.Context, rows []projection.Rows) error {
 			fireAt = append(fireAt, r.FireAtMs)
 			delay = append(delay, r.DelayMs)
 			rowVersion = append(rowVersion, rows[i].Version)
+			lastSeen = append(lastSeen, rows[i].LastSeenMs)
 		}
 	}
 	return w.insert(ctx, "pending_work", n, []insertColumn{
@@ -409,6 +419,7 @@ func (w *Writer) writeWork(ctx context.Context, rows []projection.Rows) error {
 		{"fire_at_ms", fireAt},
 		{"delay_ms", delay},
 		{"deleted", deleted},
+		{"last_seen_ms", lastSeen},
 		{"row_version", rowVersion},
 	})
 }
