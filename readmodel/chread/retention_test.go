@@ -30,7 +30,9 @@ const retention90d = 90 * 24 * time.Hour
 // two partitions). It returns every event and that instance's id.
 func retentionWorkload(t *testing.T, d *qDB) ([]events.Event, string) {
 	t.Helper()
-	ms := func(y int, m time.Month, day int) int64 { return time.Date(y, m, day, 0, 0, 0, 0, time.UTC).UnixMilli() }
+	ms := func(y int, m time.Month, day int) int64 {
+		return time.Date(y, m, day, 0, 0, 0, 0, time.UTC).UnixMilli()
+	}
 	var old, recent []events.Event
 	for h := range gen.Histories(gen.Config{Seed: 3, Instances: 60, StartMs: ms(2025, 10, 2), SpreadMs: 40 * 86_400_000,
 		IDPrefix: "old-", RunningFraction: 0.2}) {
