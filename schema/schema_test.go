@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"regexp"
@@ -558,6 +559,76 @@ func TestUpgradeTo3KeepsData(t *testing.T) {
 	for q, want := range map[string]uint64{
 		"SELECT count() FROM (SELECT * FROM {db}.history_v3 FINAL)": 2,
 		"SELECT count() FROM {db}.instances WHERE deleted = 0":      1,
+	} {
+		var got uint64
+		if err := conn.QueryRow(ctx, strings.ReplaceAll(q, "{db}", db)).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if got != want {
+			t.Errorf("%s = %d, want %d", q, got, want)
+		}
+	}
+}
+
+// A database at version 4 with data upgrades to 0005: every row is copied
+// into the partitioned tables, each with its instance's largest updated_at
+// as last_seen_ms (so every version of an instance lands in one month), and
+// running the copies again (a second projector) changes nothing the
+// readers see. The swap itself is chwrite's Go step (tested there).
+func TestUpgradeTo5CopiesRows(t *testing.T) {
+	conn, db := testConn(t)
+	ctx := context.Background()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apply(ctx, conn, Config{Database: db, Steps: skipSteps}, ms[:4]); err != nil {
+		t.Fatalf("apply 0001-0004: %v", err)
+	}
+	const nov, dec = 1762000000000, 1765000000000 // 2025-11-01, 2025-12-06
+	for _, q := range []string{
+		`INSERT INTO {db}.history_v3 (instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq)
+			SELECT 'a', 1, number + 1, 'OrchestrationStarted', ` + fmt.Sprint(nov) + ` + number, 1, '{}', 1 FROM system.numbers LIMIT 2`,
+		// Two versions of a, the newer updated in December; b's newest is a tombstone (updated_at 0).
+		`INSERT INTO {db}.instances (instance_id, orchestration_name, orchestration_version, status, created_at_ms, updated_at_ms,
+			execution_count, current_execution_id, pending_activities, pending_timers, pending_events, pending_sub_orchestrations,
+			event_count, deleted, row_version)
+			SELECT 'a', 'O', '1', 'Running', ` + fmt.Sprint(nov) + `, ` + fmt.Sprint(nov) + `, 1, 1, 1, 0, 0, 0, 1, 0, 1
+			UNION ALL SELECT 'a', 'O', '1', 'Completed', ` + fmt.Sprint(nov) + `, ` + fmt.Sprint(dec) + `, 1, 1, 0, 0, 0, 0, 2, 0, 2
+			UNION ALL SELECT 'b', 'O', '1', 'Running', ` + fmt.Sprint(nov) + `, ` + fmt.Sprint(nov) + `, 1, 1, 0, 0, 0, 0, 1, 0, 1
+			UNION ALL SELECT 'b', '', '', '', 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2`,
+		`INSERT INTO {db}.executions (instance_id, execution_id, orchestration_name, status, started_at_ms, last_event_at_ms,
+			event_count, deleted, row_version) SELECT 'a', 1, 'O', 'Completed', ` + fmt.Sprint(nov) + `, ` + fmt.Sprint(dec) + `, 2, 0, 2`,
+		`INSERT INTO {db}.notices (instance_id, notice_type, timestamp_ms, execution_ids, payload, stream_seq)
+			SELECT 'b', 'InstanceDeleted', ` + fmt.Sprint(dec) + `, CAST([] AS Array(UInt64)), '{}', 3`,
+	} {
+		if err := conn.Exec(ctx, strings.ReplaceAll(q, "{db}", db)); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+	for range 2 {
+		if _, err := apply(ctx, conn, Config{Database: db, Steps: skipSteps}, ms); err != nil {
+			t.Fatalf("apply 0005: %v", err)
+		}
+		for _, st := range ms[4].Statements {
+			if st.Step != "" {
+				continue
+			}
+			if err := execDDL(ctx, conn, strings.ReplaceAll(st.SQL, "{db}", db)); err != nil {
+				t.Fatalf("re-run 0005 line %d: %v", st.Line, err)
+			}
+		}
+	}
+	for q, want := range map[string]uint64{
+		"SELECT count() FROM (SELECT * FROM {db}.history_v3_p FINAL)":                                                  2,
+		"SELECT count() FROM (SELECT * FROM {db}.notices_p FINAL)":                                                     1,
+		"SELECT count() FROM (SELECT * FROM {db}.instances_p FINAL)":                                                   2,
+		"SELECT count() FROM {db}.instances_p FINAL WHERE instance_id = 'a' AND status = 'Completed'":                  1,
+		"SELECT count() FROM {db}.instances_p FINAL WHERE instance_id = 'b' AND deleted = 1":                           1,
+		"SELECT toUInt64(uniqExact(last_seen_ms)) FROM {db}.instances_p WHERE instance_id = 'a'":                       1,
+		"SELECT toUInt64(max(last_seen_ms)) FROM {db}.instances_p WHERE instance_id = 'a'":                             dec,
+		"SELECT toUInt64(min(last_seen_ms)) FROM {db}.instances_p WHERE instance_id = 'b'":                             nov,
+		"SELECT toUInt64(max(last_seen_ms)) FROM {db}.executions_p FINAL WHERE instance_id = 'a' AND execution_id = 1": dec,
 	} {
 		var got uint64
 		if err := conn.QueryRow(ctx, strings.ReplaceAll(q, "{db}", db)).Scan(&got); err != nil {

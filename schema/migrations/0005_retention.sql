@@ -153,25 +153,25 @@ SELECT instance_id, orchestration_name, orchestration_version, status, created_a
     execution_count, current_execution_id, parent_instance, parent_id, output, error, custom_status,
     duration_ms, pending_activities, pending_timers, pending_events, pending_sub_orchestrations,
     event_count, deleted, row_version, last_seen_ms
-FROM {db}.instances ANY LEFT JOIN (SELECT instance_id, max(updated_at_ms) AS last_seen_ms FROM {db}.instances GROUP BY instance_id) USING instance_id;
+FROM {db}.instances ANY LEFT JOIN (SELECT instance_id, max(updated_at_ms) AS last_seen_ms FROM {db}.instances GROUP BY instance_id) AS seen USING instance_id;
 
 INSERT INTO {db}.executions_p (instance_id, execution_id, orchestration_name, status, started_at_ms, completed_at_ms,
     last_event_at_ms, event_count, duration_ms, output, error, deleted, row_version, last_seen_ms)
 SELECT instance_id, execution_id, orchestration_name, status, started_at_ms, completed_at_ms,
     last_event_at_ms, event_count, duration_ms, output, error, deleted, row_version, last_seen_ms
-FROM {db}.executions ANY LEFT JOIN (SELECT instance_id, max(updated_at_ms) AS last_seen_ms FROM {db}.instances GROUP BY instance_id) USING instance_id;
+FROM {db}.executions ANY LEFT JOIN (SELECT instance_id, max(updated_at_ms) AS last_seen_ms FROM {db}.instances GROUP BY instance_id) AS seen USING instance_id;
 
 INSERT INTO {db}.activities_p (instance_id, execution_id, event_id, activity_name, orchestration_name, is_system,
     scheduled_at_ms, outcome, outcome_at_ms, duration_ms, error, deleted, row_version, last_seen_ms)
 SELECT instance_id, execution_id, event_id, activity_name, orchestration_name, is_system,
     scheduled_at_ms, outcome, outcome_at_ms, duration_ms, error, deleted, row_version, last_seen_ms
-FROM {db}.activities ANY LEFT JOIN (SELECT instance_id, max(updated_at_ms) AS last_seen_ms FROM {db}.instances GROUP BY instance_id) USING instance_id;
+FROM {db}.activities ANY LEFT JOIN (SELECT instance_id, max(updated_at_ms) AS last_seen_ms FROM {db}.instances GROUP BY instance_id) AS seen USING instance_id;
 
 INSERT INTO {db}.pending_work_p (instance_id, execution_id, kind, correlation_id, pending, name, input, tag,
     child_instance, persistent, scheduled_at_ms, fire_at_ms, delay_ms, deleted, row_version, last_seen_ms)
 SELECT instance_id, execution_id, kind, correlation_id, pending, name, input, tag,
     child_instance, persistent, scheduled_at_ms, fire_at_ms, delay_ms, deleted, row_version, last_seen_ms
-FROM {db}.pending_work ANY LEFT JOIN (SELECT instance_id, max(updated_at_ms) AS last_seen_ms FROM {db}.instances GROUP BY instance_id) USING instance_id;
+FROM {db}.pending_work ANY LEFT JOIN (SELECT instance_id, max(updated_at_ms) AS last_seen_ms FROM {db}.instances GROUP BY instance_id) AS seen USING instance_id;
 
 INSERT INTO {db}.history_v3_p (instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq)
 SELECT instance_id, execution_id, event_id, event_type, timestamp_ms, known, payload, stream_seq FROM {db}.history_v3;
