@@ -20,20 +20,22 @@ func TestParse(t *testing.T) {
 	if s.NATSURL != "" || s.Stream != "DUROXIDE_HISTORY" || s.DataDir != ".data" || s.HTTPAddr != "127.0.0.1:8081" ||
 		s.Partition != config.Whole || s.BatchSize != 20000 || s.FlushInterval != 200*time.Millisecond ||
 		s.AckWait != 30*time.Second || s.CacheBytes != 128<<20 || s.RecountInterval != time.Second || s.MemoryLimitMiB != 420 ||
-		s.DriftInterval != 10*time.Second || s.DriftSample != 100 || s.DriftGrace != 2*time.Minute {
+		s.DriftInterval != 10*time.Second || s.DriftSample != 100 || s.DriftGrace != 2*time.Minute ||
+		s.Retention != 0 || s.ReportRetention != 0 {
 		t.Errorf("defaults: %+v", s)
 	}
 	env := map[string]string{"DUROSCOPE_PARTITION": "1/4", "DUROSCOPE_BATCH_SIZE": "500", "DUROSCOPE_FLUSH_INTERVAL": "50ms",
 		"DUROSCOPE_ACK_WAIT": "1m", "DUROSCOPE_CACHE_MIB": "64", "DUROSCOPE_RECOUNT_INTERVAL": "2s", "DUROSCOPE_MEMORY_LIMIT_MIB": "0",
 		"DUROSCOPE_DATA_DIR": "/d", "DUROSCOPE_PROJECTOR_HTTP_ADDR": "", "DUROSCOPE_DRIFT_INTERVAL": "0", "DUROSCOPE_DRIFT_SAMPLE": "7",
-		"DUROSCOPE_DRIFT_GRACE": "30s"}
+		"DUROSCOPE_DRIFT_GRACE": "30s", "DUROSCOPE_RETENTION": "90d", "DUROSCOPE_REPORT_RETENTION": "400d"}
 	s, err = parse(nil, envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Partition != (config.Partition{Index: 1, Count: 4}) || s.BatchSize != 500 || s.FlushInterval != 50*time.Millisecond ||
 		s.AckWait != time.Minute || s.CacheBytes != 64<<20 || s.RecountInterval != 2*time.Second || s.MemoryLimitMiB != 0 ||
-		s.DataDir != "/d" || s.HTTPAddr != "" || s.DriftInterval != 0 || s.DriftSample != 7 || s.DriftGrace != 30*time.Second {
+		s.DataDir != "/d" || s.HTTPAddr != "" || s.DriftInterval != 0 || s.DriftSample != 7 || s.DriftGrace != 30*time.Second ||
+		s.Retention != 90*24*time.Hour || s.ReportRetention != 400*24*time.Hour {
 		t.Errorf("from env: %+v", s)
 	}
 	s, err = parse([]string{"-partition", "3/4", "-batch-size", "7", "-http-addr", ""}, envOf(env))
@@ -52,6 +54,8 @@ func TestParse(t *testing.T) {
 		{nil, map[string]string{"DUROSCOPE_PARTITION": "1/4junk"}, "DUROSCOPE_PARTITION (flag -partition): want i/n"},
 		{nil, map[string]string{"DUROSCOPE_CACHE_MIB": "abc"}, "DUROSCOPE_CACHE_MIB"},
 		{nil, map[string]string{"DUROSCOPE_RECOUNT_INTERVAL": "0s"}, "DUROSCOPE_RECOUNT_INTERVAL"},
+		{nil, map[string]string{"DUROSCOPE_RETENTION": "90 days"}, "DUROSCOPE_RETENTION (flag -retention): want a retention such as 90d"},
+		{nil, map[string]string{"DUROSCOPE_REPORT_RETENTION": "-1d"}, "DUROSCOPE_REPORT_RETENTION"},
 		{nil, map[string]string{"DUROSCOPE_ACK_WAIT": "500ms"}, "at least 1s"},
 		{nil, map[string]string{"DUROSCOPE_DRIFT_INTERVAL": "-1s"}, "DUROSCOPE_DRIFT_INTERVAL (flag -drift-interval): want a Go duration >= 0"},
 		{nil, map[string]string{"DUROSCOPE_DRIFT_SAMPLE": "0"}, "DUROSCOPE_DRIFT_SAMPLE"},

@@ -37,7 +37,7 @@ func TestParse(t *testing.T) {
 	if s.HTTPAddr != "127.0.0.1:8080" || s.NATSURL != "nats://127.0.0.1:4222" || s.Stream != "DUROXIDE_HISTORY" ||
 		strings.Join(s.ClickHouseAddrs, ",") != "127.0.0.1:9000" || s.ClickHouseDatabase != "duroscope" ||
 		s.ClickHouseUser != "default" || s.ClickHousePassword != "" || s.APIToken != "" || s.LogLevel != "info" ||
-		s.QueryTimeout != 10*time.Second || s.MaxInFlight != 64 || s.MaxScans != 8 {
+		s.QueryTimeout != 10*time.Second || s.MaxInFlight != 64 || s.MaxScans != 8 || s.Retention != 0 {
 		t.Errorf("defaults: %+v %+v", s, s.Common)
 	}
 	env := envOf(map[string]string{
@@ -46,6 +46,7 @@ func TestParse(t *testing.T) {
 		"DUROSCOPE_CLICKHOUSE_USER": "u", "DUROSCOPE_CLICKHOUSE_PASSWORD": "pw",
 		"DUROSCOPE_HTTP_ADDR": ":9999", "DUROSCOPE_API_TOKEN": "tok", "DUROSCOPE_LOG_LEVEL": "debug",
 		"DUROSCOPE_QUERY_TIMEOUT": "3s", "DUROSCOPE_MAX_IN_FLIGHT": "8", "DUROSCOPE_MAX_SCANS": "3",
+		"DUROSCOPE_RETENTION": "12h",
 	})
 	s, err = parse(nil, env)
 	if err != nil {
@@ -53,7 +54,8 @@ func TestParse(t *testing.T) {
 	}
 	if s.NATSURL != "nats://n1:4222,nats://n2:4222" || s.Stream != "S" || strings.Join(s.ClickHouseAddrs, "|") != "c1:9000|c2:9000" ||
 		s.ClickHouseDatabase != "db1" || s.ClickHouseUser != "u" || s.ClickHousePassword != "pw" || s.HTTPAddr != ":9999" ||
-		s.APIToken != "tok" || s.LogLevel != "debug" || s.QueryTimeout != 3*time.Second || s.MaxInFlight != 8 || s.MaxScans != 3 {
+		s.APIToken != "tok" || s.LogLevel != "debug" || s.QueryTimeout != 3*time.Second || s.MaxInFlight != 8 || s.MaxScans != 3 ||
+		s.Retention != 12*time.Hour {
 		t.Errorf("from env: %+v %+v", s, s.Common)
 	}
 	// Flags win over the environment.
@@ -72,6 +74,7 @@ func TestParse(t *testing.T) {
 		has  string
 	}{
 		{[]string{"-query-timeout", "0s"}, nil, "query-timeout"},
+		{nil, map[string]string{"DUROSCOPE_RETENTION": "3 months"}, "DUROSCOPE_RETENTION"},
 		{[]string{"-max-scans", "0"}, nil, "max-scans"},
 		{[]string{"-max-in-flight", "4", "-max-scans", "5"}, nil, "max-scans"},
 		{nil, map[string]string{"DUROSCOPE_QUERY_TIMEOUT": "ten"}, "query-timeout"},

@@ -150,6 +150,7 @@ func TestCompatibility(t *testing.T) {
 		t.Errorf("chDB: %d of %d Reader statements carried readonly = 2", ro, n)
 	}
 	checkBackfill(t, ctx, db.Name, sides, written)
+	checkRetention(t, ctx, db.Name, sides, w)
 	t.Logf("compared %d tables row for row, %d Reader answers, and the backfill of the %d report tables; chDB ran %d statements (%d Reader statements, all with readonly = 2); %s",
 		len(names), answers, len(reportTables), statements.Load(), readerStatements.Load(), time.Since(start).Round(time.Millisecond))
 }
@@ -768,4 +769,34 @@ func distinctRows[T any](rows []T) []T {
 		}
 	}
 	return out
+}
+
+// checkRetention runs the retention's statements (chwrite.DropExpired) on
+// both sides with cutoffs two months after the workload, last: every month
+// of every table it drops from goes, the same on both, and no instance is
+// left.
+func checkRetention(t *testing.T, ctx context.Context, db string, sides [2]*side, w workload) {
+	t.Helper()
+	cutoff := time.UnixMilli(w.lastMs).AddDate(0, 2, 0)
+	var dropped [2][]string
+	for i, s := range sides {
+		d, err := s.w.DropExpired(ctx, chwrite.Cutoffs{Management: cutoff, Reports: cutoff})
+		if err != nil {
+			t.Fatalf("%s: DropExpired: %v", s.name, err)
+		}
+		for _, p := range d {
+			dropped[i] = append(dropped[i], fmt.Sprintf("%s/%d", p.Table, p.Month))
+		}
+		sort.Strings(dropped[i])
+		var n uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+db+".instances").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%s: %d instance rows left after the retention", s.name, n)
+		}
+	}
+	if len(dropped[0]) == 0 || !slices.Equal(dropped[0], dropped[1]) {
+		t.Errorf("retention dropped %v on %s and %v on %s", dropped[0], sides[0].name, dropped[1], sides[1].name)
+	}
 }
