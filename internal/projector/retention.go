@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
@@ -57,6 +58,34 @@ func (r *Retention) validate() error {
 		r.Now = time.Now
 	}
 	return nil
+}
+
+// managementCutoff is the first time (epoch ms) the management retention
+// keeps now, and false without one.
+func (r Retention) managementCutoff() (int64, bool) {
+	if r.Management <= 0 {
+		return 0, false
+	}
+	return r.Now().Add(-r.Management).UnixMilli(), true
+}
+
+// expiredByRetention reports whether an instance is beyond the management
+// retention's cutoff (epoch ms) in both its stored history (d, derived from
+// it; nil = none left) and its stored rows (s; nil = none): the retention
+// drops its months, possibly the history's before the rows', so the drift
+// self-check leaves it alone.
+func expiredByRetention(d *projection.Rows, s *chwrite.StoredInstance, cutoff int64) bool {
+	if d != nil && d.LastSeenMs >= cutoff {
+		return false
+	}
+	if s != nil {
+		for _, r := range s.Instance.Copies {
+			if !r.Deleted && r.UpdatedAtMs >= cutoff {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // retentionStats are the retention stage's figures for /metrics.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/duroscope/duroscope/projection"
 	"github.com/duroscope/duroscope/readmodel/chwrite"
 )
 
@@ -114,5 +115,34 @@ func TestRetentionConfig(t *testing.T) {
 	ok := Retention{Reports: time.Hour, Expirer: expirerFunc(nil)}
 	if err := ok.validate(); err != nil || ok.Interval != time.Hour || ok.Now == nil {
 		t.Errorf("defaults: %+v, %v", ok, err)
+	}
+}
+
+// TestDriftLeavesExpiredInstancesAlone: an instance is left to the
+// retention only when neither its history nor its rows were seen since the
+// cutoff.
+func TestDriftLeavesExpiredInstancesAlone(t *testing.T) {
+	const cutoff = 1_000
+	stored := func(updated int64, deleted bool) *chwrite.StoredInstance {
+		return &chwrite.StoredInstance{Instance: chwrite.Stored[projection.InstanceRow]{Version: 3,
+			Copies: []projection.InstanceRow{{InstanceID: "a", UpdatedAtMs: updated, Deleted: deleted}}}}
+	}
+	for _, c := range []struct {
+		name    string
+		d       *projection.Rows
+		s       *chwrite.StoredInstance
+		expired bool
+	}{
+		{"old history, old rows", &projection.Rows{LastSeenMs: 500}, stored(400, false), true},
+		{"history dropped, old rows", nil, stored(400, false), true},
+		{"old history, rows dropped", &projection.Rows{LastSeenMs: 500}, nil, true},
+		{"old history, old tombstone", &projection.Rows{LastSeenMs: 500}, stored(0, true), true},
+		{"history seen since", &projection.Rows{LastSeenMs: 1_000}, stored(400, false), false},
+		{"rows updated since", nil, stored(1_200, false), false},
+		{"new history, no rows yet", &projection.Rows{LastSeenMs: 2_000}, nil, false},
+	} {
+		if got := expiredByRetention(c.d, c.s, cutoff); got != c.expired {
+			t.Errorf("%s: expired = %v", c.name, got)
+		}
 	}
 }

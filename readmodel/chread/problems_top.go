@@ -39,13 +39,18 @@ func problemOrder(a, b problemPick) int {
 }
 
 // problemsTop returns the picks of every category (ok=false: some category
-// is inconclusive, use the FINAL scan). args bind the category cutoffs.
-func (r *Reader) problemsTop(ctx context.Context, limit int, args []any) (picks []pick, ok bool, err error) {
+// is inconclusive, use the FINAL scan). args bind the category cutoffs;
+// with retain, an instance updated before from is in no category (the
+// retention: retention.go).
+func (r *Reader) problemsTop(ctx context.Context, limit int, args []any, from int64, retain bool) (picks []pick, ok bool, err error) {
 	m := max(topFactor*(limit+1), 256)
 	if limit+1 > topMaxNeed {
 		return nil, false, nil
 	}
-	data := scanData{DB: r.db}
+	data := scanData{DB: r.db, Retain: retain}
+	if retain {
+		args = append(slices.Clip(args), clickhouse.Named("retain_from", from))
+	}
 	var top []problemPick
 	err = r.query(ctx, queryOpts{maxRows: uint64(3 * m)}, "problems (top)", "problems_top.sql", data,
 		append(slices.Clip(args), clickhouse.Named("top", m)), func(rows driver.Rows) error {
@@ -73,7 +78,7 @@ func (r *Reader) problemsTop(ctx context.Context, limit int, args []any) (picks 
 			ids = append(ids, p.id)
 		}
 	}
-	newest, err := r.problemsNewest(ctx, ids, args)
+	newest, err := r.problemsNewest(ctx, ids, data, args)
 	if err != nil {
 		return nil, false, err
 	}
@@ -99,7 +104,7 @@ func (r *Reader) problemsTop(ctx context.Context, limit int, args []any) (picks 
 
 // problemsNewest reads the newest version of each id and its category,
 // leaving out tombstones and instances in no category.
-func (r *Reader) problemsNewest(ctx context.Context, ids []string, args []any) ([]problemPick, error) {
+func (r *Reader) problemsNewest(ctx context.Context, ids []string, data scanData, args []any) ([]problemPick, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -110,7 +115,7 @@ func (r *Reader) problemsNewest(ctx context.Context, ids []string, args []any) (
 	o := r.scanOpts()
 	o.pointLookup, o.external = true, []*ext.Table{t}
 	var out []problemPick
-	err = r.query(ctx, o, "problems (newest versions)", "problems_newest.sql", scanData{DB: r.db}, args, func(rows driver.Rows) error {
+	err = r.query(ctx, o, "problems (newest versions)", "problems_newest.sql", data, args, func(rows driver.Rows) error {
 		var p problemPick
 		if err := rows.Scan(&p.id, &p.version, &p.created, &p.updated, &p.cat); err != nil {
 			return err

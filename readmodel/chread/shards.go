@@ -185,8 +185,14 @@ type scanData struct {
 // scan returns the template data of a scan now (its shards, the
 // retention) and the arguments of the shards' bounds and the retention.
 func (r *Reader) scan(ctx context.Context) (scanData, []any) {
-	shards, args := r.scanShards(ctx)
 	from, retain := r.retainFrom()
+	return r.scanRetained(ctx, from, retain)
+}
+
+// scanRetained is scan with the retention given (retainFrom), for an
+// answer made of several statements that must all cut at one instant.
+func (r *Reader) scanRetained(ctx context.Context, from int64, retain bool) (scanData, []any) {
+	shards, args := r.scanShards(ctx)
 	if retain {
 		args = append(args, clickhouse.Named("retain_from", from))
 	}

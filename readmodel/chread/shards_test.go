@@ -211,7 +211,7 @@ func TestProblemsTopIsExact(t *testing.T) {
 			for _, limit := range []int{1, 7, 100, 1000} {
 				p := query.ProblemsParams{Now: time.UnixMilli(nowMs), LongRunningAfter: long, StuckAfter: stuck,
 					RecentFailureWindow: 90 * time.Minute, Limit: limit}
-				top, ok, err := d.r.problemsTop(ctx, limit, problemCutoffs(p))
+				top, ok, err := d.r.problemsTop(ctx, limit, problemCutoffs(p), 0, false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -219,7 +219,7 @@ func TestProblemsTopIsExact(t *testing.T) {
 				if !ok {
 					continue
 				}
-				scan, err := d.r.problemsScan(ctx, limit, problemCutoffs(p))
+				scan, err := d.r.problemsScan(ctx, limit, problemCutoffs(p), 0, false)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -219,12 +219,13 @@ func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.Prob
 		return api.ProblematicInstances{}, fmt.Errorf("problems: limit %d: must be positive", p.Limit)
 	}
 	cutoffs := problemCutoffs(p)
-	picks, ok, err := r.problemsTop(ctx, p.Limit, cutoffs)
+	from, retain := r.retainFrom()
+	picks, ok, err := r.problemsTop(ctx, p.Limit, cutoffs, from, retain)
 	if err != nil {
 		return api.ProblematicInstances{}, err
 	}
 	if !ok {
-		if picks, err = r.problemsScan(ctx, p.Limit, cutoffs); err != nil {
+		if picks, err = r.problemsScan(ctx, p.Limit, cutoffs, from, retain); err != nil {
 			return api.ProblematicInstances{}, err
 		}
 	}
@@ -275,8 +276,8 @@ func problemCutoffs(p query.ProblemsParams) []any {
 
 // problemsScan picks the problem lists from a FINAL scan of every instance
 // (problems.sql): the fallback of problemsTop.
-func (r *Reader) problemsScan(ctx context.Context, limit int, cutoffs []any) ([]pick, error) {
-	data, args := r.scan(ctx)
+func (r *Reader) problemsScan(ctx context.Context, limit int, cutoffs []any, from int64, retain bool) ([]pick, error) {
+	data, args := r.scanRetained(ctx, from, retain)
 	args = append(append(args, cutoffs...), clickhouse.Named("limit", limit))
 	var picks []pick
 	err := r.query(ctx, r.scanOpts(), "problems", "problems.sql", data, args, func(rows driver.Rows) error {
