@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -439,7 +440,7 @@ func (r *Reader) Instances(ctx context.Context, ids []string) ([]api.InstanceSum
 			if err := rows.Scan(append(row.dest(), &deleted)...); err != nil {
 				return err
 			}
-			if deleted != 0 {
+			if deleted != 0 || !r.retained(row.updated) {
 				return nil
 			}
 			s, err := row.summary()
@@ -482,6 +483,18 @@ func (r *Reader) ActivityTags(ctx context.Context, ids []string) (map[string][]s
 		})
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := r.retainFrom(); ok && len(out) > 0 {
+		// Under a retention, only the instances the answers keep.
+		kept, err := r.Instances(ctx, slices.Collect(maps.Keys(out)))
+		if err != nil {
+			return nil, err
+		}
+		keep := make(map[string]bool, len(kept))
+		for _, s := range kept {
+			keep[s.InstanceID] = true
+		}
+		maps.DeleteFunc(out, func(id string, _ []string) bool { return !keep[id] })
 	}
 	return out, nil
 }

@@ -11,9 +11,9 @@ import (
 // now − Retention, exactly, whatever the projector has dropped yet. Lists,
 // counts and exports take it as a lower bound of the updated_at filter;
 // scans (health, problems, orchestration stats, performance, queue
-// counters) as a condition beside deleted = 0; the lookups of one instance
-// (summary, details, executions, history, tree, bulk status) as "not
-// found"; the activity stats as a lower bound of since (an activity of a
+// counters) as a condition beside deleted = 0; the lookups of instances
+// by id (summary, details, executions, history, tree, bulk status, the
+// change feed's batch) as "not found"; the activity stats as a lower bound of since (an activity of a
 // retained instance scheduled before the cutoff is left out as well). The
 // reports are not cut.
 
