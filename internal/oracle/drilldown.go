@@ -118,7 +118,7 @@ func (m *ReadModel) ActivityCalls(_ context.Context, f query.ActivityCallsFilter
 	if f.Limit <= 0 {
 		return api.ActivityCallList{}, fmt.Errorf("oracle activity calls: limit %d: must be positive", f.Limit)
 	}
-	all := m.o.ActivityCalls(f.Activity, optional(f.Orchestration), f.Since, f.IncludeSystem, f.MinDurationMs)
+	all := m.o.ActivityCalls(f.Activity, optional(f.Orchestration), m.retainedSince(f.Since), f.IncludeSystem, f.MinDurationMs)
 	l, next := page(all, callKey, f.After, f.Limit)
 	return api.ActivityCallList{Calls: l, NextPageToken: next}, nil
 }

@@ -144,6 +144,15 @@ func (m *ReadModel) ActivityTags(_ context.Context, ids []string) (map[string][]
 	return out, nil
 }
 
+// retainedSince is since cut to the retention (the activity stats and
+// their calls count only what was scheduled from its first kept time on).
+func (m *ReadModel) retainedSince(since *int64) *int64 {
+	if m.retainFrom != nil && (since == nil || *since < *m.retainFrom) {
+		return m.retainFrom
+	}
+	return since
+}
+
 // listFilter is the oracle's filter for the port's ("" = any).
 func listFilter(f query.ListFilter) ListFilter {
 	return ListFilter{
@@ -240,11 +249,7 @@ func (m *ReadModel) OrchestrationStats(_ context.Context, orchestration string) 
 }
 
 func (m *ReadModel) ActivityStats(_ context.Context, f query.ActivityFilter) (api.ActivityStatsList, error) {
-	since := f.Since
-	if m.retainFrom != nil && (since == nil || *since < *m.retainFrom) {
-		since = m.retainFrom
-	}
-	return m.o.ActivityStats(optional(f.Orchestration), since, f.IncludeSystem), nil
+	return m.o.ActivityStats(optional(f.Orchestration), m.retainedSince(f.Since), f.IncludeSystem), nil
 }
 
 func (m *ReadModel) Performance(_ context.Context, f query.PerformanceFilter) (api.PerformanceMetrics, error) {

@@ -88,6 +88,7 @@ func (r *Reader) ActivityCalls(ctx context.Context, f query.ActivityCallsFilter)
 	if f.Limit <= 0 {
 		return api.ActivityCallList{}, fmt.Errorf("activity calls: limit %d: must be positive", f.Limit)
 	}
+	f.Since = r.retainSince(f.Since)
 	data := struct {
 		DB                                              string
 		Since, Orchestration, IncludeSystem, After, Min bool
@@ -132,8 +133,8 @@ func (r *Reader) ActivityCalls(ctx context.Context, f query.ActivityCallsFilter)
 
 // slowerPicks picks /v1/problems' slower_than_usual (problems_slower.sql),
 // as picks of category catSlower.
-func (r *Reader) slowerPicks(ctx context.Context, p query.ProblemsParams) ([]pick, error) {
-	data, args := r.scan(ctx)
+func (r *Reader) slowerPicks(ctx context.Context, p query.ProblemsParams, from int64, retain bool) ([]pick, error) {
+	data, args := r.scanRetained(ctx, from, retain)
 	args = append(args, clickhouse.Named("now", cutoffMs(p.Now, 0)), clickhouse.Named("limit", p.Limit))
 	var picks []pick
 	err := r.query(ctx, r.scanOpts(), "slower than usual", "problems_slower.sql", data, args, func(rows driver.Rows) error {

@@ -229,7 +229,7 @@ func (r *Reader) Problems(ctx context.Context, p query.ProblemsParams) (api.Prob
 			return api.ProblematicInstances{}, err
 		}
 	}
-	slower, err := r.slowerPicks(ctx, p)
+	slower, err := r.slowerPicks(ctx, p, from, retain)
 	if err != nil {
 		return api.ProblematicInstances{}, err
 	}

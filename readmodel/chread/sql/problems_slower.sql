@@ -15,7 +15,7 @@ SELECT instance_id, row_version, created_at_ms FROM (
 	SELECT instance_id, row_version, created_at_ms, updated_at_ms, orchestration_name FROM (
 		SELECT instance_id, row_version, status, orchestration_name, created_at_ms, updated_at_ms, deleted
 		FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
-	WHERE deleted = 0 AND status = 'Running'
+	WHERE deleted = 0 AND status = 'Running'{{template "retained" $}}
 	{{- end}})) AS running
 ALL INNER JOIN (
 	SELECT orchestration_name, arrayElement(quantilesExactMerge({{template "quantile_levels"}})(qs), 3) AS p99 FROM (
@@ -23,8 +23,8 @@ ALL INNER JOIN (
 	{{- if $i}}
 	UNION ALL{{end}}
 	SELECT orchestration_name, quantilesExactState({{template "quantile_levels"}})(assumeNotNull(duration_ms)) AS qs FROM (
-		SELECT status, orchestration_name, duration_ms, deleted FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
-	WHERE deleted = 0 AND status IN ('Completed', 'Failed') AND isNotNull(duration_ms)
+		SELECT status, orchestration_name, duration_ms, deleted{{if $.Retain}}, updated_at_ms{{end}} FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
+	WHERE deleted = 0 AND status IN ('Completed', 'Failed') AND isNotNull(duration_ms){{template "retained" $}}
 	GROUP BY orchestration_name
 	{{- end}})
 	GROUP BY orchestration_name) AS usual USING (orchestration_name)

@@ -9,9 +9,9 @@ SELECT instance_id, row_version, d FROM (
 {{- if $i}}
 UNION ALL{{end}}
 SELECT instance_id, row_version, assumeNotNull(duration_ms) AS d FROM (
-	SELECT instance_id, row_version, status, orchestration_name, created_at_ms, duration_ms, deleted
+	SELECT instance_id, row_version, status, orchestration_name, created_at_ms, duration_ms, deleted{{if $.Retain}}, updated_at_ms{{end}}
 	FROM {{$.DB}}.instances FINAL {{template "shard_where" $s}})
-WHERE deleted = 0 AND orchestration_name = @orchestration AND status IN ('Completed', 'Failed') AND isNotNull(duration_ms)
+WHERE deleted = 0{{template "retained" $}} AND orchestration_name = @orchestration AND status IN ('Completed', 'Failed') AND isNotNull(duration_ms)
 	{{- if $.Min}} AND d >= @min_duration{{end}}
 	{{- if $.Since}} AND created_at_ms >= @since{{end}}
 	{{- if $.After}} AND (d < @after_duration OR (d = @after_duration AND instance_id > @after_id)){{end}}
