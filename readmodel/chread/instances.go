@@ -418,18 +418,25 @@ func (r *Reader) notices(ctx context.Context, id string) (deletedThrough uint64,
 	return deletedThrough, pruned, nil
 }
 
+// uniqueIDTable returns the distinct ids, sorted, and their external table
+// _ids (nil when there are none).
+func uniqueIDTable(ids []string) ([]string, *ext.Table, error) {
+	uniq := slices.Compact(slices.Sorted(slices.Values(ids)))
+	if len(uniq) == 0 {
+		return nil, nil, nil
+	}
+	t, err := idTable(uniq)
+	return uniq, t, err
+}
+
 // Instances answers many instance lookups at once (the live change feed's
 // batches): the live summaries among ids, ordered by instance_id. The ids
 // travel as an external table, as for BulkStatus.
 func (r *Reader) Instances(ctx context.Context, ids []string) ([]api.InstanceSummary, error) {
-	uniq := slices.Compact(slices.Sorted(slices.Values(ids)))
 	out := []api.InstanceSummary{}
-	if len(uniq) == 0 {
-		return out, nil
-	}
-	t, err := idTable(uniq)
-	if err != nil {
-		return nil, err
+	uniq, t, err := uniqueIDTable(ids)
+	if err != nil || t == nil {
+		return out, err
 	}
 	err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{t}, maxRows: uint64(len(uniq))},
 		fmt.Sprintf("instances by id (%d ids)", len(uniq)), "instances_by_id.sql", dbData{r.db}, nil, func(rows driver.Rows) error {
@@ -460,14 +467,10 @@ func (r *Reader) Instances(ctx context.Context, ids []string) ([]api.InstanceSum
 // the distinct activity tags of each of ids that has any (sorted); the ids
 // travel as an external table.
 func (r *Reader) ActivityTags(ctx context.Context, ids []string) (map[string][]string, error) {
-	uniq := slices.Compact(slices.Sorted(slices.Values(ids)))
 	out := map[string][]string{}
-	if len(uniq) == 0 {
-		return out, nil
-	}
-	t, err := idTable(uniq)
-	if err != nil {
-		return nil, err
+	uniq, t, err := uniqueIDTable(ids)
+	if err != nil || t == nil {
+		return out, err
 	}
 	err = r.query(ctx, queryOpts{pointLookup: true, external: []*ext.Table{t}, maxRows: uint64(len(uniq))},
 		fmt.Sprintf("activity tags by id (%d ids)", len(uniq)), "activity_tags_by_id.sql", dbData{r.db}, nil, func(rows driver.Rows) error {

@@ -71,14 +71,7 @@ func (r *Reader) topPicks(ctx context.Context, f query.ListFilter) (picks []pick
 	if !complete {
 		theta = top[len(top)-1]
 	}
-	seen := make(map[string]bool, len(top))
-	var ids []string
-	for _, p := range top {
-		if !seen[p.id] {
-			seen[p.id] = true
-			ids = append(ids, p.id)
-		}
-	}
+	ids := distinctIDs(len(top), func(i int) string { return top[i].id })
 	// The candidates whose newest row passes the filters and the cursor.
 	newest, err := r.newestPicks(ctx, ids, data, args)
 	if err != nil {
@@ -99,6 +92,20 @@ func (r *Reader) topPicks(ctx context.Context, f query.ListFilter) (picks []pick
 		return []pick{}, true, nil
 	}
 	return cands[f.Offset:min(len(cands), need)], true, nil
+}
+
+// distinctIDs returns the ids of n rows (id(i) of row i), each once, in the
+// order of their first row.
+func distinctIDs(n int, id func(i int) string) []string {
+	seen := make(map[string]bool, n)
+	var ids []string
+	for i := range n {
+		if x := id(i); !seen[x] {
+			seen[x] = true
+			ids = append(ids, x)
+		}
+	}
+	return ids
 }
 
 // listOrder compares picks in the list order: created_at desc, id asc.

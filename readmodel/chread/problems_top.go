@@ -66,18 +66,13 @@ func (r *Reader) problemsTop(ctx context.Context, limit int, args []any, from in
 	}
 	var theta [4]*problemPick // per category; nil = fewer than m rows (complete)
 	var n [4]int
-	seen := make(map[string]bool, len(top))
-	var ids []string
 	for i := range top {
 		p := &top[i]
 		if n[p.cat]++; n[p.cat] == m {
 			theta[p.cat] = p
 		}
-		if !seen[p.id] {
-			seen[p.id] = true
-			ids = append(ids, p.id)
-		}
 	}
+	ids := distinctIDs(len(top), func(i int) string { return top[i].id })
 	newest, err := r.problemsNewest(ctx, ids, data, args)
 	if err != nil {
 		return nil, false, err
