@@ -54,21 +54,13 @@ func drillDownQuestions(add func(string, func(context.Context, query.ReadModel) 
 				var out [][]api.SlowInstanceList
 				for _, min := range []*int64{nil, &m.P50DurationMs, &m.P95DurationMs, &m.P99DurationMs, ptr(m.MaxDurationMs + 1), ptr(0)} {
 					f := query.SlowInstancesFilter{Orchestration: n, Since: since, MinDurationMs: min, Limit: 7}
-					var pages []api.SlowInstanceList
-					for len(pages) < 1000 {
+					pages, err := drillPages(func(after *query.SlowCursor) (api.SlowInstanceList, *string, error) {
+						f.After = after
 						l, err := rm.SlowInstances(ctx, f)
-						if err != nil {
-							return nil, err
-						}
-						pages = append(pages, l)
-						if l.NextPageToken == nil {
-							break
-						}
-						c, err := query.DecodeSlowToken(*l.NextPageToken)
-						if err != nil {
-							return nil, err
-						}
-						f.After = &c
+						return l, l.NextPageToken, err
+					})
+					if err != nil {
+						return nil, err
 					}
 					out = append(out, pages)
 				}
@@ -92,21 +84,13 @@ func drillDownQuestions(add func(string, func(context.Context, query.ReadModel) 
 				var out [][]api.ActivityCallList
 				for _, min := range []*int64{nil, &s.P50DurationMs, &s.P99DurationMs} {
 					f := query.ActivityCallsFilter{Activity: a, ActivityFilter: af, MinDurationMs: min, Limit: 11}
-					var pages []api.ActivityCallList
-					for len(pages) < 1000 {
+					pages, err := drillPages(func(after *query.SlowCursor) (api.ActivityCallList, *string, error) {
+						f.After = after
 						l, err := rm.ActivityCalls(ctx, f)
-						if err != nil {
-							return nil, err
-						}
-						pages = append(pages, l)
-						if l.NextPageToken == nil {
-							break
-						}
-						c, err := query.DecodeSlowToken(*l.NextPageToken)
-						if err != nil {
-							return nil, err
-						}
-						f.After = &c
+						return l, l.NextPageToken, err
+					})
+					if err != nil {
+						return nil, err
 					}
 					out = append(out, pages)
 				}
@@ -114,6 +98,30 @@ func drillDownQuestions(add func(string, func(context.Context, query.ReadModel) 
 			})
 		}
 	}
+}
+
+// drillPages reads a drill-down from its first page, following
+// next_page_token to the end (at most 1,000 pages): page reads the page
+// after the cursor (nil = the first) and returns it with its token.
+func drillPages[L any](page func(after *query.SlowCursor) (L, *string, error)) ([]L, error) {
+	var pages []L
+	var after *query.SlowCursor
+	for len(pages) < 1000 {
+		l, next, err := page(after)
+		if err != nil {
+			return nil, err
+		}
+		pages = append(pages, l)
+		if next == nil {
+			break
+		}
+		c, err := query.DecodeSlowToken(*next)
+		if err != nil {
+			return nil, err
+		}
+		after = &c
+	}
+	return pages, nil
 }
 
 func ptr(v int64) *int64 { return &v }
